@@ -1,0 +1,330 @@
+"""The `executor` command line: run-idea, baseline, envs, show, doctor.
+
+Exit codes: 0 the run succeeded; 1 it did not (rejected, failed, timeout, flagged, …);
+2 bad input (unknown environment, broken manifest, missing key, unusable patch, …).
+Errors are one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from agent import report
+
+app = typer.Typer(
+    help="Turn research ideas into code changes, run them in a sandbox, get a reward.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+DEFAULT_LLM = "anthropic:claude-sonnet-4-5"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class UsageError(Exception):
+    """Bad input: exit 2 with the message."""
+
+
+def _bad_input_errors() -> tuple[type[BaseException], ...]:
+    from agent.implementer import ContextTooLarge
+    from agent.implementer.edits import EditParseError
+    from agent.llm import MissingKeyError
+    from agent.store import StoreError
+    from environments import ManifestError
+    from sandbox import SandboxUnavailable
+
+    return (
+        UsageError, ManifestError, MissingKeyError, EditParseError, StoreError,
+        SandboxUnavailable, ContextTooLarge,
+    )  # fmt: skip
+
+
+def one_line_errors(fn: F) -> F:
+    """Known errors become `error: …` on stderr and an exit code; nothing else leaks."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from agent.llm import LLMError
+
+        bad_input = _bad_input_errors()
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except bad_input as e:
+            err.print(f"[red]error:[/red] {_first_line(e)}", highlight=False)
+            raise typer.Exit(2) from None
+        except LLMError as e:
+            err.print(f"[red]error:[/red] {_first_line(e)}", highlight=False)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            err.print("[yellow]interrupted[/yellow]: the store records what finished")
+            raise typer.Exit(130) from None
+        except Exception as e:
+            if os.environ.get("EXECUTOR_DEBUG"):
+                raise
+            err.print(
+                f"[red]internal error:[/red] {type(e).__name__}: {_first_line(e)} "
+                "(set EXECUTOR_DEBUG=1 for the traceback, and please report it)",
+                highlight=False,
+            )
+            raise typer.Exit(3) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip() or type(e).__name__
+    return text.splitlines()[0]
+
+
+def _run_dir(run_dir: Path | None) -> Path:
+    return run_dir or Path(os.environ.get("EXECUTOR_RUN_DIR", "runs"))
+
+
+RunDirOpt = Annotated[
+    Path | None,
+    typer.Option("--run-dir", help="Where the store, workspaces and logs live [default: ./runs]."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+EnvOpt = Annotated[str, typer.Option("--env", help="Environment name or folder with env.toml.")]
+ScaleOpt = Annotated[str, typer.Option("--scale", help="Scale from the manifest.")]
+SandboxOpt = Annotated[str, typer.Option("--sandbox", help="Sandbox kind: local or docker.")]
+TimeoutOpt = Annotated[
+    float | None, typer.Option("--timeout", help="Training seconds (default: the scale's).")
+]
+
+
+@app.command("run-idea")
+@one_line_errors
+def run_idea_cmd(
+    idea: Annotated[
+        str | None,
+        typer.Argument(help="The idea text, or @FILE. Optional with --patch."),
+    ] = None,
+    env: EnvOpt = ...,  # type: ignore[assignment]
+    scale: ScaleOpt = "tiny",
+    llm: Annotated[
+        str | None,
+        typer.Option(
+            "--llm",
+            help=f"PROVIDER:MODEL (anthropic, openai, vllm, ollama, sglang) "
+            f"[default: $EXECUTOR_LLM or {DEFAULT_LLM}]",
+        ),
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option("--base-url", help="LLM server URL (OpenAI-compatible or Anthropic)."),
+    ] = None,
+    patch: Annotated[
+        Path | None, typer.Option("--patch", help="Apply this diff or SEARCH/REPLACE file; no LLM.")
+    ] = None,
+    attempts: Annotated[int, typer.Option("--attempts", min=1, help="Tries per sample.")] = 3,
+    samples: Annotated[
+        int, typer.Option("--samples", min=1, help="Parallel implementations; first valid wins.")
+    ] = 1,
+    sandbox: SandboxOpt = "local",
+    timeout: TimeoutOpt = None,
+    seed: Annotated[int, typer.Option("--seed", help="EXECUTOR_SEED of the run.")] = 0,
+    context_tokens: Annotated[
+        int, typer.Option("--context-tokens", help="Prompt budget for task + editable files.")
+    ] = 100_000,
+    run_dir: RunDirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Implement IDEA as a candidate commit, validate it, run it, and print its reward."""
+    from agent.executor import RunRequest, run_idea
+    from agent.implementer import ImplementerConfig
+    from agent.implementer.context import editable_context
+    from agent.implementer.edits import parse_edits
+    from agent.store import Store
+
+    environment, sb = _preflight(env, scale, sandbox)
+    patch_text = None
+    if patch is not None:
+        patch_text = _read_text(patch, "--patch")
+        parse_edits(patch_text)  # a patch with no usable edit fails before anything is written
+        idea = idea or _idea_from_patch(patch_text, patch)
+    if idea is None:
+        raise UsageError("give the IDEA text (or @FILE), or --patch FILE")
+    if idea.startswith("@"):
+        idea = _read_text(Path(idea[1:]), "IDEA")
+    if not idea.strip():
+        raise UsageError("the IDEA text is empty")
+    config = ImplementerConfig(attempts=attempts, samples=samples, context_tokens=context_tokens)
+    run_path = _run_dir(run_dir)
+    client = None
+    if patch_text is None:
+        editable_context(environment, context_tokens)  # too large: say so before any call
+        client = _make_client(llm, base_url, run_path)
+    store = Store(run_path)
+    if client is not None:
+        client.on_call = _book_llm_calls(store)
+    req = RunRequest(environment, scale, run_path, sb, seed, timeout, config)
+    with _progress(as_json) as progress:
+        result = asyncio.run(
+            run_idea(idea, req, store, client=client, patch_text=patch_text, progress=progress)
+        )
+    store.close()
+    _emit(result, as_json, report.print_run_idea)
+    raise typer.Exit(0 if result["status"] == "succeeded" else 1)
+
+
+@app.command("baseline")
+@one_line_errors
+def baseline_cmd(
+    env: EnvOpt = ...,  # type: ignore[assignment]
+    scale: ScaleOpt = "tiny",
+    seeds: Annotated[int, typer.Option("--seeds", min=1, help="Runs with seeds 0..N-1.")] = 3,
+    sandbox: SandboxOpt = "local",
+    timeout: TimeoutOpt = None,
+    run_dir: RunDirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the unmodified baseline with several seeds; print mean ± std of reward and metrics."""
+    from agent.executor import RunRequest, run_baseline
+    from agent.store import Store
+
+    environment, sb = _preflight(env, scale, sandbox)
+    run_path = _run_dir(run_dir)
+    store = Store(run_path)
+    req = RunRequest(environment, scale, run_path, sb, 0, timeout)
+    with _progress(as_json) as progress:
+        result = asyncio.run(run_baseline(req, store, seeds, progress))
+    store.close()
+    _emit(result, as_json, report.print_baseline)
+    raise typer.Exit(0 if result["status"] == "succeeded" else 1)
+
+
+@app.command("envs")
+@one_line_errors
+def envs_cmd(as_json: JsonOpt = False) -> None:
+    """List the environments found (built in, and on $EXECUTOR_ENV_PATH) and their scales."""
+    from environments import list_environments
+
+    found = list_environments()
+    _emit(report.envs_table(found), as_json, report.print_envs)
+
+
+@app.command("show")
+@one_line_errors
+def show_cmd(
+    ident: Annotated[
+        str, typer.Argument(metavar="ID", help="An idea, candidate or run id (or prefix).")
+    ],
+    run_dir: RunDirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show what the store holds for an idea, candidate or run."""
+    from agent.store import DB_NAME, Store
+
+    run_path = _run_dir(run_dir)
+    if not (run_path / DB_NAME).is_file():
+        raise UsageError(f"no store at {run_path / DB_NAME}; pass --run-dir")
+    store = Store(run_path)
+    kind, row = store.resolve(ident)
+    data = report.collect(store, kind, row)
+    store.close()
+    _emit(data, as_json, report.print_show)
+
+
+@app.command("doctor")
+def doctor_cmd(as_json: JsonOpt = False) -> None:
+    """Check Python, torch, GPUs, the Docker engine, git and API keys, each with a verdict."""
+    from agent.doctor import run_checks
+
+    checks = run_checks()
+    _emit({"checks": checks}, as_json, report.print_doctor)
+    raise typer.Exit(1 if any(c["verdict"] == "fail" for c in checks) else 0)
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _preflight(env: str, scale: str, sandbox: str) -> tuple[Any, str]:
+    from environments import resolve_environment
+    from sandbox import get_sandbox
+
+    environment = resolve_environment(env)
+    environment.scale(scale)
+    get_sandbox(sandbox)  # unknown or unavailable kind: fail before anything is written
+    return environment, sandbox
+
+
+def _make_client(llm: str | None, base_url: str | None, run_dir: Path) -> Any:
+    from agent.llm import make_client
+
+    spec = llm or os.environ.get("EXECUTOR_LLM") or DEFAULT_LLM
+    return make_client(spec, base_url=base_url, cache_dir=run_dir / "llm_cache")
+
+
+def _book_llm_calls(store: Any) -> Callable[[Any], None]:
+    from agent.implementer import CURRENT_CANDIDATE
+
+    return lambda record: store.add_llm_call(CURRENT_CANDIDATE.get(), record)
+
+
+def _read_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text()
+    except OSError as e:
+        raise UsageError(f"{what}: cannot read {path}: {e.strerror or e}") from None
+
+
+def _idea_from_patch(text: str, path: Path) -> str:
+    """The prose before the first edit, else the file name: replays keep their idea."""
+    prose = []
+    for line in text.splitlines():
+        if line.startswith(("<<<<<<<", "--- ", "diff --git")) or line.strip().endswith(".py"):
+            break
+        prose.append(line)
+    return "\n".join(prose).strip() or f"patch {path.name}"
+
+
+def _emit(
+    data: dict[str, Any], as_json: bool, pretty: Callable[[Console, dict[str, Any]], None]
+) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(data, default=str) + "\n")
+    else:
+        pretty(out, data)
+
+
+class _progress:
+    """A spinner on stderr while the job runs; silent when stderr is not a terminal."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet or not err.is_terminal
+        self.status: Any = None
+
+    def __enter__(self) -> Callable[[str], None]:
+        if self.quiet:
+            return lambda _msg: None
+        self.status = err.status("starting")
+        self.status.start()
+        return lambda msg: self.status.update(msg)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.status is not None:
+            self.status.stop()
+
+
+def main() -> None:  # pragma: no cover - console entry for `python -m agent.cli`
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

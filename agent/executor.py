@@ -1,0 +1,185 @@
+"""The main path: idea -> candidate (a validated commit) -> run -> reward, all recorded.
+
+`run_idea` and `run_baseline` are what the CLI (and later the search loop) call. They return
+plain dicts, the same objects `executor ... --json` prints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent.implementer import ImplementerConfig, implement
+from agent.llm import LLMClient
+from agent.store import Store, new_id
+from environments import Environment
+from sandbox import RunStatus, get_sandbox
+from sandbox.run import RunOutcome, new_artifacts_dir, run_candidate
+from sandbox.workspace import BaselineRepo
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class RunRequest:
+    """Where and how a candidate runs."""
+
+    env: Environment
+    scale: str
+    run_dir: Path
+    sandbox: str = "local"
+    seed: int = 0
+    timeout_s: float | None = None
+    implementer: ImplementerConfig = field(default_factory=ImplementerConfig)
+
+
+async def run_idea(
+    idea: str,
+    req: RunRequest,
+    store: Store,
+    *,
+    client: LLMClient | None = None,
+    patch_text: str | None = None,
+    progress: Progress = lambda _: None,
+) -> dict[str, Any]:
+    """Implement `idea` (with the LLM, or from a patch), run it, and report."""
+    t0 = time.monotonic()
+    env = req.env
+    baseline = BaselineRepo(req.run_dir, env)
+    source = "patch" if patch_text is not None else "cli"
+    idea_id = store.add_idea(idea, env.name, env.repo_hash, req.scale, source)
+    progress("implementing" if client else "applying the patch")
+    impl = await implement(
+        idea_id=idea_id, idea=idea, env=env, baseline=baseline, store=store,
+        run_dir=req.run_dir, make_sandbox=lambda: get_sandbox(req.sandbox),
+        config=req.implementer, client=client, patch_text=patch_text,
+    )  # fmt: skip
+    report: dict[str, Any] = {
+        "idea_id": idea_id,
+        "candidate_id": impl.candidate_id,
+        "env": env.name,
+        "scale": req.scale,
+        "status": impl.status,
+        "reason": impl.error,
+        "reward": None,
+        "metrics": {},
+        "flags": [],
+        "attempts": [{"n": a.n, "phase": a.phase, "error": a.error} for a in impl.attempts],
+        "diff": impl.diff,
+        "commit": impl.commit,
+        "run_id": None,
+        "artifacts": None,
+        "cost_usd": _cost(store, impl.candidate_id),
+        "timings": {"implement": time.monotonic() - t0},
+    }
+    if impl.workspace is None:
+        report["timings"]["total"] = time.monotonic() - t0
+        return report
+    try:
+        progress(f"training ({req.scale}, seed {req.seed})")
+        run_id, outcome = await _run(impl.candidate_id, impl.workspace.path, req, store)
+    finally:
+        impl.workspace.remove()  # the commit stays under refs/candidates/
+    fields = _outcome_fields(run_id, outcome)
+    report["timings"].update(fields.pop("timings"))
+    report.update(fields)
+    report["timings"]["total"] = time.monotonic() - t0
+    return report
+
+
+async def run_baseline(
+    req: RunRequest, store: Store, seeds: int, progress: Progress = lambda _: None
+) -> dict[str, Any]:
+    """Run the unmodified baseline with seeds 0..seeds-1; report each run and mean ± std."""
+    env = req.env
+    baseline = BaselineRepo(req.run_dir, env)
+    idea_id = store.add_idea("baseline", env.name, env.repo_hash, req.scale, "baseline")
+    cand_id = store.add_candidate(idea_id, 0, "baseline", baseline.baseline_sha)
+    store.finish_candidate(cand_id, "validated", commit_sha=baseline.baseline_sha, diff="")
+    ws = baseline.new_workspace(req.run_dir / "workspaces" / cand_id)
+    runs = []
+    try:
+        for seed in range(seeds):
+            progress(f"baseline seed {seed + 1}/{seeds}")
+            seeded = RunRequest(req.env, req.scale, req.run_dir, req.sandbox, seed, req.timeout_s)
+            run_id, outcome = await _run(cand_id, ws.path, seeded, store)
+            runs.append({"seed": seed, **_outcome_fields(run_id, outcome)})
+    finally:
+        ws.remove()
+    ok = [r for r in runs if r["status"] == RunStatus.SUCCEEDED]
+    summary: dict[str, dict[str, float]] = {}
+    if ok:
+        summary["reward"] = _mean_std([r["reward"] for r in ok])
+        for name in ok[0]["metrics"]:
+            summary[name] = _mean_std([r["metrics"][name] for r in ok if name in r["metrics"]])
+    return {
+        "idea_id": idea_id,
+        "candidate_id": cand_id,
+        "env": env.name,
+        "scale": req.scale,
+        "status": "succeeded" if len(ok) == len(runs) else "failed",
+        "runs": runs,
+        "summary": summary,
+    }
+
+
+async def _run(
+    cand_id: str, workspace: Path, req: RunRequest, store: Store
+) -> tuple[str, RunOutcome]:
+    run_id = new_id("run")
+    artifacts = new_artifacts_dir(req.run_dir, run_id)
+    store.start_run(cand_id, req.scale, req.seed, req.sandbox, artifacts, run_id)
+    try:
+        outcome = await run_candidate(
+            req.env, req.scale, workspace, artifacts, get_sandbox(req.sandbox),
+            seed=req.seed, timeout_s=req.timeout_s,
+        )  # fmt: skip
+    except BaseException as e:
+        # Ctrl-C or a harness bug: the run row must still end in a terminal status.
+        status = (
+            RunStatus.CANCELLED
+            if isinstance(e, KeyboardInterrupt | asyncio.CancelledError)
+            else (RunStatus.INFRA_ERROR)
+        )
+        store.finish_run(
+            run_id, status, reason=f"{type(e).__name__}: {e}".rstrip(": "),
+            metrics={}, flags=[], reward=None, timings={},
+        )  # fmt: skip
+        raise
+    store.finish_run(
+        run_id, outcome.status, reason=outcome.reason, metrics=outcome.metrics,
+        flags=outcome.flags, reward=outcome.reward, timings=outcome.timings,
+    )  # fmt: skip
+    return run_id, outcome
+
+
+def _outcome_fields(run_id: str, o: RunOutcome) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "status": str(o.status),
+        "reason": o.reason,
+        "reward": o.reward,
+        "metrics": o.metrics,
+        "flags": o.flags,
+        "artifacts": str(o.artifacts),
+        "timings": o.timings,
+    }
+
+
+def _cost(store: Store, cand_id: str) -> float | None:
+    costs = [c["cost_usd"] for c in store.llm_calls(cand_id)]
+    known = [c for c in costs if c is not None]
+    return sum(known) if known else (0.0 if not costs else None)
+
+
+def _mean_std(xs: list[float]) -> dict[str, float]:
+    return {
+        "mean": statistics.fmean(xs),
+        "std": statistics.stdev(xs) if len(xs) > 1 else 0.0,
+        "n": len(xs),
+    }

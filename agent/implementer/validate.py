@@ -1,0 +1,80 @@
+"""Checks a candidate must pass before it may run: protected files, compilation, smoke."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from environments import Environment
+from sandbox import RunLayout, RunStatus, Sandbox, Step
+from sandbox.workspace import Workspace, protected_changes
+
+
+@dataclass(frozen=True)
+class Failure:
+    phase: str  # "protected" | "compile" | "smoke"
+    message: str
+
+
+def check_protected(ws: Workspace, env: Environment, expected: dict[str, str]) -> Failure | None:
+    changed = ws.changed_files()
+    outside = [f for f in changed if not env.is_editable(f)]
+    tampered = sorted(set(outside) | set(protected_changes(ws, expected)))
+    if tampered:
+        allowed = ", ".join(env.manifest.editable)
+        return Failure(
+            "protected",
+            f"protected files were changed: {', '.join(tampered)}; only {allowed} may be edited",
+        )
+    return None
+
+
+def check_compiles(ws: Workspace, changed: list[str]) -> Failure | None:
+    errors = []
+    for rel in changed:
+        path = ws.path / rel
+        if rel.endswith(".py") and path.is_file():
+            source = path.read_text(errors="replace")
+            try:
+                compile(source, rel, "exec", dont_inherit=True)
+            except SyntaxError as e:
+                line = (e.text or "").rstrip()
+                errors.append(f"{rel}, line {e.lineno}: {e.msg}\n    {line}")
+    if errors:
+        return Failure("compile", "the changed code does not compile:\n" + "\n".join(errors))
+    return None
+
+
+async def check_smoke(
+    ws: Workspace, env: Environment, make_sandbox: Callable[[], Sandbox], scratch: Path
+) -> Failure | None:
+    smoke = env.manifest.smoke
+    shutil.rmtree(scratch, ignore_errors=True)
+    layout = RunLayout(
+        workspace=ws.path, env_dir=env.root, output_dir=scratch / "output",
+        result_dir=scratch / "eval", log_dir=scratch / "logs",
+    )  # fmt: skip
+    sandbox = make_sandbox()
+    async with sandbox.session(layout):
+        res = await sandbox.exec(Step("smoke", smoke.command, smoke.timeout))
+    if res.status is RunStatus.SUCCEEDED:
+        return None
+    tail = res.stderr_tail() or "(no output on stderr)"
+    return Failure("smoke", f"the smoke test `{smoke.command}` failed: {res.reason}\n{tail}")
+
+
+async def validate(
+    ws: Workspace,
+    env: Environment,
+    expected_hashes: dict[str, str],
+    make_sandbox: Callable[[], Sandbox],
+    scratch: Path,
+) -> Failure | None:
+    """The first failing check, or None when the candidate may run."""
+    if failure := check_protected(ws, env, expected_hashes):
+        return failure
+    if failure := check_compiles(ws, ws.changed_files()):
+        return failure
+    return await check_smoke(ws, env, make_sandbox, scratch)

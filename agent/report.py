@@ -1,0 +1,216 @@
+"""What the CLI shows: store rows gathered into plain dicts, and rich renderings of them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.syntax import Syntax
+from rich.table import Table
+
+from agent.store import Store
+
+_STATUS_STYLE = {
+    "succeeded": "green", "validated": "green", "ok": "green",
+    "warn": "yellow", "abandoned": "yellow", "running": "yellow", "implementing": "yellow",
+}  # fmt: skip
+
+
+def _styled(status: str | None) -> str:
+    status = status or "-"
+    return f"[{_STATUS_STYLE.get(status, 'red')}]{status}[/]"
+
+
+def _num(x: float | None) -> str:
+    return "-" if x is None else f"{x:.6g}"
+
+
+# -- gathering ----------------------------------------------------------------------------
+
+
+def collect(store: Store, kind: str, row: dict[str, Any]) -> dict[str, Any]:
+    """Everything `executor show` prints for one idea, candidate or run."""
+    if kind == "idea":
+        cands = [_candidate(store, c) for c in store.candidates(row["id"])]
+        return {"kind": "idea", "idea": row, "candidates": cands}
+    if kind == "candidate":
+        return {"kind": "candidate", "idea": store.idea(row["idea_id"]), **_candidate(store, row)}
+    run = dict(row)
+    run["logs"] = _logs(Path(run["artifacts"]))
+    return {"kind": "run", "run": run}
+
+
+def _candidate(store: Store, cand: dict[str, Any]) -> dict[str, Any]:
+    calls = store.llm_calls(cand["id"])
+    costs = [c["cost_usd"] for c in calls if c["cost_usd"] is not None]
+    return {
+        "candidate": cand,
+        "attempts": [
+            {k: a[k] for k in ("n", "phase", "error", "response")}
+            for a in store.attempts(cand["id"])
+        ],
+        "runs": store.runs(cand["id"]),
+        "llm": {
+            "calls": len(calls),
+            "cached": sum(c["cached"] for c in calls),
+            "input_tokens": sum(c["input_tokens"] for c in calls),
+            "output_tokens": sum(c["output_tokens"] for c in calls),
+            "cost_usd": sum(costs) if costs else None,
+        },
+    }
+
+
+def _logs(artifacts: Path) -> dict[str, str]:
+    logs = artifacts / "logs"
+    return {p.name: str(p) for p in sorted(logs.glob("*"))} if logs.is_dir() else {}
+
+
+def envs_table(found: list[Any]) -> dict[str, Any]:
+    envs = []
+    for item in found:
+        if isinstance(item, tuple):
+            path, error = item
+            envs.append({"name": path.name, "path": str(path), "error": str(error)})
+            continue
+        envs.append({
+            "name": item.name,
+            "path": str(item.root),
+            "description": item.manifest.description,
+            "metric": item.manifest.metric.name,
+            "scales": {
+                name: {"gpus": s.gpus, "timeout": s.timeout, "description": s.description}
+                for name, s in item.manifest.scales.items()
+            },
+        })  # fmt: skip
+    return {"environments": envs}
+
+
+# -- rendering ----------------------------------------------------------------------------
+
+
+def print_run_idea(console: Console, r: dict[str, Any]) -> None:
+    t = Table.grid(padding=(0, 2))
+    t.add_row("idea", r["idea_id"])
+    t.add_row("candidate", f"{r['candidate_id']}  {r.get('commit') or ''}")
+    t.add_row("status", _styled(r["status"]))
+    if r.get("reason"):
+        t.add_row("reason", r["reason"].splitlines()[0])
+    t.add_row("reward", _num(r["reward"]))
+    for k, v in r["metrics"].items():
+        t.add_row(f"  {k}", _num(v))
+    for a in r["attempts"]:
+        verdict = "[green]ok[/]" if a["error"] is None else f"[red]{a['phase']}[/]: "
+        first = "" if a["error"] is None else a["error"].splitlines()[0]
+        t.add_row(f"attempt {a['n']}", f"{verdict}{first}")
+    times = ", ".join(f"{k} {v:.1f}s" for k, v in r["timings"].items())
+    t.add_row("time", times)
+    if r.get("cost_usd"):
+        t.add_row("llm cost", f"${r['cost_usd']:.4f}")
+    if r.get("artifacts"):
+        t.add_row("artifacts", r["artifacts"])
+    if r["diff"]:
+        console.print(Syntax(r["diff"], "diff", theme="ansi_dark", word_wrap=True))
+    console.print(t)
+
+
+def print_baseline(console: Console, r: dict[str, Any]) -> None:
+    t = Table(title=f"baseline: {r['env']} ({r['scale']})")
+    t.add_column("seed", justify="right")
+    t.add_column("status")
+    t.add_column("reward", justify="right")
+    names = sorted({k for run in r["runs"] for k in run["metrics"]})
+    for n in names:
+        t.add_column(n, justify="right")
+    t.add_column("train s", justify="right")
+    for run in r["runs"]:
+        t.add_row(
+            str(run["seed"]), _styled(run["status"]), _num(run["reward"]),
+            *(_num(run["metrics"].get(n)) for n in names),
+            f"{run['timings'].get('train', 0):.1f}",
+        )  # fmt: skip
+    console.print(t)
+    for name, s in r["summary"].items():
+        console.print(f"{name}: {s['mean']:.6g} ± {s['std']:.3g} (n={s['n']})")
+
+
+def print_envs(console: Console, data: dict[str, Any]) -> None:
+    if not data["environments"]:
+        console.print("no environments found; pass --env PATH or set EXECUTOR_ENV_PATH")
+        return
+    t = Table()
+    for col in ("name", "scales", "metric", "description / path"):
+        t.add_column(col)
+    for e in data["environments"]:
+        if "error" in e:
+            t.add_row(e["name"], "-", "-", f"[red]broken:[/] {e['error']}")
+            continue
+        scales = ", ".join(
+            f"{n} ({s['gpus']} GPU, {s['timeout']:g}s)" for n, s in e["scales"].items()
+        )
+        t.add_row(e["name"], scales, e["metric"], f"{e['description']}\n[dim]{e['path']}[/]")
+    console.print(t)
+
+
+def print_show(console: Console, data: dict[str, Any]) -> None:
+    if data["kind"] == "run":
+        _print_run(console, data["run"])
+        return
+    idea = data["idea"]
+    console.print(f"[bold]{idea['id']}[/] ({idea['env']}, {idea['scale']}, {idea['source']})")
+    console.print(idea["text"])
+    cands = data["candidates"] if data["kind"] == "idea" else [data]
+    for c in cands:
+        _print_candidate(console, c, full=data["kind"] == "candidate")
+
+
+def _print_candidate(console: Console, c: dict[str, Any], full: bool) -> None:
+    cand = c["candidate"]
+    console.print(
+        f"\n[bold]{cand['id']}[/] sample {cand['sample']} by {cand['implementer']}: "
+        f"{_styled(cand['status'])} {cand['commit_sha'] or ''}"
+    )
+    for a in c["attempts"]:
+        msg = "ok" if a["error"] is None else f"{a['phase']}: {a['error'].splitlines()[0]}"
+        console.print(f"  attempt {a['n']}: {msg}", highlight=False)
+    llm = c["llm"]
+    if llm["calls"]:
+        cost = "-" if llm["cost_usd"] is None else f"${llm['cost_usd']:.4f}"
+        console.print(
+            f"  llm: {llm['calls']} calls ({llm['cached']} cached), "
+            f"{llm['input_tokens']} in / {llm['output_tokens']} out tokens, {cost}"
+        )
+    for run in c["runs"]:
+        console.print(
+            f"  {run['id']} seed {run['seed']}: {_styled(run['status'])} "
+            f"reward {_num(run['reward'])} {run['metrics'] or ''}",
+            highlight=False,
+        )
+    if full and cand["diff"]:
+        console.print(Syntax(cand["diff"], "diff", theme="ansi_dark", word_wrap=True))
+
+
+def _print_run(console: Console, run: dict[str, Any]) -> None:
+    t = Table.grid(padding=(0, 2))
+    for key in ("id", "candidate_id", "scale", "seed", "sandbox"):
+        t.add_row(key, str(run[key]))
+    t.add_row("status", _styled(run["status"]))
+    if run["reason"]:
+        t.add_row("reason", run["reason"])
+    t.add_row("reward", _num(run["reward"]))
+    for k, v in (run["metrics"] or {}).items():
+        t.add_row(f"  {k}", _num(v))
+    for f in run["flags"] or []:
+        t.add_row("flag", f"[red]{f}[/]")
+    for k, v in (run["timings"] or {}).items():
+        t.add_row(f"{k} time", f"{v:.2f}s")
+    for name, path in run["logs"].items():
+        t.add_row(name, path)
+    console.print(t)
+
+
+def print_doctor(console: Console, data: dict[str, Any]) -> None:
+    t = Table(show_header=False, box=None)
+    for c in data["checks"]:
+        t.add_row(c["name"], _styled(c["verdict"]), c["detail"])
+    console.print(t)

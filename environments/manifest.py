@@ -1,0 +1,219 @@
+"""The environment manifest (`env.toml`, Contract 1 of DESIGN.md) and its loader.
+
+An environment is a folder holding `env.toml`, a task statement, the baseline `repo`
+that ideas patch, and a protected evaluator outside `repo`. `load_environment` turns
+the folder into an `Environment`; every problem with the manifest becomes one
+`ManifestError` line that names the file and the field.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import tomllib
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+MANIFEST = "env.toml"
+
+
+class ManifestError(ValueError):
+    """A manifest that cannot be used; the message is one line naming file and field."""
+
+
+class _Strict(BaseModel):
+    # Unknown keys are typos far more often than intent: reject them.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Metric(_Strict):
+    name: str = Field(description="Metric the evaluator writes into result.json, e.g. val_loss.")
+    direction: Literal["maximize", "minimize"] = Field(description="Which way is better.")
+    reward: str = Field(description="Reward expression over the metrics, e.g. '1 / val_loss'.")
+    range: tuple[float, float] = Field(
+        description="Plausible [low, high] for the metric; values outside are flagged."
+    )
+
+    @field_validator("range")
+    @classmethod
+    def _ordered(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if v[0] > v[1]:
+            raise ValueError(f"low {v[0]} is above high {v[1]}")
+        return v
+
+    @field_validator("reward")
+    @classmethod
+    def _parses(cls, v: str) -> str:
+        from environments.reward import check_expression  # local: keep manifest import light
+
+        check_expression(v)
+        return v
+
+
+class Step(_Strict):
+    command: str = Field(description="Shell command; paths come from EXECUTOR_* variables.")
+    timeout: float = Field(gt=0, description="Seconds before the whole process group is killed.")
+
+
+class Scale(_Strict):
+    command: str = Field(description="Training command, run with the workspace as cwd.")
+    timeout: float = Field(gt=0, description="Wall-clock seconds for training.")
+    gpus: int = Field(0, ge=0, description="GPUs the run needs (0 at tiny scale).")
+    cpus: int = Field(1, ge=1, description="CPU cores the run needs.")
+    memory_gb: float = Field(4, gt=0, description="Memory limit for the run.")
+    baseline_reward: float | None = Field(None, description="Measured reward of the baseline.")
+    description: str = Field("", description="One line shown by `executor envs`.")
+
+
+class Knob(_Strict):
+    name: str = Field(description="Hyper-parameter name.")
+    type: Literal["float", "int", "bool", "choice"] = Field(description="Value type.")
+    default: float | int | bool | str = Field(description="Baseline value.")
+    range: tuple[float, float] | None = Field(None, description="Bounds for float/int knobs.")
+    choices: list[str | float | int] | None = Field(None, description="Values of a choice knob.")
+    log: bool = Field(False, description="Sample on a log scale.")
+    file: str = Field(description="Repo file where the knob lives.")
+    pattern: str = Field(description="Text around the value in that file, with {value} in it.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Knob:
+        if "{value}" not in self.pattern:
+            raise ValueError("pattern must contain {value}")
+        if self.type in ("float", "int") and self.range is None:
+            raise ValueError(f"a {self.type} knob needs a range")
+        if self.type == "choice" and not self.choices:
+            raise ValueError("a choice knob needs choices")
+        return self
+
+
+class Manifest(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$", description="Environment name.")
+    description: str = Field("", description="One line shown by `executor envs`.")
+    task: str = Field(description="Markdown file with the research problem and its rules.")
+    repo: str = Field("repo", description="Folder of the baseline codebase that ideas patch.")
+    editable: list[str] = Field(min_length=1, description="Globs (in repo) ideas may change.")
+    metric: Metric
+    evaluate: Step = Field(description="Protected evaluator step; writes EXECUTOR_RESULT_PATH.")
+    smoke: Step = Field(description="Seconds-long command proving a candidate starts and steps.")
+    scales: dict[str, Scale] = Field(description="At least `tiny`; real scales beside it.")
+    knobs: list[Knob] = Field(default_factory=list, description="Tunable hyper-parameters.")
+    image: str | None = Field(None, description="Dockerfile for the real scales.")
+
+    @field_validator("scales")
+    @classmethod
+    def _has_tiny(cls, v: dict[str, Scale]) -> dict[str, Scale]:
+        if "tiny" not in v:
+            raise ValueError("a `tiny` scale is required (CPU, minutes, no downloads)")
+        return v
+
+
+class Environment:
+    """A loaded environment: the manifest plus the paths it resolves to."""
+
+    def __init__(self, root: Path, manifest: Manifest) -> None:
+        self.root = root
+        self.manifest = manifest
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    @property
+    def repo(self) -> Path:
+        return self.root / self.manifest.repo
+
+    @property
+    def task_text(self) -> str:
+        return (self.root / self.manifest.task).read_text()
+
+    def scale(self, name: str) -> Scale:
+        try:
+            return self.manifest.scales[name]
+        except KeyError:
+            known = ", ".join(self.manifest.scales)
+            raise ManifestError(
+                f"environment {self.name!r} has no scale {name!r}; choose one of: {known}"
+            ) from None
+
+    def is_editable(self, rel_path: str) -> bool:
+        return any(fnmatch.fnmatchcase(rel_path, g) for g in self.manifest.editable)
+
+    def repo_files(self) -> list[str]:
+        """Every file of the baseline repo, relative, posix, sorted (caches excluded)."""
+        out = []
+        for p in self.repo.rglob("*"):
+            rel = p.relative_to(self.repo).as_posix()
+            if p.is_file() and not _ignored(rel):
+                out.append(rel)
+        return sorted(out)
+
+    def editable_files(self) -> list[str]:
+        return [f for f in self.repo_files() if self.is_editable(f)]
+
+    @cached_property
+    def repo_hash(self) -> str:
+        """Content hash of the baseline repo: the 'environment version' baselines are keyed by."""
+        return _hash_files(self.repo, self.repo_files())
+
+    def protected_hash(self) -> str:
+        """Hash of everything outside `repo` (manifest, evaluator, data): checked before scoring."""
+        files = []
+        for p in self.root.rglob("*"):
+            rel = p.relative_to(self.root).as_posix()
+            if p.is_file() and not _ignored(rel) and not rel.startswith(self.manifest.repo + "/"):
+                files.append(rel)
+        return _hash_files(self.root, sorted(files))
+
+
+def _ignored(rel: str) -> bool:
+    parts = rel.split("/")
+    return any(p in ("__pycache__", ".git", ".pytest_cache") for p in parts) or rel.endswith(".pyc")
+
+
+def _hash_files(root: Path, rels: list[str]) -> str:
+    h = hashlib.sha256()
+    for rel in rels:
+        h.update(rel.encode() + b"\0")
+        h.update(hashlib.sha256((root / rel).read_bytes()).digest())
+    return h.hexdigest()
+
+
+def load_environment(path: Path) -> Environment:
+    """Parse and check `path/env.toml`; raise ManifestError (one line) on any problem."""
+    root = path.resolve()
+    file = root / MANIFEST
+    if not file.is_file():
+        raise ManifestError(f"{file}: not found; an environment folder needs an {MANIFEST}")
+    try:
+        data = tomllib.loads(file.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ManifestError(f"{file}: invalid TOML: {e}") from None
+    try:
+        manifest = Manifest.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        field = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        more = f" (and {len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
+        raise ManifestError(f"{file}: field `{field}`: {msg}{more}") from None
+    env = Environment(root, manifest)
+    _check_paths(env, file)
+    return env
+
+
+def _check_paths(env: Environment, file: Path) -> None:
+    m = env.manifest
+    if not (env.root / m.task).is_file():
+        raise ManifestError(f"{file}: field `task`: file {m.task!r} does not exist")
+    if not env.repo.is_dir():
+        raise ManifestError(f"{file}: field `repo`: folder {m.repo!r} does not exist")
+    if not env.editable_files():
+        raise ManifestError(f"{file}: field `editable`: no file in {m.repo!r} matches {m.editable}")
+    if m.image is not None and not (env.root / m.image).is_file():
+        raise ManifestError(f"{file}: field `image`: file {m.image!r} does not exist")
+    for i, knob in enumerate(m.knobs):
+        if not env.is_editable(knob.file):
+            raise ManifestError(f"{file}: field `knobs.{i}.file`: {knob.file!r} is not editable")

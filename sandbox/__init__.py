@@ -1,0 +1,20 @@
+"""Running a candidate: workspaces, sandboxes (by name), and the run of Contract 2.
+
+Public surface: `get_sandbox`, `sandbox_kinds`, `Sandbox`, `Step`, `StepResult`,
+`RunLayout`, `RunStatus`, `SandboxUnavailable`.
+"""
+
+from sandbox import local as _local  # noqa: F401  (registers the "local" kind)
+from sandbox.base import RunLayout, RunStatus, Sandbox, SandboxUnavailable, Step, StepResult
+from sandbox.registry import get_sandbox, sandbox_kinds
+
+__all__ = [
+    "RunLayout",
+    "RunStatus",
+    "Sandbox",
+    "SandboxUnavailable",
+    "Step",
+    "StepResult",
+    "get_sandbox",
+    "sandbox_kinds",
+]

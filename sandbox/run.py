@@ -1,0 +1,121 @@
+"""One run of a candidate (Contract 2): train, then the protected evaluator, then the reward.
+
+The reward never comes from code an idea can edit: training only writes EXECUTOR_OUTPUT_DIR;
+the evaluator, which lives outside the repo and is verified by hash before it runs, reads
+those artifacts and writes result.json into a folder training never sees; the harness then
+checks the metrics against the manifest's plausible range and computes the reward.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from environments import Environment
+from environments.reward import RewardError, compute_reward
+from sandbox.base import RunLayout, RunStatus, Sandbox, Step, StepResult
+
+
+@dataclass
+class RunOutcome:
+    status: RunStatus
+    reason: str | None
+    artifacts: Path
+    metrics: dict[str, float] = field(default_factory=dict)
+    flags: list[str] = field(default_factory=list)
+    reward: float | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def layout_for(workspace: Path, env: Environment, artifacts: Path) -> RunLayout:
+    return RunLayout(
+        workspace=workspace, env_dir=env.root, output_dir=artifacts / "output",
+        result_dir=artifacts / "eval", log_dir=artifacts / "logs",
+    )  # fmt: skip
+
+
+async def run_candidate(
+    env: Environment,
+    scale_name: str,
+    workspace: Path,
+    artifacts: Path,
+    sandbox: Sandbox,
+    *,
+    seed: int = 0,
+    gpus: tuple[int, ...] = (),
+    timeout_s: float | None = None,
+) -> RunOutcome:
+    """Train `workspace` at `scale_name`, evaluate it, and score it. Never raises for bad code."""
+    scale = env.scale(scale_name)
+    layout = layout_for(workspace, env, artifacts)
+    timings: dict[str, float] = {}
+
+    def outcome(status: RunStatus, reason: str | None, **kw: Any) -> RunOutcome:
+        return RunOutcome(status, reason, artifacts, timings=timings, **kw)
+
+    protected_before = env.protected_hash()
+    async with sandbox.session(layout):
+        train = await sandbox.exec(
+            Step("train", scale.command, timeout_s or scale.timeout, seed=seed, gpus=gpus)
+        )
+        timings["train"] = train.duration_s
+        if train.status is not RunStatus.SUCCEEDED:
+            return outcome(train.status, _with_tail(train))
+        if env.protected_hash() != protected_before:
+            return outcome(RunStatus.FLAGGED, "protected environment files changed during training")
+        # Nothing but the evaluator may put a result there.
+        shutil.rmtree(layout.result_dir, ignore_errors=True)
+        layout.result_dir.mkdir(parents=True)
+        ev = env.manifest.evaluate
+        evaluate = await sandbox.exec(
+            Step("evaluate", ev.command, ev.timeout, seed=seed, gpus=gpus, sees_result_dir=True)
+        )
+        timings["evaluate"] = evaluate.duration_s
+    if evaluate.status is RunStatus.INFRA_ERROR:
+        return outcome(evaluate.status, evaluate.reason)
+    if evaluate.status is not RunStatus.SUCCEEDED:
+        # The evaluator is trusted, so its failure means the artifacts were unusable.
+        return outcome(RunStatus.FAILED, "evaluator: " + _with_tail(evaluate))
+    return score(env, layout.result_dir / "result.json", outcome)
+
+
+def score(env: Environment, result_path: Path, outcome: Callable[..., RunOutcome]) -> RunOutcome:
+    """Read result.json, check plausibility, compute the reward."""
+    try:
+        result = json.loads(result_path.read_text())
+        metrics = {str(k): float(v) for k, v in result.get("metrics", {}).items()}
+        flags = [str(f) for f in result.get("flags", [])]
+    except (OSError, ValueError, TypeError, AttributeError) as e:
+        return outcome(RunStatus.FAILED, f"evaluator wrote no valid result.json ({e})")
+    metric = env.manifest.metric
+    value = metrics.get(metric.name)
+    if value is None:
+        return outcome(
+            RunStatus.FAILED, f"evaluator did not report {metric.name!r}", metrics=metrics
+        )
+    low, high = metric.range
+    if math.isnan(value) or not low <= value <= high:
+        flags.append(f"{metric.name}={value:g} is outside the plausible range [{low:g}, {high:g}]")
+    if flags:
+        return outcome(RunStatus.FLAGGED, "; ".join(flags), metrics=metrics, flags=flags)
+    try:
+        reward = compute_reward(metric.reward, metrics)
+    except RewardError as e:
+        return outcome(RunStatus.FLAGGED, str(e), metrics=metrics, flags=[str(e)])
+    return outcome(RunStatus.SUCCEEDED, None, metrics=metrics, reward=reward)
+
+
+def _with_tail(step: StepResult) -> str:
+    tail = step.stderr_tail(15)
+    return f"{step.reason}\n{tail}" if tail else str(step.reason)
+
+
+def new_artifacts_dir(run_dir: Path, run_id: str) -> Path:
+    path = run_dir / "artifacts" / run_id
+    path.mkdir(parents=True, exist_ok=True)
+    return path

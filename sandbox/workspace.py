@@ -1,0 +1,152 @@
+"""Git workspaces: the baseline committed once per environment version, one worktree per candidate.
+
+The baseline repo lives at `<run_dir>/repos/<env>-<hash>` (hash = content of the
+environment's repo), so editing the environment makes a new baseline while old candidates
+keep pointing at theirs. Each candidate is a commit on top of the baseline commit, kept
+under `refs/candidates/<id>` after its worktree is removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from pathlib import Path
+
+import git
+
+from environments import Environment
+
+_AUTHOR = git.Actor("executor", "executor@localhost")
+
+
+class WorkspaceError(RuntimeError):
+    pass
+
+
+class BaselineRepo:
+    """The git repository holding an environment's baseline commit and its candidates."""
+
+    def __init__(self, run_dir: Path, env: Environment) -> None:
+        self.env = env
+        self.path = run_dir / "repos" / f"{env.name}-{env.repo_hash[:12]}"
+        self._repo: git.Repo | None = None
+
+    @property
+    def repo(self) -> git.Repo:
+        if self._repo is None:
+            self._ensure()
+            self._repo = git.Repo(self.path)
+        return self._repo
+
+    @property
+    def baseline_sha(self) -> str:
+        return self.repo.tags["baseline"].commit.hexsha
+
+    def _ensure(self) -> None:
+        if (self.path / ".git").is_dir():
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Build in a temp folder and rename: two processes racing end with one complete repo.
+        tmp = Path(tempfile.mkdtemp(prefix=".baseline-", dir=self.path.parent))
+        try:
+            for rel in self.env.repo_files():
+                dst = tmp / rel
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(self.env.repo / rel, dst)
+            repo = git.Repo.init(tmp, initial_branch="baseline")
+            with repo.config_writer() as cw:
+                cw.set_value("user", "name", _AUTHOR.name)
+                cw.set_value("user", "email", _AUTHOR.email)
+                cw.set_value("core", "autocrlf", "false")
+            repo.git.add(A=True)
+            repo.index.commit(
+                f"baseline: {self.env.name} ({self.env.repo_hash[:12]})",
+                author=_AUTHOR, committer=_AUTHOR,
+            )  # fmt: skip
+            repo.create_tag("baseline")
+            repo.close()
+            try:
+                tmp.rename(self.path)
+            except OSError:
+                if not (self.path / ".git").is_dir():
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def protected_hashes(self) -> dict[str, str]:
+        """sha256 of every non-editable file of the baseline, by relative path."""
+        return {
+            rel: _sha256(self.env.repo / rel)
+            for rel in self.env.repo_files()
+            if not self.env.is_editable(rel)
+        }
+
+    def new_workspace(self, dest: Path, commit: str | None = None) -> Workspace:
+        """A fresh detached worktree of the baseline (or of `commit`) at `dest`."""
+        if dest.exists():
+            self.repo.git.worktree("prune")
+            if dest.exists():
+                shutil.rmtree(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        self.repo.git.worktree("add", "--detach", str(dest), commit or self.baseline_sha)
+        return Workspace(self, dest)
+
+
+class Workspace:
+    """One candidate's working tree."""
+
+    def __init__(self, baseline: BaselineRepo, path: Path) -> None:
+        self.baseline = baseline
+        self.path = path
+        self.repo = git.Repo(path)
+
+    def _stage(self) -> None:
+        self.repo.git.add(A=True)
+
+    def changed_files(self) -> list[str]:
+        """Files that differ from the baseline commit (added, modified, deleted)."""
+        self._stage()
+        out = self.repo.git.diff("--cached", "--name-only", self.baseline.baseline_sha)
+        return sorted(line for line in out.splitlines() if line)
+
+    def diff(self) -> str:
+        self._stage()
+        return self.repo.git.diff("--cached", self.baseline.baseline_sha)
+
+    def reset(self) -> None:
+        """Back to the baseline: tracked files restored, untracked files removed."""
+        self.repo.git.reset("--hard", self.baseline.baseline_sha)
+        self.repo.git.clean("-fdx")
+
+    def commit(self, message: str, ref_name: str) -> str:
+        """Commit every change on top of the baseline and keep it under refs/candidates/."""
+        self._stage()
+        commit = self.repo.index.commit(
+            message, author=_AUTHOR, committer=_AUTHOR,
+            parent_commits=[self.repo.commit(self.baseline.baseline_sha)],
+        )  # fmt: skip
+        self.repo.git.update_ref(f"refs/candidates/{ref_name}", commit.hexsha)
+        return commit.hexsha
+
+    def remove(self) -> None:
+        self.repo.close()
+        try:
+            self.baseline.repo.git.worktree("remove", "--force", str(self.path))
+        except git.GitCommandError:
+            shutil.rmtree(self.path, ignore_errors=True)
+            self.baseline.repo.git.worktree("prune")
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def protected_changes(ws: Workspace, expected: dict[str, str]) -> list[str]:
+    """Protected files that were modified or deleted in `ws` (verified by hash)."""
+    bad = []
+    for rel, digest in expected.items():
+        p = ws.path / rel
+        if not p.is_file() or _sha256(p) != digest:
+            bad.append(rel)
+    return bad
