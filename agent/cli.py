@@ -18,6 +18,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from agent import report
 
@@ -65,10 +66,10 @@ def one_line_errors(fn: F) -> F:
         except typer.Exit:
             raise
         except bad_input as e:
-            err.print(f"[red]error:[/red] {_first_line(e)}", highlight=False)
+            _error(_first_line(e))
             raise typer.Exit(2) from None
         except LLMError as e:
-            err.print(f"[red]error:[/red] {_first_line(e)}", highlight=False)
+            _error(_first_line(e))
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             err.print("[yellow]interrupted[/yellow]: the store records what finished")
@@ -84,6 +85,11 @@ def one_line_errors(fn: F) -> F:
             raise typer.Exit(3) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _error(message: str) -> None:
+    """One `error: …` line on stderr, never wrapped (scripts grep it)."""
+    err.print(Text.assemble(("error:", "red"), " ", message), soft_wrap=True)
 
 
 def _first_line(e: BaseException) -> str:
@@ -180,7 +186,9 @@ def run_idea_cmd(
         )
     store.close()
     _emit(result, as_json, report.print_run_idea)
-    raise typer.Exit(0 if result["status"] == "succeeded" else 1)
+    if result["status"] != "succeeded":
+        _error(report.failure_line(result))
+        raise typer.Exit(1)
 
 
 @app.command("baseline")
@@ -268,7 +276,12 @@ def _make_client(llm: str | None, base_url: str | None, run_dir: Path) -> Any:
     from agent.llm import make_client
 
     spec = llm or os.environ.get("EXECUTOR_LLM") or DEFAULT_LLM
-    return make_client(spec, base_url=base_url, cache_dir=run_dir / "llm_cache")
+    retries = os.environ.get("EXECUTOR_LLM_RETRIES", "5")
+    if not retries.isdigit():
+        raise UsageError(f"EXECUTOR_LLM_RETRIES must be a whole number, not {retries!r}")
+    return make_client(
+        spec, base_url=base_url, cache_dir=run_dir / "llm_cache", max_retries=int(retries)
+    )
 
 
 def _book_llm_calls(store: Any) -> Callable[[Any], None]:

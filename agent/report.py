@@ -86,6 +86,17 @@ def envs_table(found: list[Any]) -> dict[str, Any]:
     return {"environments": envs}
 
 
+def failure_line(r: dict[str, Any]) -> str:
+    """One line saying why a run-idea did not succeed."""
+    reason = (r.get("reason") or "no reason recorded").splitlines()[0]
+    if r["run_id"] is None:
+        n = len(r["attempts"])
+        phase = r["attempts"][-1]["phase"] if r["attempts"] else None
+        where = f" ({phase})" if phase else ""
+        return f"candidate {r['candidate_id']} {r['status']} after {n} attempt(s){where}: {reason}"
+    return f"run {r['run_id']} {r['status']}: {reason}"
+
+
 # -- rendering ----------------------------------------------------------------------------
 
 

@@ -1,0 +1,114 @@
+"""Shared fixtures: a private copy of the toy environment, a run dir, and the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.llm_server import llm_server_fixture  # noqa: F401  (the `llm_server` fixture)
+
+TESTS = Path(__file__).parent
+TOY_ENV = TESTS / "toy_env"
+EXECUTOR = Path(sys.executable).parent / "executor"
+
+# What an edit of the toy's train.py looks like when it works (and raises reward).
+GOOD_EDIT = """I raise the learning rate and train longer.
+
+train.py
+<<<<<<< SEARCH
+LR = 0.01
+STEPS = 100
+=======
+LR = 0.1
+STEPS = 300
+>>>>>>> REPLACE
+"""
+
+
+@pytest.fixture
+def toy_env(tmp_path: Path) -> Path:
+    """A private copy, so a test may break or tamper with it."""
+    dst = tmp_path / "toy_env"
+    shutil.copytree(TOY_ENV, dst, ignore=shutil.ignore_patterns("__pycache__"))
+    return dst
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    return tmp_path / "runs"
+
+
+def clean_environ(**extra: str) -> dict[str, str]:
+    """This process's environment without LLM keys or base URLs, plus `extra`."""
+    drop = ("OPENAI_", "ANTHROPIC_", "EXECUTOR_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+    env.update(extra)
+    return env
+
+
+class CLIResult:
+    def __init__(self, proc: subprocess.CompletedProcess[str]) -> None:
+        self.rc = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+
+    @property
+    def json(self) -> dict[str, Any]:
+        return json.loads(self.stdout)
+
+    def __repr__(self) -> str:
+        return f"rc={self.rc}\nstdout={self.stdout}\nstderr={self.stderr}"
+
+
+@pytest.fixture
+def cli() -> Callable[..., CLIResult]:
+    """Run the installed `executor` entry point as a user would."""
+
+    def run(*args: str | Path, timeout: float = 120, **env: str) -> CLIResult:
+        proc = subprocess.run(
+            [str(EXECUTOR), *map(str, args)],
+            capture_output=True, text=True, timeout=timeout, env=clean_environ(**env),
+        )  # fmt: skip
+        return CLIResult(proc)
+
+    return run
+
+
+def assert_one_line_error(res: CLIResult, *needles: str) -> None:
+    """Non-zero exit, one `error:` line on stderr naming the problem, no traceback."""
+    assert res.rc != 0, res
+    assert "Traceback" not in res.stderr + res.stdout, res
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), res
+    for needle in needles:
+        assert needle in lines[0], res
+
+
+def store_rows(run_dir: Path, table: str) -> list[dict[str, Any]]:
+    db_path = run_dir / "executor.db"
+    if not db_path.exists():
+        return []
+    db = sqlite3.connect(db_path)
+    db.row_factory = sqlite3.Row
+    rows = [dict(r) for r in db.execute(f"SELECT * FROM {table}")]
+    db.close()
+    return rows
+
+
+def assert_store_consistent(run_dir: Path) -> None:
+    """Nothing half-written: no candidate still implementing, no run still running."""
+    for c in store_rows(run_dir, "candidates"):
+        assert c["status"] in {"validated", "rejected", "error", "abandoned"}, c
+    for r in store_rows(run_dir, "runs"):
+        assert r["status"] != "running", r
+    leftovers = list((run_dir / "workspaces").glob("*")) if (run_dir / "workspaces").exists() else []
+    assert leftovers == [], f"workspaces left behind: {leftovers}"

@@ -1,0 +1,175 @@
+"""End to end: `executor run-idea` with the real openai / anthropic SDKs against a local server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import (
+    GOOD_EDIT,
+    assert_one_line_error,
+    assert_store_consistent,
+    store_rows,
+)
+from tests.llm_server import ErrorReply
+
+IDEA = "Raise the learning rate and train for longer."
+
+BAD_SEARCH = """train.py
+<<<<<<< SEARCH
+LR = 0.05
+STEPS = 100
+=======
+LR = 0.1
+STEPS = 300
+>>>>>>> REPLACE
+"""
+
+
+def openai_args(server: Any, *extra: str) -> dict[str, str]:
+    return {"OPENAI_BASE_URL": server.openai_base_url, "OPENAI_API_KEY": "x"}
+
+
+def test_openai_correct_edit_runs_and_is_recorded(cli, toy_env, run_dir, llm_server) -> None:
+    llm_server.script(GOOD_EDIT)
+    res = cli(
+        "run-idea", IDEA, "--env", toy_env, "--llm", "openai:some-model", "--json",
+        "--run-dir", run_dir, **openai_args(llm_server),
+    )  # fmt: skip
+    assert res.rc == 0, res
+    out = res.json
+    assert out["status"] == "succeeded"
+    assert out["reward"] > 0.9  # the baseline's reward is about 0.68
+    assert out["metrics"]["val_mse"] < 0.05
+    assert out["attempts"] == [{"n": 1, "phase": None, "error": None}]
+    assert "+LR = 0.1" in out["diff"]
+    # The prompt showed the task and the editable file, and not the protected one.
+    prompt = str(llm_server.requests[0].json["messages"])
+    assert "LR = 0.01" in prompt and "Toy task" in prompt and "def make_split" not in prompt
+    # The store holds the whole story.
+    (cand,) = store_rows(run_dir, "candidates")
+    assert cand["status"] == "validated" and cand["commit_sha"] == out["commit"]
+    (run,) = store_rows(run_dir, "runs")
+    assert run["status"] == "succeeded" and run["reward"] == out["reward"]
+    (call,) = store_rows(run_dir, "llm_calls")
+    assert call["candidate_id"] == cand["id"] and call["cached"] == 0
+    assert_store_consistent(run_dir)
+
+
+def test_anthropic_correct_edit(cli, toy_env, run_dir, llm_server) -> None:
+    llm_server.script(GOOD_EDIT)
+    res = cli(
+        "run-idea", IDEA, "--env", toy_env, "--llm", "anthropic:claude-sonnet-4-5", "--json",
+        "--run-dir", run_dir,
+        ANTHROPIC_BASE_URL=llm_server.anthropic_base_url, ANTHROPIC_API_KEY="x",
+    )  # fmt: skip
+    assert res.rc == 0, res
+    assert res.json["status"] == "succeeded"
+    assert llm_server.requests[0].path.endswith("/v1/messages")
+    (call,) = store_rows(run_dir, "llm_calls")
+    assert call["provider"] == "anthropic" and call["cost_usd"] > 0  # priced model
+
+
+def test_unmatched_search_is_revised(cli, toy_env, run_dir, llm_server) -> None:
+    llm_server.script(BAD_SEARCH, GOOD_EDIT)
+    res = cli(
+        "run-idea", IDEA, "--env", toy_env, "--llm", "openai:m", "--json", "--run-dir", run_dir,
+        **openai_args(llm_server),
+    )  # fmt: skip
+    assert res.rc == 0, res
+    first, second = res.json["attempts"]
+    assert first["phase"] == "apply" and "LR = 0.01" in first["error"]  # the nearest lines
+    assert second["error"] is None
+    rows = store_rows(run_dir, "attempts")
+    assert [(a["n"], a["error"] is None) for a in rows] == [(1, False), (2, True)]
+    # The second request carried the error back to the model.
+    revision = llm_server.requests[1].json["messages"][-1]["content"]
+    assert "NO edit was applied" in revision and "LR = 0.01" in revision
+
+
+def test_malformed_answers_fail_after_attempts(cli, toy_env, run_dir, llm_server) -> None:
+    llm_server.script(*["Sure! I would change the learning rate."] * 2)
+    res = cli(
+        "run-idea", IDEA, "--env", toy_env, "--llm", "openai:m", "--attempts", "2",
+        "--run-dir", run_dir, **openai_args(llm_server),
+    )  # fmt: skip
+    assert_one_line_error(res, "rejected after 2 attempt(s) (parse)")
+    assert len(llm_server.requests) == 2
+    assert [a["phase"] for a in store_rows(run_dir, "attempts")] == ["parse", "parse"]
+    assert store_rows(run_dir, "runs") == []
+    assert_store_consistent(run_dir)
+
+
+def test_rate_limit_then_success(cli, toy_env, run_dir, llm_server) -> None:
+    llm_server.script(ErrorReply(429, "slow down", headers={"retry-after": "0"}), GOOD_EDIT)
+    res = cli(
+        "run-idea", IDEA, "--env", toy_env, "--llm", "openai:m", "--json", "--run-dir", run_dir,
+        **openai_args(llm_server),
+    )  # fmt: skip
+    assert res.rc == 0, res
+    assert len(llm_server.requests) == 2
+    (call,) = store_rows(run_dir, "llm_calls")
+    assert call["retries"] == 1 and call["error"] is None
+
+
+def test_rerun_is_served_from_cache(cli, toy_env, run_dir, llm_server) -> None:
+    llm_server.script(GOOD_EDIT)
+    args = ("run-idea", IDEA, "--env", toy_env, "--llm", "openai:m", "--json", "--run-dir", run_dir)
+    first = cli(*args, **openai_args(llm_server))
+    second = cli(*args, **openai_args(llm_server))
+    assert first.rc == 0 and second.rc == 0, second
+    assert len(llm_server.requests) == 1  # the second run reached no server
+    assert second.json["diff"] == first.json["diff"]
+    calls = store_rows(run_dir, "llm_calls")
+    assert [c["cached"] for c in calls] == [0, 1]
+    assert second.json["cost_usd"] == 0.0
+
+
+def test_samples_first_valid_wins(cli, toy_env, run_dir, llm_server) -> None:
+    llm_server.script(BAD_SEARCH, GOOD_EDIT)  # one sample gets each answer
+    res = cli(
+        "run-idea", IDEA, "--env", toy_env, "--llm", "openai:m", "--json", "--samples", "2",
+        "--attempts", "1", "--run-dir", run_dir, **openai_args(llm_server),
+    )  # fmt: skip
+    assert res.rc == 0, res
+    cands = {c["id"]: c for c in store_rows(run_dir, "candidates")}
+    assert len(cands) == 2
+    assert cands[res.json["candidate_id"]]["status"] == "validated"
+    assert sorted(c["status"] for c in cands.values()) in (
+        ["rejected", "validated"],
+        ["abandoned", "validated"],
+    )
+    assert_store_consistent(run_dir)
+
+
+def test_missing_key(cli, toy_env, run_dir) -> None:
+    res = cli("run-idea", IDEA, "--env", toy_env, "--llm", "openai:m", "--run-dir", run_dir)
+    assert_one_line_error(res, "OPENAI_API_KEY")
+    assert not (run_dir / "executor.db").exists()
+    res = cli("run-idea", IDEA, "--env", toy_env, "--llm", "anthropic:m", "--run-dir", run_dir)
+    assert_one_line_error(res, "ANTHROPIC_API_KEY")
+
+
+def test_unreachable_server(cli, toy_env, run_dir, tmp_path: Path) -> None:
+    res = cli(
+        "run-idea", IDEA, "--env", toy_env, "--llm", "openai:m", "--run-dir", run_dir,
+        OPENAI_BASE_URL="http://127.0.0.1:9/v1", OPENAI_API_KEY="x",
+        EXECUTOR_LLM_RETRIES="1",
+    )  # fmt: skip
+    assert_one_line_error(res, "127.0.0.1:9")
+    assert store_rows(run_dir, "runs") == []
+    (cand,) = store_rows(run_dir, "candidates")
+    assert cand["status"] == "error" and "127.0.0.1:9" in cand["error"]
+    assert_store_consistent(run_dir)
+
+
+def test_idea_that_produces_no_edit(cli, toy_env, run_dir, llm_server) -> None:
+    llm_server.default = "I think the current code is already optimal; no change needed."
+    res = cli(
+        "run-idea", IDEA, "--env", toy_env, "--llm", "openai:m", "--run-dir", run_dir,
+        **openai_args(llm_server),
+    )  # fmt: skip
+    assert_one_line_error(res, "rejected", "no edit")
+    assert len(llm_server.requests) == 3  # the default --attempts
+    assert store_rows(run_dir, "runs") == []
+    assert_store_consistent(run_dir)

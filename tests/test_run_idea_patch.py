@@ -1,0 +1,191 @@
+"""End to end without an LLM: `run-idea --patch`, validation verdicts, bad input, show, baseline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import (
+    TOY_ENV,
+    assert_one_line_error,
+    assert_store_consistent,
+    store_rows,
+)
+
+
+def write_patch(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "idea.patch"
+    p.write_text(text)
+    return p
+
+
+def sr(search: str, replace: str, path: str = "train.py") -> str:
+    return f"{path}\n<<<<<<< SEARCH\n{search}\n=======\n{replace}\n>>>>>>> REPLACE\n"
+
+
+def test_shipped_patch_beats_baseline(cli, toy_env, run_dir) -> None:
+    patch = TOY_ENV / "ideas" / "more_steps.patch"
+    res = cli("run-idea", "--patch", patch, "--env", toy_env, "--run-dir", run_dir, "--json")
+    assert res.rc == 0, res
+    out = res.json
+    assert out["status"] == "succeeded" and out["reward"] > 0.9
+    assert out["idea_id"].startswith("idea-") and out["candidate_id"].startswith("cand-")
+    # The idea text came from the patch's prose.
+    (idea,) = store_rows(run_dir, "ideas")
+    assert idea["text"].startswith("Raise the learning rate") and idea["source"] == "patch"
+    base = cli("baseline", "--env", toy_env, "--seeds", "2", "--run-dir", run_dir, "--json")
+    assert base.rc == 0, base
+    summary = base.json["summary"]
+    assert summary["reward"]["n"] == 2 and summary["reward"]["mean"] < out["reward"]
+    assert summary["val_mse"]["std"] > 0  # seeds differ
+    assert_store_consistent(run_dir)
+
+
+def test_unified_diff_patch(cli, toy_env, run_dir, tmp_path) -> None:
+    diff = (
+        "--- a/train.py\n+++ b/train.py\n@@ -10,3 +10,3 @@\n"
+        " \n-LR = 0.01\n+LR = 0.05\n STEPS = 100\n"
+    )
+    res = cli(
+        "run-idea", "lr 0.05", "--patch", write_patch(tmp_path, diff), "--env", toy_env,
+        "--run-dir", run_dir, "--json",
+    )  # fmt: skip
+    assert res.rc == 0, res
+    assert "+LR = 0.05" in res.json["diff"]
+
+
+@pytest.mark.parametrize(
+    ("patch", "phase", "needle"),
+    [
+        (sr("", "x = 1", path="data.py"), "apply", "data.py"),
+        (sr("STEPS = 100", "STEPS = 100 +"), "compile", "train.py, line"),
+        (sr("STEPS = 100", "STEPS = 100\nif '--smoke' in sys.argv:\n    raise SystemExit(3)"),
+         "smoke", "exited with code 3"),
+    ],
+    ids=["protected", "compile", "smoke"],
+)  # fmt: skip
+def test_invalid_candidates_are_rejected(cli, toy_env, run_dir, tmp_path, patch, phase, needle):
+    res = cli(
+        "run-idea", "bad idea", "--patch", write_patch(tmp_path, patch), "--env", toy_env,
+        "--run-dir", run_dir, "--json",
+    )  # fmt: skip
+    assert res.rc == 1, res
+    out = res.json
+    assert out["status"] == "rejected" and out["run_id"] is None
+    (attempt,) = out["attempts"]
+    assert attempt["phase"] == phase and needle in attempt["error"], attempt
+    (cand,) = store_rows(run_dir, "candidates")
+    assert cand["status"] == "rejected" and needle in cand["error"]
+    assert store_rows(run_dir, "runs") == []
+    assert_store_consistent(run_dir)
+
+
+def test_patch_that_does_not_apply(cli, toy_env, run_dir, tmp_path) -> None:
+    patch = write_patch(tmp_path, sr("LR = 0.5", "LR = 0.1"))
+    res = cli("run-idea", "x", "--patch", patch, "--env", toy_env, "--run-dir", run_dir)
+    assert_one_line_error(res, "rejected", "apply")
+    (attempt,) = store_rows(run_dir, "attempts")
+    assert "LR = 0.01" in attempt["error"]  # nearest lines recorded for the reader
+    assert_store_consistent(run_dir)
+
+
+def test_patch_without_edits_writes_nothing(cli, toy_env, run_dir, tmp_path) -> None:
+    res = cli(
+        "run-idea", "--patch", write_patch(tmp_path, "just prose\n"), "--env", toy_env,
+        "--run-dir", run_dir,
+    )  # fmt: skip
+    assert_one_line_error(res)
+    assert not (run_dir / "executor.db").exists()
+
+
+def test_missing_patch_file(cli, toy_env, run_dir, tmp_path) -> None:
+    res = cli("run-idea", "--patch", tmp_path / "nope.patch", "--env", toy_env, "--run-dir", run_dir)
+    assert_one_line_error(res, "nope.patch")
+    assert not (run_dir / "executor.db").exists()
+
+
+def test_unknown_environment(cli, run_dir) -> None:
+    res = cli("run-idea", "x", "--patch", TOY_ENV / "ideas" / "more_steps.patch",
+              "--env", "no_such_env", "--run-dir", run_dir)  # fmt: skip
+    assert_one_line_error(res, "unknown environment 'no_such_env'")
+    assert not run_dir.exists()
+
+
+def test_unknown_scale(cli, toy_env, run_dir) -> None:
+    res = cli("baseline", "--env", toy_env, "--scale", "huge", "--run-dir", run_dir)
+    assert_one_line_error(res, "no scale 'huge'", "tiny")
+
+
+def test_broken_manifest(cli, toy_env, run_dir) -> None:
+    manifest = toy_env / "env.toml"
+    manifest.write_text(manifest.read_text().replace('direction = "minimize"', 'direction = "down"'))
+    res = cli("baseline", "--env", toy_env, "--run-dir", run_dir)
+    assert_one_line_error(res, "env.toml", "metric.direction")
+    manifest.write_text("name = [unclosed")
+    res = cli("baseline", "--env", toy_env, "--run-dir", run_dir)
+    assert_one_line_error(res, "env.toml", "invalid TOML")
+    assert not run_dir.exists()
+
+
+def test_unknown_sandbox_kind(cli, toy_env, run_dir) -> None:
+    res = cli("baseline", "--env", toy_env, "--sandbox", "vm", "--run-dir", run_dir)
+    assert_one_line_error(res, "unknown sandbox kind 'vm'", "local")
+
+
+def test_timeout_kills_the_run(cli, toy_env, run_dir, tmp_path) -> None:
+    patch = sr("x, y = train_split(seed)", "x, y = train_split(seed)\nif steps > 2:\n"
+               "    time.sleep(60)")  # fmt: skip
+    res = cli(
+        "run-idea", "sleep", "--patch", write_patch(tmp_path, patch), "--env", toy_env,
+        "--timeout", "1", "--run-dir", run_dir, "--json",
+    )  # fmt: skip
+    assert res.rc == 1, res
+    assert res.json["status"] == "timeout" and "1s limit" in res.json["reason"]
+    assert res.json["timings"]["train"] < 10
+    (run,) = store_rows(run_dir, "runs")
+    assert run["status"] == "timeout"
+    assert_store_consistent(run_dir)
+
+
+def test_show_idea_candidate_and_run(cli, toy_env, run_dir) -> None:
+    patch = TOY_ENV / "ideas" / "more_steps.patch"
+    out = cli("run-idea", "--patch", patch, "--env", toy_env, "--run-dir", run_dir, "--json").json
+    idea = cli("show", out["idea_id"], "--run-dir", run_dir, "--json").json
+    assert idea["kind"] == "idea" and idea["candidates"][0]["candidate"]["id"] == out["candidate_id"]
+    cand = cli("show", out["candidate_id"][:9], "--run-dir", run_dir, "--json").json
+    assert cand["kind"] == "candidate" and cand["candidate"]["diff"] == out["diff"]
+    assert cand["runs"][0]["reward"] == out["reward"]
+    run = cli("show", out["run_id"], "--run-dir", run_dir, "--json").json["run"]
+    assert run["status"] == "succeeded" and "train.stderr" in run["logs"]
+    human = cli("show", out["candidate_id"], "--run-dir", run_dir)
+    assert human.rc == 0 and "+LR = 0.1" in human.stdout
+    missing = cli("show", "idea-nothere", "--run-dir", run_dir)
+    assert_one_line_error(missing, "idea-nothere")
+
+
+def test_envs_lists_path_environments(cli, toy_env) -> None:
+    res = cli("envs", "--json", EXECUTOR_ENV_PATH=str(toy_env.parent))
+    assert res.rc == 0, res
+    (env,) = [e for e in res.json["environments"] if e["name"] == "toy"]
+    assert "tiny" in env["scales"]
+    by_name = cli("baseline", "--env", "toy", "--seeds", "1", "--json",
+                  "--run-dir", toy_env.parent / "runs", EXECUTOR_ENV_PATH=str(toy_env.parent))  # fmt: skip
+    assert by_name.rc == 0, by_name
+
+
+def test_doctor_reports_each_check(cli) -> None:
+    res = cli("doctor", "--json")
+    names = {c["name"]: c["verdict"] for c in res.json["checks"]}
+    assert names["python"] == "ok" and names["torch"] == "ok" and names["git"] == "ok"
+    assert names["OPENAI_API_KEY"] == "warn"  # the test environment has no keys
+    assert {"gpus", "docker", "ANTHROPIC_API_KEY"} <= names.keys()
+    assert res.rc == 0
+
+
+def test_human_output(cli, toy_env, run_dir) -> None:
+    res = cli("run-idea", "--patch", TOY_ENV / "ideas" / "more_steps.patch", "--env", toy_env,
+              "--run-dir", run_dir)  # fmt: skip
+    assert res.rc == 0, res
+    assert "succeeded" in res.stdout and "reward" in res.stdout
+
