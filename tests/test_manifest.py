@@ -1,0 +1,89 @@
+"""The environment manifest: loading, one-line errors naming file and field, discovery."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from environments import ManifestError, resolve_environment
+from environments.manifest import load_environment
+from environments.reward import RewardError, compute_reward, metric_names
+
+
+def edit_manifest(env_dir: Path, old: str, new: str) -> None:
+    p = env_dir / "env.toml"
+    text = p.read_text()
+    assert old in text
+    p.write_text(text.replace(old, new))
+
+
+def test_toy_loads(toy_env) -> None:
+    env = load_environment(toy_env)
+    assert env.name == "toy" and env.editable_files() == ["train.py"]
+    assert env.is_editable("train.py") and not env.is_editable("data.py")
+    assert env.scale("tiny").timeout == 60
+    assert [k.name for k in env.manifest.knobs] == ["lr", "steps"]
+    assert len(env.repo_hash) == 64
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        ('direction = "minimize"', 'direction = "lower"', "metric.direction"),
+        ('reward = "1 / (1 + val_mse)"', 'reward = "__import__(\'os\')"', "metric.reward"),
+        ("range = [0.0, 1000.0]", "range = [5.0, 1.0]", "metric.range"),
+        ("[scales.tiny]", "[scales.small]", "scales"),
+        ('editable = ["train.py", "*_extra.py"]', 'editable = ["nothing*.py"]', "editable"),
+        ('task = "task.md"', 'task = "missing.md"', "task"),
+        ('pattern = "LR = {value}"', 'pattern = "LR ="', "knobs.0"),
+        ('file = "train.py"', 'file = "data.py"', "knobs.0.file"),
+        ('name = "toy"', 'name = "toy"\ncolour = "blue"', "colour"),
+    ],
+)
+def test_errors_name_file_and_field(toy_env, old, new, field) -> None:
+    edit_manifest(toy_env, old, new)
+    with pytest.raises(ManifestError) as e:
+        load_environment(toy_env)
+    msg = str(e.value)
+    assert "\n" not in msg and str(toy_env / "env.toml") in msg and f"`{field}" in msg, msg
+
+
+def test_missing_manifest_and_unknown_name(tmp_path) -> None:
+    with pytest.raises(ManifestError, match="not found"):
+        load_environment(tmp_path)
+    with pytest.raises(ManifestError, match="unknown environment 'nope'"):
+        resolve_environment("nope")
+    with pytest.raises(ManifestError, match="does not exist"):
+        resolve_environment(str(tmp_path / "absent"))
+
+
+def test_resolve_by_manifest_name_on_env_path(toy_env, monkeypatch) -> None:
+    monkeypatch.setenv("EXECUTOR_ENV_PATH", str(toy_env.parent))
+    assert resolve_environment("toy").root == toy_env
+    assert resolve_environment("toy_env").root == toy_env
+
+
+def test_protected_hash_sees_evaluator_changes(toy_env) -> None:
+    env = load_environment(toy_env)
+    before = env.protected_hash()
+    (toy_env / "evaluate.py").write_text("print('always great')\n")
+    assert env.protected_hash() != before
+    # Files inside repo/ are the candidate's business, not the protected set's.
+    env2 = load_environment(toy_env)
+    after = env2.protected_hash()
+    (toy_env / "repo" / "train.py").write_text("# changed\n")
+    assert env2.protected_hash() == after
+
+
+def test_reward_expressions() -> None:
+    assert compute_reward("1 / (1 + val_mse)", {"val_mse": 1.0}) == 0.5
+    assert compute_reward("-log(x) + max(a, 2) ** 2", {"x": 1.0, "a": 3.0}) == 9.0
+    assert metric_names("1 / val_loss + acc") == {"val_loss", "acc"}
+    with pytest.raises(RewardError, match="did not report"):
+        compute_reward("1 / val_loss", {})
+    with pytest.raises(RewardError, match="cannot be computed"):
+        compute_reward("1 / val_loss", {"val_loss": 0.0})
+    for evil in ("__import__('os')", "x.__class__", "[1][0]", "'a'", "not x", "f(x=1)"):
+        with pytest.raises(RewardError):
+            compute_reward(evil, {"x": 1.0})

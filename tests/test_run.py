@@ -1,0 +1,100 @@
+"""A run's reward comes from the protected evaluator, checked by the harness (Contract 2)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from environments.manifest import load_environment
+from sandbox import RunStatus, get_sandbox
+from sandbox.run import run_candidate, score
+from sandbox.workspace import BaselineRepo
+
+
+async def run_toy(toy_env: Path, tmp_path: Path, train_py: str | None = None, **kw):
+    env = load_environment(toy_env)
+    ws = BaselineRepo(tmp_path / "runs", env).new_workspace(tmp_path / "ws")
+    if train_py is not None:
+        (ws.path / "train.py").write_text(train_py)
+    return await run_candidate(env, "tiny", ws.path, tmp_path / "art", get_sandbox("local"), **kw)
+
+
+async def test_baseline_run_scores(toy_env, tmp_path) -> None:
+    out = await run_toy(toy_env, tmp_path)
+    assert out.status is RunStatus.SUCCEEDED, out.reason
+    assert 0.3 < out.metrics["val_mse"] < 0.7
+    assert out.reward == pytest.approx(1 / (1 + out.metrics["val_mse"]))
+    assert set(out.timings) == {"train", "evaluate"}
+    assert (out.artifacts / "logs" / "train.stdout").read_text().startswith("trained 100 steps")
+
+
+async def test_forged_result_from_training_is_ignored(toy_env, tmp_path) -> None:
+    # Training tries to write the result itself, next to its outputs and in the eval folder.
+    forge = (
+        "import json, os, numpy as np\n"
+        "out = os.environ['EXECUTOR_OUTPUT_DIR']\n"
+        "np.savez(os.path.join(out, 'model.npz'), w=np.zeros(8))\n"
+        "for d in (out, os.path.join(os.path.dirname(out), 'eval')):\n"
+        "    os.makedirs(d, exist_ok=True)\n"
+        "    json.dump({'metrics': {'val_mse': 0.0}}, open(os.path.join(d, 'result.json'), 'w'))\n"
+    )
+    out = await run_toy(toy_env, tmp_path, forge)
+    assert out.status is RunStatus.SUCCEEDED
+    assert out.metrics["val_mse"] > 1.0  # the evaluator's own number for zero weights
+
+
+async def test_tampering_with_the_evaluator_is_flagged(toy_env, tmp_path) -> None:
+    evil = (
+        "import os, numpy as np\n"
+        "open(os.path.join(os.environ['EXECUTOR_ENV_DIR'], 'evaluate.py'), 'a').write('#')\n"
+        "np.savez(os.path.join(os.environ['EXECUTOR_OUTPUT_DIR'], 'model.npz'), w=np.zeros(8))\n"
+    )
+    out = await run_toy(toy_env, tmp_path, evil)
+    assert out.status is RunStatus.FLAGGED and "protected" in out.reason
+    assert out.reward is None
+
+
+async def test_missing_artifact_fails_in_the_evaluator(toy_env, tmp_path) -> None:
+    out = await run_toy(toy_env, tmp_path, "print('forgot to save')\n")
+    assert out.status is RunStatus.FAILED and out.reason.startswith("evaluator:")
+    assert "model.npz" in out.reason
+
+
+async def test_training_failure_keeps_the_log_tail(toy_env, tmp_path) -> None:
+    out = await run_toy(toy_env, tmp_path, "raise ValueError('shape mismatch')\n")
+    assert out.status is RunStatus.FAILED and "shape mismatch" in out.reason
+
+
+def _score(toy_env: Path, tmp_path: Path, result: object) -> object:
+    env = load_environment(toy_env)
+    path = tmp_path / "result.json"
+    path.write_text(result if isinstance(result, str) else json.dumps(result))
+    from sandbox.run import RunOutcome
+
+    return score(env, path, lambda status, reason, **kw: RunOutcome(status, reason, tmp_path, **kw))
+
+
+@pytest.mark.parametrize(
+    ("result", "status", "needle"),
+    [
+        ({"metrics": {"val_mse": 0.5}}, RunStatus.SUCCEEDED, None),
+        ({"metrics": {"val_mse": -1.0}}, RunStatus.FLAGGED, "plausible range"),
+        ({"metrics": {"val_mse": 5000.0}}, RunStatus.FLAGGED, "plausible range"),
+        ('{"metrics": {"val_mse": NaN}}', RunStatus.FLAGGED, "nan"),
+        ({"metrics": {"val_mse": 0.5}, "flags": ["peeks at the future"]}, RunStatus.FLAGGED,
+         "peeks"),
+        ({"metrics": {"loss": 0.5}}, RunStatus.FAILED, "did not report 'val_mse'"),
+        ("not json", RunStatus.FAILED, "no valid result.json"),
+        ({"metrics": {"val_mse": "abc"}}, RunStatus.FAILED, "no valid result.json"),
+    ],
+)  # fmt: skip
+def test_score_checks_plausibility(toy_env, tmp_path, result, status, needle) -> None:
+    out = _score(toy_env, tmp_path, result)
+    assert out.status is status, out.reason
+    if needle:
+        assert needle in out.reason
+        assert out.reward is None
+    else:
+        assert out.reward == pytest.approx(1 / 1.5)

@@ -1,0 +1,107 @@
+"""The local sandbox: statuses, the process group dies on timeout and cancel, no secrets leak."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from sandbox import RunLayout, RunStatus, Step, get_sandbox, sandbox_kinds
+from sandbox.base import SandboxUnavailable
+
+
+def layout(tmp_path: Path) -> RunLayout:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    return RunLayout(ws, tmp_path / "env", tmp_path / "out", tmp_path / "eval", tmp_path / "logs")
+
+
+async def run(tmp_path: Path, command: str, timeout: float = 10, **kw) -> tuple:
+    sb = get_sandbox("local", kill_grace_s=0.5)
+    lay = layout(tmp_path)
+    async with sb.session(lay):
+        res = await sb.exec(Step("train", command, timeout, **kw))
+    return res, lay
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead for our purposes.
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split()[2] != "Z"
+
+
+async def test_success_and_contract_variables(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret")
+    monkeypatch.setenv("HF_TOKEN", "hf-secret")
+    res, lay = await run(tmp_path, "env; python -c 'print(1+1)'", seed=7, sees_result_dir=True)
+    assert res.status is RunStatus.SUCCEEDED and res.exit_code == 0
+    out = res.stdout_path.read_text()
+    assert f"EXECUTOR_OUTPUT_DIR={lay.output_dir}" in out
+    assert "EXECUTOR_SEED=7" in out and "CUDA_VISIBLE_DEVICES=\n" in out
+    assert f"EXECUTOR_RESULT_PATH={lay.result_dir / 'result.json'}" in out
+    assert "sk-secret" not in out and "hf-secret" not in out
+    assert out.rstrip().endswith("2")
+
+
+async def test_training_does_not_see_the_result_path(tmp_path) -> None:
+    res, _ = await run(tmp_path, "env")
+    assert "EXECUTOR_RESULT_PATH" not in res.stdout_path.read_text()
+
+
+async def test_failure_and_crash(tmp_path) -> None:
+    res, _ = await run(tmp_path, "echo boom >&2; exit 4")
+    assert res.status is RunStatus.FAILED and res.exit_code == 4
+    assert "code 4" in res.reason and res.stderr_tail() == "boom"
+    crash = tmp_path / "crash"
+    crash.mkdir()
+    res, _ = await run(crash, "kill -KILL $$")
+    assert res.status is RunStatus.KILLED and "SIGKILL" in res.reason
+
+
+async def test_timeout_kills_the_whole_group(tmp_path) -> None:
+    # The step starts a grandchild that ignores SIGTERM, then hangs.
+    cmd = "sh -c 'trap \"\" TERM; sleep 60' & echo $! > child.pid; sleep 60"
+    start = time.monotonic()
+    res, lay = await run(tmp_path, cmd, timeout=1)
+    assert res.status is RunStatus.TIMEOUT and "1s limit" in res.reason
+    assert time.monotonic() - start < 5
+    child = int((lay.workspace / "child.pid").read_text())
+    await asyncio.sleep(0.1)
+    assert not alive(child)
+
+
+async def test_cancel_kills_the_group(tmp_path) -> None:
+    sb = get_sandbox("local", kill_grace_s=0.5)
+    lay = layout(tmp_path)
+    await sb.prepare(lay)
+    task = asyncio.create_task(sb.exec(Step("train", "sleep 60 & echo $! > c.pid; wait", 30)))
+    for _ in range(100):
+        if (lay.workspace / "c.pid").exists() and (lay.workspace / "c.pid").read_text():
+            break
+        await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0.1)
+    assert not alive(int((lay.workspace / "c.pid").read_text()))
+    await sb.cleanup()
+
+
+async def test_leftover_children_die_with_a_finished_step(tmp_path) -> None:
+    res, lay = await run(tmp_path, "sleep 60 & echo $! > bg.pid")
+    assert res.status is RunStatus.SUCCEEDED
+    await asyncio.sleep(0.1)
+    assert not alive(int((lay.workspace / "bg.pid").read_text()))
+
+
+def test_unknown_kind_names_the_known_ones() -> None:
+    assert "local" in sandbox_kinds()
+    with pytest.raises(SandboxUnavailable, match="local"):
+        get_sandbox("nope")

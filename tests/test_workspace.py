@@ -1,0 +1,84 @@
+"""Git workspaces and the store: baseline once per environment version, candidates as commits."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import git
+import pytest
+
+from agent.store import SCHEMA_VERSION, Store, StoreError
+from environments.manifest import load_environment
+from sandbox.workspace import BaselineRepo, protected_changes
+
+
+def test_baseline_is_committed_once_per_version(toy_env, tmp_path) -> None:
+    env = load_environment(toy_env)
+    a = BaselineRepo(tmp_path, env)
+    sha = a.baseline_sha
+    assert BaselineRepo(tmp_path, load_environment(toy_env)).baseline_sha == sha
+    (toy_env / "repo" / "train.py").write_text((toy_env / "repo" / "train.py").read_text() + "#\n")
+    changed = BaselineRepo(tmp_path, load_environment(toy_env))
+    assert changed.path != a.path and changed.baseline_sha != sha
+    assert sorted(p.name for p in (tmp_path / "repos").iterdir()) == sorted(
+        [a.path.name, changed.path.name]
+    )
+
+
+def test_candidate_commit_sits_on_the_baseline(toy_env, tmp_path) -> None:
+    base = BaselineRepo(tmp_path, load_environment(toy_env))
+    ws = base.new_workspace(tmp_path / "ws")
+    (ws.path / "train.py").write_text("print('new')\n")
+    (ws.path / "new_extra.py").write_text("X = 1\n")
+    assert ws.changed_files() == ["new_extra.py", "train.py"]
+    sha = ws.commit("an idea\n\nmore words", "cand-1")
+    commit = git.Repo(base.path).commit(sha)
+    assert [p.hexsha for p in commit.parents] == [base.baseline_sha]
+    assert git.Repo(base.path).git.rev_parse("refs/candidates/cand-1") == sha
+    assert "+print('new')" in ws.diff()
+    ws.remove()
+    assert not (tmp_path / "ws").exists()
+    assert git.Repo(base.path).commit("refs/candidates/cand-1").hexsha == sha  # kept
+
+
+def test_protected_files_are_checked_by_hash(toy_env, tmp_path) -> None:
+    base = BaselineRepo(tmp_path, load_environment(toy_env))
+    ws = base.new_workspace(tmp_path / "ws")
+    expected = base.protected_hashes()
+    assert set(expected) == {"data.py"} and protected_changes(ws, expected) == []
+    (ws.path / "data.py").write_text("N_FEATURES = 1\n")
+    assert protected_changes(ws, expected) == ["data.py"]
+    ws.reset()
+    assert protected_changes(ws, expected) == [] and ws.changed_files() == []
+
+
+def test_store_schema_and_wal(tmp_path) -> None:
+    store = Store(tmp_path)
+    mode = store.db.execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
+    version = store.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
+    assert int(version) == SCHEMA_VERSION
+    idea = store.add_idea("idea", "toy", "h", "tiny", "cli")
+    cand = store.add_candidate(idea, 0, "patch", "abc")
+    with pytest.raises(ValueError, match="terminal"):
+        store.finish_candidate(cand, "implementing")
+    store.close()
+    # A second process sees every committed change.
+    again = Store(tmp_path)
+    assert again.candidate(cand)["status"] == "implementing"
+    assert again.resolve(cand[:8])[0] == "candidate"
+    again.close()
+    db = sqlite3.connect(tmp_path / "executor.db")
+    db.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match="newer"):
+        Store(tmp_path)
+
+
+def test_rolled_back_transaction_leaves_nothing(tmp_path) -> None:
+    store = Store(tmp_path)
+    with pytest.raises(RuntimeError), store.tx() as db:
+        db.execute("INSERT INTO ideas VALUES ('i','t','e','h','s','cli',0)")
+        raise RuntimeError("crash mid-write")
+    assert store.count("ideas") == 0
