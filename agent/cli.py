@@ -31,7 +31,7 @@ app = typer.Typer(
 out = Console()
 err = Console(stderr=True)
 
-DEFAULT_LLM = "anthropic:claude-sonnet-4-5"
+DEFAULT_LLM = "anthropic:claude-sonnet-4-6"
 F = TypeVar("F", bound=Callable[..., Any])
 
 

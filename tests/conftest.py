@@ -110,5 +110,7 @@ def assert_store_consistent(run_dir: Path) -> None:
         assert c["status"] in {"validated", "rejected", "error", "abandoned"}, c
     for r in store_rows(run_dir, "runs"):
         assert r["status"] != "running", r
-    leftovers = list((run_dir / "workspaces").glob("*")) if (run_dir / "workspaces").exists() else []
+    leftovers = (
+        list((run_dir / "workspaces").glob("*")) if (run_dir / "workspaces").exists() else []
+    )
     assert leftovers == [], f"workspaces left behind: {leftovers}"

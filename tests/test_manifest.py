@@ -31,7 +31,7 @@ def test_toy_loads(toy_env) -> None:
     ("old", "new", "field"),
     [
         ('direction = "minimize"', 'direction = "lower"', "metric.direction"),
-        ('reward = "1 / (1 + val_mse)"', 'reward = "__import__(\'os\')"', "metric.reward"),
+        ('reward = "1 / (1 + val_mse)"', "reward = \"__import__('os')\"", "metric.reward"),
         ("range = [0.0, 1000.0]", "range = [5.0, 1.0]", "metric.range"),
         ("[scales.tiny]", "[scales.small]", "scales"),
         ('editable = ["train.py", "*_extra.py"]', 'editable = ["nothing*.py"]', "editable"),

@@ -100,7 +100,9 @@ def test_patch_without_edits_writes_nothing(cli, toy_env, run_dir, tmp_path) -> 
 
 
 def test_missing_patch_file(cli, toy_env, run_dir, tmp_path) -> None:
-    res = cli("run-idea", "--patch", tmp_path / "nope.patch", "--env", toy_env, "--run-dir", run_dir)
+    res = cli(
+        "run-idea", "--patch", tmp_path / "nope.patch", "--env", toy_env, "--run-dir", run_dir
+    )
     assert_one_line_error(res, "nope.patch")
     assert not (run_dir / "executor.db").exists()
 
@@ -119,7 +121,9 @@ def test_unknown_scale(cli, toy_env, run_dir) -> None:
 
 def test_broken_manifest(cli, toy_env, run_dir) -> None:
     manifest = toy_env / "env.toml"
-    manifest.write_text(manifest.read_text().replace('direction = "minimize"', 'direction = "down"'))
+    manifest.write_text(
+        manifest.read_text().replace('direction = "minimize"', 'direction = "down"')
+    )
     res = cli("baseline", "--env", toy_env, "--run-dir", run_dir)
     assert_one_line_error(res, "env.toml", "metric.direction")
     manifest.write_text("name = [unclosed")
@@ -152,7 +156,9 @@ def test_show_idea_candidate_and_run(cli, toy_env, run_dir) -> None:
     patch = TOY_ENV / "ideas" / "more_steps.patch"
     out = cli("run-idea", "--patch", patch, "--env", toy_env, "--run-dir", run_dir, "--json").json
     idea = cli("show", out["idea_id"], "--run-dir", run_dir, "--json").json
-    assert idea["kind"] == "idea" and idea["candidates"][0]["candidate"]["id"] == out["candidate_id"]
+    assert (
+        idea["kind"] == "idea" and idea["candidates"][0]["candidate"]["id"] == out["candidate_id"]
+    )
     cand = cli("show", out["candidate_id"][:9], "--run-dir", run_dir, "--json").json
     assert cand["kind"] == "candidate" and cand["candidate"]["diff"] == out["diff"]
     assert cand["runs"][0]["reward"] == out["reward"]
@@ -169,8 +175,11 @@ def test_envs_lists_path_environments(cli, toy_env) -> None:
     assert res.rc == 0, res
     (env,) = [e for e in res.json["environments"] if e["name"] == "toy"]
     assert "tiny" in env["scales"]
-    by_name = cli("baseline", "--env", "toy", "--seeds", "1", "--json",
-                  "--run-dir", toy_env.parent / "runs", EXECUTOR_ENV_PATH=str(toy_env.parent))  # fmt: skip
+    runs = toy_env.parent / "runs"
+    by_name = cli(
+        "baseline", "--env", "toy", "--seeds", "1", "--json", "--run-dir", runs,
+        EXECUTOR_ENV_PATH=str(toy_env.parent),
+    )  # fmt: skip
     assert by_name.rc == 0, by_name
 
 
@@ -188,4 +197,3 @@ def test_human_output(cli, toy_env, run_dir) -> None:
               "--run-dir", run_dir)  # fmt: skip
     assert res.rc == 0, res
     assert "succeeded" in res.stdout and "reward" in res.stdout
-

@@ -100,7 +100,10 @@ def parse_edits(text: str) -> list[Edit]:
     if problems:
         raise EditParseError("Malformed edit: " + "; ".join(problems) + "\n\n" + FORMAT_HELP)
     if not edits:
-        raise EditParseError("No edits found in the text.\n\n" + FORMAT_HELP)
+        raise EditParseError(
+            "Found no edit in the text: no SEARCH/REPLACE block and no unified diff.\n\n"
+            + FORMAT_HELP
+        )
     return edits
 
 

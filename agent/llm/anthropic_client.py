@@ -1,0 +1,73 @@
+"""Anthropic Messages API client (the real `anthropic` SDK, its own retries off)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import anthropic
+
+from agent.llm.base import Failure, LLMClient, Message, MissingKeyError, RawAnswer, sdk_failure
+
+KEY_ENV = "ANTHROPIC_API_KEY"
+
+
+class AnthropicClient(LLMClient):
+    key_hint = KEY_ENV
+    url_hint = "--base-url / ANTHROPIC_BASE_URL"
+
+    def __init__(self, model: str, *, base_url: str | None = None, **options: Any) -> None:
+        # Checked here, before any network, so a missing key fails at startup, not mid-run.
+        # The SDK sends the key even to a local server, so it must be set (to anything) there.
+        self._api_key = os.environ.get(KEY_ENV)
+        if not self._api_key:
+            raise MissingKeyError(
+                f"{KEY_ENV} is not set: export it (for a local server given with --base-url, "
+                "any value will do)"
+            )
+        # Read ANTHROPIC_BASE_URL like the SDK would, so the URL is part of the cache key.
+        base_url = base_url or os.environ.get("ANTHROPIC_BASE_URL") or None
+        super().__init__("anthropic", model, base_url=base_url, **options)
+
+    def _new_sdk(self) -> anthropic.AsyncAnthropic:
+        return anthropic.AsyncAnthropic(
+            api_key=self._api_key, base_url=self.base_url, max_retries=0, timeout=self.timeout_s
+        )
+
+    async def _send(
+        self,
+        sdk: anthropic.AsyncAnthropic,
+        messages: list[Message],
+        system: str | None,
+        max_tokens: int,
+        temperature: float,
+    ) -> RawAnswer:
+        # `temperature` is deliberately not sent: SDK 2.x speaks API version 2026-10-21, which
+        # answers HTTP 400 to any sampling parameter (temperature, top_p, top_k), even 1.0.
+        # It still takes part in the cache key, so callers can keep passing it.
+        extra: dict[str, Any] = {"system": system} if system else {}
+        response = await sdk.messages.create(
+            model=self.model,
+            messages=[{"role": m.role, "content": m.content} for m in messages],
+            max_tokens=max_tokens,
+            **extra,
+        )
+        text = "".join(
+            getattr(block, "text", "") for block in response.content if block.type == "text"
+        )
+        usage = response.usage
+        return RawAnswer(
+            text=text,
+            model=response.model or self.model,
+            input_tokens=(usage.input_tokens or 0) if usage else 0,
+            output_tokens=(usage.output_tokens or 0) if usage else 0,
+        )
+
+    def _failure(self, exc: BaseException) -> Failure | None:
+        return sdk_failure(
+            exc,
+            timeout_error=anthropic.APITimeoutError,
+            connection_error=anthropic.APIConnectionError,
+            status_error=anthropic.APIStatusError,
+            base_error=anthropic.AnthropicError,
+        )

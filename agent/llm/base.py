@@ -1,0 +1,494 @@
+"""Shared types and the provider-independent half of every LLM client.
+
+`LLMClient.complete` owns everything that is the same for all providers: the response cache,
+bounded concurrency, retries with backoff, cost accounting and the on_call record. A provider
+subclass only knows how to build its SDK client, send one request, and describe one failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import random
+import socket
+import ssl
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from agent.llm.cache import ResponseCache, request_hash
+
+PROVIDERS = ("anthropic", "openai", "vllm", "ollama", "sglang")
+
+# Backoff limits: exponential growth stops here, and a server's retry-after is trusted up to this.
+MAX_BACKOFF_S = 60.0
+MAX_RETRY_AFTER_S = 120.0
+# Statuses worth another try: timeouts, conflicts/locks, rate limits, server errors (529 included).
+RETRYABLE_STATUSES = frozenset({408, 409, 429})
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Literal["user", "assistant"]
+    content: str
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    provider: str  # "anthropic" | "openai" | "vllm" | "ollama" | "sglang"
+    model: str  # the model the request named
+    input_tokens: int  # as reported by the server (for a cache hit: the original call's usage)
+    output_tokens: int
+    cost_usd: float | None  # None when the model is not in the price table; 0.0 for a cache hit
+    latency_s: float  # wall time of the successful request (about 0 for a cache hit)
+    cached: bool
+    request_hash: str
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """Handed to on_call after every complete(): hit or miss, success or final failure."""
+
+    provider: str
+    model: str
+    request_hash: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None
+    latency_s: float
+    cached: bool
+    retries: int
+    error: str | None
+
+
+class LLMError(Exception):
+    """A user-facing failure. The message is always one line: what happened, what to do."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))
+
+
+class MissingKeyError(LLMError):
+    """The API key environment variable a provider needs is not set."""
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    """Split a spec: "anthropic:claude-sonnet-4-5" -> ("anthropic", "claude-sonnet-4-5").
+
+    Only the first ':' separates, so model names may contain ':' ("ollama:qwen2.5:7b").
+    """
+    provider, sep, model = spec.strip().partition(":")
+    provider, model = provider.strip().lower(), model.strip()
+    if not sep or not model or provider not in PROVIDERS:
+        raise LLMError(
+            f"bad model spec {spec!r}: write PROVIDER:MODEL, e.g. anthropic:claude-sonnet-4-6 "
+            f"or ollama:qwen2.5:7b, with PROVIDER one of {', '.join(PROVIDERS)}"
+        )
+    return provider, model
+
+
+@dataclass(frozen=True)
+class RawAnswer:
+    """What a provider's SDK call returned, before caching and costing."""
+
+    text: str
+    model: str  # as reported by the server
+    input_tokens: int
+    output_tokens: int
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One failed attempt, reduced to what the retry loop and the final message need."""
+
+    kind: Literal["status", "connection", "timeout", "other"]
+    detail: str
+    status: int | None = None
+    retry_after_s: float | None = None
+
+    @property
+    def retryable(self) -> bool:
+        if self.kind in ("connection", "timeout"):
+            return True
+        if self.kind == "status" and self.status is not None:
+            return self.status in RETRYABLE_STATUSES or self.status >= 500
+        return False
+
+
+def sdk_failure(
+    exc: BaseException,
+    *,
+    timeout_error: type[Exception],
+    connection_error: type[Exception],
+    status_error: type[Exception],
+    base_error: type[Exception],
+) -> Failure | None:
+    """Describe an exception from the openai / anthropic SDK (both share one exception layout).
+
+    Returns None for anything that is not an SDK error, so bugs propagate unchanged.
+    """
+    if isinstance(exc, timeout_error):
+        return Failure("timeout", "timed out")
+    if isinstance(exc, connection_error):
+        return Failure("connection", _connection_detail(exc))
+    if isinstance(exc, status_error):
+        response = getattr(exc, "response", None)
+        headers = getattr(response, "headers", None) or {}
+        detail = _body_message(getattr(exc, "body", None)) or getattr(response, "reason_phrase", "")
+        return Failure(
+            "status",
+            _clip(detail or "no details"),
+            status=int(getattr(exc, "status_code", 0)),
+            retry_after_s=parse_retry_after(headers),
+        )
+    if isinstance(exc, base_error):
+        return Failure("other", _clip(str(exc) or type(exc).__name__))
+    return None
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from `retry-after-ms` or `retry-after` (seconds or an HTTP date)."""
+    millis = headers.get("retry-after-ms")
+    if millis is not None:
+        try:
+            return max(float(millis) / 1000.0, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+
+
+def _body_message(body: Any) -> str:
+    """The human part of an error body: {"error": {"message": ...}}, {"message": ...}, text."""
+    for _ in range(3):
+        if isinstance(body, dict) and "error" in body:
+            body = body["error"]
+        else:
+            break
+    if isinstance(body, dict):
+        for key in ("message", "detail", "msg"):
+            if isinstance(body.get(key), str):
+                return body[key]
+        return ""
+    return body if isinstance(body, str) else ""
+
+
+def _connection_detail(exc: BaseException) -> str:
+    """A short cause for a connection failure, found along the exception chain."""
+    seen: set[int] = set()
+    deepest = ""
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cur, socket.gaierror):
+            return "unknown host"
+        if isinstance(cur, ssl.SSLError):
+            return f"TLS error: {_clip(str(cur), 80)}"
+        if str(cur):
+            deepest = str(cur)
+        cur = cur.__cause__ or cur.__context__
+    return _clip(deepest or "connection error", 120)
+
+
+def _clip(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class LLMClient(ABC):
+    """One provider + model. `complete` is safe to call concurrently from many tasks."""
+
+    provider: str
+    model: str
+    base_url: str | None
+
+    # Set by subclasses: what to tell the user to check.
+    key_hint: str = "the API key"
+    url_hint: str = "--base-url"
+
+    def __init__(
+        self,
+        provider: str,
+        model: str,
+        *,
+        base_url: str | None,
+        cache_dir: Path | None = None,
+        max_concurrency: int = 8,
+        max_retries: int = 5,
+        backoff_base_s: float = 1.0,
+        timeout_s: float = 600.0,
+        on_call: Callable[[CallRecord], None] | None = None,
+    ) -> None:
+        if max_concurrency < 1:
+            raise LLMError(f"max_concurrency must be at least 1, got {max_concurrency}")
+        if max_retries < 0:
+            raise LLMError(f"max_retries must be 0 or more, got {max_retries}")
+        self.provider = provider
+        self.model = model
+        self.base_url = base_url
+        self.cache = ResponseCache(cache_dir) if cache_dir is not None else None
+        self.max_concurrency = max_concurrency
+        self.max_retries = max_retries
+        self.backoff_base_s = backoff_base_s
+        self.timeout_s = timeout_s
+        self.on_call = on_call
+        # The SDK client's connection pool and the semaphore belong to one event loop; they are
+        # (re)made for whichever loop calls complete() (see _for_running_loop).
+        self._sdk: Any = self._new_sdk()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._semaphore: asyncio.Semaphore | None = None
+
+    # -- provider hooks ----------------------------------------------------------------------
+
+    @abstractmethod
+    def _new_sdk(self) -> Any:
+        """A fresh SDK client with SDK retries off (our loop retries) and our timeout."""
+
+    @abstractmethod
+    async def _send(
+        self,
+        sdk: Any,
+        messages: list[Message],
+        system: str | None,
+        max_tokens: int,
+        temperature: float,
+    ) -> RawAnswer:
+        """One request, no retries."""
+
+    @abstractmethod
+    def _failure(self, exc: BaseException) -> Failure | None:
+        """Describe an SDK exception, or None when it is not one (then it propagates)."""
+
+    @property
+    def endpoint(self) -> str:
+        """The URL requests go to, for messages."""
+        return str(self._sdk.base_url).rstrip("/")
+
+    @property
+    def spec(self) -> str:
+        return f"{self.provider}:{self.model}"
+
+    # -- the shared logic --------------------------------------------------------------------
+
+    async def complete(
+        self,
+        messages: list[Message],
+        *,
+        system: str | None = None,
+        max_tokens: int = 8192,
+        temperature: float = 0.7,
+        nonce: str = "",
+    ) -> Completion:
+        request = {
+            "provider": self.provider,
+            "model": self.model,
+            "base_url": self.base_url,
+            "system": system,
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "nonce": nonce,
+        }
+        key = request_hash(request)
+        started = time.monotonic()
+
+        hit = self._cache_hit(key, started)
+        if hit is not None:
+            self._record(hit, retries=0)
+            return hit
+
+        tries = 0
+        try:
+            sdk, semaphore = self._for_running_loop()
+            # The semaphore is held through backoff sleeps too, so a rate-limited provider is
+            # not hit by other calls while this one waits.
+            async with semaphore:
+                while True:
+                    tries += 1
+                    attempt_started = time.monotonic()
+                    try:
+                        answer = await self._send(sdk, messages, system, max_tokens, temperature)
+                        break
+                    except Exception as exc:
+                        failure = self._failure(exc)
+                        if failure is None:
+                            raise
+                        if not failure.retryable or tries > self.max_retries:
+                            raise self._give_up(failure, tries) from exc
+                    await asyncio.sleep(self._backoff_s(failure, tries))
+        except Exception as exc:
+            self._emit(self._failed_record(key, started, tries, exc))
+            raise
+
+        completion = self._completion(key, answer, time.monotonic() - attempt_started)
+        if self.cache is not None:
+            self.cache.put(key, self._cache_entry(request, answer, completion))
+        self._record(completion, retries=tries - 1)
+        return completion
+
+    async def aclose(self) -> None:
+        """Close the SDK's connection pool (optional: it is also released at exit)."""
+        await self._sdk.close()
+
+    def _completion(self, key: str, answer: RawAnswer, latency: float) -> Completion:
+        from agent.llm.pricing import cost_usd  # deferred: pricing imports LLMError from here
+
+        # The requested name first (what a user would put in the price table), then the name
+        # the server reported (e.g. the dated version behind an alias).
+        cost = cost_usd(self.model, answer.input_tokens, answer.output_tokens)
+        if cost is None and answer.model and answer.model != self.model:
+            cost = cost_usd(answer.model, answer.input_tokens, answer.output_tokens)
+        return Completion(
+            text=answer.text,
+            provider=self.provider,
+            model=self.model,
+            input_tokens=answer.input_tokens,
+            output_tokens=answer.output_tokens,
+            cost_usd=cost,
+            latency_s=latency,
+            cached=False,
+            request_hash=key,
+        )
+
+    @staticmethod
+    def _cache_entry(
+        request: dict[str, Any], answer: RawAnswer, completion: Completion
+    ) -> dict[str, Any]:
+        return {
+            "version": 1,
+            "text": answer.text,
+            "reported_model": answer.model,
+            "input_tokens": answer.input_tokens,
+            "output_tokens": answer.output_tokens,
+            "cost_usd": completion.cost_usd,
+            "latency_s": completion.latency_s,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "request": request,  # makes every entry self-describing when inspected by hand
+        }
+
+    def _cache_hit(self, key: str, started: float) -> Completion | None:
+        if self.cache is None:
+            return None
+        entry = self.cache.get(key)
+        if entry is None:
+            return None
+        return Completion(
+            text=entry["text"],
+            provider=self.provider,
+            model=self.model,
+            input_tokens=int(entry.get("input_tokens", 0)),
+            output_tokens=int(entry.get("output_tokens", 0)),
+            cost_usd=0.0,  # nothing was spent this time
+            latency_s=time.monotonic() - started,
+            cached=True,
+            request_hash=key,
+        )
+
+    def _for_running_loop(self) -> tuple[Any, asyncio.Semaphore]:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop or self._semaphore is None:
+            if self._loop is not None:
+                # Reused under a new event loop (e.g. a second asyncio.run): the old pool's
+                # connections belong to the old loop, so start a fresh SDK client.
+                self._sdk = self._new_sdk()
+            self._loop = loop
+            self._semaphore = asyncio.Semaphore(self.max_concurrency)
+        return self._sdk, self._semaphore
+
+    def _backoff_s(self, failure: Failure, tries: int) -> float:
+        if failure.retry_after_s is not None:
+            return min(failure.retry_after_s, MAX_RETRY_AFTER_S)
+        delay = min(self.backoff_base_s * 2 ** (tries - 1), MAX_BACKOFF_S)
+        # Jitter spreads out the clients that all failed at the same moment.
+        return delay * random.uniform(0.5, 1.0)
+
+    def _give_up(self, failure: Failure, tries: int) -> LLMError:
+        after = f" after {tries} tries" if tries > 1 else ""
+        if failure.kind == "connection":
+            return LLMError(
+                f"cannot reach the LLM server at {self.endpoint}{after} ({failure.detail}): "
+                f"check {self.url_hint} and that the server is running"
+            )
+        if failure.kind == "timeout":
+            return LLMError(
+                f"{self.spec} at {self.endpoint} did not answer within {self.timeout_s:g}s"
+                f"{after}: raise the timeout, lower max_tokens, or check the server"
+            )
+        if failure.kind == "status" and failure.status is not None:
+            return LLMError(
+                f"{self.spec} answered HTTP {failure.status}{after} ({failure.detail}): "
+                f"{self._status_advice(failure.status)}"
+            )
+        return LLMError(
+            f"{self.spec} request to {self.endpoint} failed ({failure.detail}): "
+            "check that the server speaks the expected API"
+        )
+
+    def _status_advice(self, status: int) -> str:
+        if status == 401:
+            return f"check {self.key_hint}"
+        if status == 403:
+            return f"check that {self.key_hint} may use {self.model}"
+        if status == 404:
+            return f"check the model name and that {self.endpoint} serves {self.model}"
+        if status == 429:
+            return "rate limited: lower the concurrency or try again later"
+        if status >= 500:
+            return "the server is failing or overloaded: try again later"
+        if status in (400, 413, 422):
+            return "the request was rejected: check the model name, max_tokens and prompt size"
+        return "check the server's logs or the provider's status page"
+
+    def _record(self, completion: Completion, *, retries: int) -> None:
+        self._emit(
+            CallRecord(
+                provider=completion.provider,
+                model=completion.model,
+                request_hash=completion.request_hash,
+                input_tokens=completion.input_tokens,
+                output_tokens=completion.output_tokens,
+                cost_usd=completion.cost_usd,
+                latency_s=completion.latency_s,
+                cached=completion.cached,
+                retries=retries,
+                error=None,
+            )
+        )
+
+    def _failed_record(self, key: str, started: float, tries: int, exc: Exception) -> CallRecord:
+        return CallRecord(
+            provider=self.provider,
+            model=self.model,
+            request_hash=key,
+            input_tokens=0,
+            output_tokens=0,
+            cost_usd=None,
+            latency_s=time.monotonic() - started,
+            cached=False,
+            retries=max(tries - 1, 0),
+            error=str(exc) or type(exc).__name__,
+        )
+
+    def _emit(self, record: CallRecord) -> None:
+        if self.on_call is not None:
+            self.on_call(record)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.spec!r}, endpoint={self.endpoint!r})"
