@@ -14,9 +14,13 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# The main job offline: measure the baseline, then run an idea against it (local sandbox,
+# tiny scale). Until the research environments land, this uses the toy environment.
+DEMO_ENV ?= tests/toy_env
 demo: $(VENV)/.installed
-	$(VENV)/bin/executor run-idea "Lower the learning rate and train for more steps" \
-		--patch tests/toy_env/ideas/more_steps.patch --env tests/toy_env --scale tiny
+	$(VENV)/bin/executor baseline --env $(DEMO_ENV) --scale tiny --seeds 3
+	$(VENV)/bin/executor run-idea --patch $(DEMO_ENV)/ideas/more_steps.patch \
+		--env $(DEMO_ENV) --scale tiny
 
 test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

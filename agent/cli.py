@@ -98,7 +98,8 @@ def _first_line(e: BaseException) -> str:
 
 
 def _run_dir(run_dir: Path | None) -> Path:
-    return run_dir or Path(os.environ.get("EXECUTOR_RUN_DIR", "runs"))
+    # Absolute: git runs worktree commands from the baseline repo, not from here.
+    return (run_dir or Path(os.environ.get("EXECUTOR_RUN_DIR", "runs"))).resolve()
 
 
 RunDirOpt = Annotated[
@@ -148,6 +149,9 @@ def run_idea_cmd(
     context_tokens: Annotated[
         int, typer.Option("--context-tokens", help="Prompt budget for task + editable files.")
     ] = 100_000,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Ask the LLM afresh instead of reusing answers.")
+    ] = False,
     run_dir: RunDirOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -175,7 +179,7 @@ def run_idea_cmd(
     client = None
     if patch_text is None:
         editable_context(environment, context_tokens)  # too large: say so before any call
-        client = _make_client(llm, base_url, run_path)
+        client = _make_client(llm, base_url, None if no_cache else run_path / "llm_cache")
     store = Store(run_path)
     if client is not None:
         client.on_call = _book_llm_calls(store)
@@ -272,7 +276,7 @@ def _preflight(env: str, scale: str, sandbox: str) -> tuple[Any, str]:
     return environment, sandbox
 
 
-def _make_client(llm: str | None, base_url: str | None, run_dir: Path) -> Any:
+def _make_client(llm: str | None, base_url: str | None, cache_dir: Path | None) -> Any:
     from agent.llm import make_client
 
     spec = llm or os.environ.get("EXECUTOR_LLM") or DEFAULT_LLM
@@ -280,7 +284,7 @@ def _make_client(llm: str | None, base_url: str | None, run_dir: Path) -> Any:
     if not retries.isdigit():
         raise UsageError(f"EXECUTOR_LLM_RETRIES must be a whole number, not {retries!r}")
     return make_client(
-        spec, base_url=base_url, cache_dir=run_dir / "llm_cache", max_retries=int(retries)
+        spec, base_url=base_url, cache_dir=cache_dir, max_retries=int(retries)
     )
 
 
@@ -299,12 +303,14 @@ def _read_text(path: Path, what: str) -> str:
 
 def _idea_from_patch(text: str, path: Path) -> str:
     """The prose before the first edit, else the file name: replays keep their idea."""
-    prose = []
-    for line in text.splitlines():
-        if line.startswith(("<<<<<<<", "--- ", "diff --git")) or line.strip().endswith(".py"):
-            break
-        prose.append(line)
-    return "\n".join(prose).strip() or f"patch {path.name}"
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith(("<<<<<<<", "--- ", "diff --git", "```")):
+            prose = [x for x in lines[:i] if x.strip()]
+            if line.startswith("<<<<<<<") and prose:
+                prose.pop()  # the line before a SEARCH marker is the file's path
+            return "\n".join(prose).strip() or f"patch {path.name}"
+    return f"patch {path.name}"
 
 
 def _emit(

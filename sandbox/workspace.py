@@ -29,7 +29,7 @@ class BaselineRepo:
 
     def __init__(self, run_dir: Path, env: Environment) -> None:
         self.env = env
-        self.path = run_dir / "repos" / f"{env.name}-{env.repo_hash[:12]}"
+        self.path = run_dir.resolve() / "repos" / f"{env.name}-{env.repo_hash[:12]}"
         self._repo: git.Repo | None = None
 
     @property
@@ -84,6 +84,7 @@ class BaselineRepo:
 
     def new_workspace(self, dest: Path, commit: str | None = None) -> Workspace:
         """A fresh detached worktree of the baseline (or of `commit`) at `dest`."""
+        dest = dest.resolve()  # git resolves relative paths against the baseline repo
         if dest.exists():
             self.repo.git.worktree("prune")
             if dest.exists():

@@ -73,9 +73,11 @@ class CLIResult:
 def cli() -> Callable[..., CLIResult]:
     """Run the installed `executor` entry point as a user would."""
 
-    def run(*args: str | Path, timeout: float = 120, **env: str) -> CLIResult:
+    def run(
+        *args: str | Path, timeout: float = 120, cwd: Path | None = None, **env: str
+    ) -> CLIResult:
         proc = subprocess.run(
-            [str(EXECUTOR), *map(str, args)],
+            [str(EXECUTOR), *map(str, args)], cwd=cwd,
             capture_output=True, text=True, timeout=timeout, env=clean_environ(**env),
         )  # fmt: skip
         return CLIResult(proc)
@@ -114,3 +116,13 @@ def assert_store_consistent(run_dir: Path) -> None:
         list((run_dir / "workspaces").glob("*")) if (run_dir / "workspaces").exists() else []
     )
     assert leftovers == [], f"workspaces left behind: {leftovers}"
+
+
+def process_alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie counts as dead)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split()[2] != "Z"

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import git
+
 from tests.conftest import (
     GOOD_EDIT,
     assert_one_line_error,
@@ -123,6 +125,9 @@ def test_rerun_is_served_from_cache(cli, toy_env, run_dir, llm_server) -> None:
     calls = store_rows(run_dir, "llm_calls")
     assert [c["cached"] for c in calls] == [0, 1]
     assert second.json["cost_usd"] == 0.0
+    llm_server.script(GOOD_EDIT)
+    third = cli(*args, "--no-cache", **openai_args(llm_server))
+    assert third.rc == 0 and len(llm_server.requests) == 2, third
 
 
 def test_samples_first_valid_wins(cli, toy_env, run_dir, llm_server) -> None:
@@ -173,3 +178,25 @@ def test_idea_that_produces_no_edit(cli, toy_env, run_dir, llm_server) -> None:
     assert len(llm_server.requests) == 3  # the default --attempts
     assert store_rows(run_dir, "runs") == []
     assert_store_consistent(run_dir)
+
+
+def test_context_over_budget_fails_before_any_call(cli, toy_env, run_dir, llm_server) -> None:
+    res = cli(
+        "run-idea", IDEA, "--env", toy_env, "--llm", "openai:m", "--context-tokens", "50",
+        "--run-dir", run_dir, **openai_args(llm_server),
+    )  # fmt: skip
+    assert_one_line_error(res, "context budget", "editable")
+    assert llm_server.requests == [] and not run_dir.exists()
+
+
+def test_candidate_commit_carries_the_idea(cli, toy_env, run_dir, llm_server) -> None:
+    llm_server.script(GOOD_EDIT)
+    out = cli(
+        "run-idea", IDEA, "--env", toy_env, "--llm", "openai:m", "--json", "--run-dir", run_dir,
+        **openai_args(llm_server),
+    ).json  # fmt: skip
+    (repo_dir,) = (run_dir / "repos").iterdir()
+    repo = git.Repo(repo_dir)
+    commit = repo.commit(f"refs/candidates/{out['candidate_id']}")
+    assert commit.hexsha == out["commit"] and IDEA in commit.message
+    assert commit.parents[0].hexsha == repo.tags["baseline"].commit.hexsha

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import (
+    EXECUTOR,
     TOY_ENV,
     assert_one_line_error,
     assert_store_consistent,
+    clean_environ,
+    process_alive,
     store_rows,
 )
 
@@ -40,6 +46,14 @@ def test_shipped_patch_beats_baseline(cli, toy_env, run_dir) -> None:
     assert summary["reward"]["n"] == 2 and summary["reward"]["mean"] < out["reward"]
     assert summary["val_mse"]["std"] > 0  # seeds differ
     assert_store_consistent(run_dir)
+
+
+def test_relative_paths_and_default_run_dir(cli, toy_env, tmp_path) -> None:
+    patch = TOY_ENV / "ideas" / "more_steps.patch"
+    res = cli("run-idea", "--patch", patch, "--env", "toy_env", "--json", cwd=tmp_path)
+    assert res.rc == 0, res
+    assert Path(res.json["artifacts"]).is_relative_to(tmp_path / "runs")
+    assert_store_consistent(tmp_path / "runs")
 
 
 def test_unified_diff_patch(cli, toy_env, run_dir, tmp_path) -> None:
@@ -197,3 +211,27 @@ def test_human_output(cli, toy_env, run_dir) -> None:
               "--run-dir", run_dir)  # fmt: skip
     assert res.rc == 0, res
     assert "succeeded" in res.stdout and "reward" in res.stdout
+
+
+def test_ctrl_c_cancels_cleanly(toy_env, run_dir, tmp_path) -> None:
+    pid_file = tmp_path / "train.pid"
+    patch = sr(
+        "x, y = train_split(seed)",
+        f"x, y = train_split(seed)\nif steps > 2:\n    open({str(pid_file)!r}, 'w').write("
+        "str(os.getpid()))\n    time.sleep(60)",
+    )
+    cmd = [str(EXECUTOR), "run-idea", "sleepy", "--patch", str(write_patch(tmp_path, patch)),
+           "--env", str(toy_env), "--run-dir", str(run_dir)]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=clean_environ(), stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert pid_file.exists(), "training never started"
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "Traceback" not in stderr, stderr
+    (run,) = store_rows(run_dir, "runs")
+    assert run["status"] == "cancelled"
+    time.sleep(0.2)
+    assert not process_alive(int(pid_file.read_text())), "training outlived Ctrl-C"
+    assert_store_consistent(run_dir)

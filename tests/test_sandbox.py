@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 
 from sandbox import RunLayout, RunStatus, Step, get_sandbox, sandbox_kinds
 from sandbox.base import SandboxUnavailable
+from tests.conftest import process_alive
 
 
 def layout(tmp_path: Path) -> RunLayout:
@@ -25,16 +25,6 @@ async def run(tmp_path: Path, command: str, timeout: float = 10, **kw) -> tuple:
     async with sb.session(lay):
         res = await sb.exec(Step("train", command, timeout, **kw))
     return res, lay
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie is dead for our purposes.
-    stat = Path(f"/proc/{pid}/stat")
-    return stat.exists() and stat.read_text().split()[2] != "Z"
 
 
 async def test_success_and_contract_variables(tmp_path, monkeypatch) -> None:
@@ -74,7 +64,7 @@ async def test_timeout_kills_the_whole_group(tmp_path) -> None:
     assert time.monotonic() - start < 5
     child = int((lay.workspace / "child.pid").read_text())
     await asyncio.sleep(0.1)
-    assert not alive(child)
+    assert not process_alive(child)
 
 
 async def test_cancel_kills_the_group(tmp_path) -> None:
@@ -90,7 +80,7 @@ async def test_cancel_kills_the_group(tmp_path) -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     await asyncio.sleep(0.1)
-    assert not alive(int((lay.workspace / "c.pid").read_text()))
+    assert not process_alive(int((lay.workspace / "c.pid").read_text()))
     await sb.cleanup()
 
 
@@ -98,7 +88,7 @@ async def test_leftover_children_die_with_a_finished_step(tmp_path) -> None:
     res, lay = await run(tmp_path, "sleep 60 & echo $! > bg.pid")
     assert res.status is RunStatus.SUCCEEDED
     await asyncio.sleep(0.1)
-    assert not alive(int((lay.workspace / "bg.pid").read_text()))
+    assert not process_alive(int((lay.workspace / "bg.pid").read_text()))
 
 
 def test_unknown_kind_names_the_known_ones() -> None:

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from agent.llm.base import (
+from agent.llm.base import LLMClient
+from agent.llm.types import (
     PROVIDERS,
     CallRecord,
     Completion,
-    LLMClient,
     LLMError,
     Message,
     MissingKeyError,

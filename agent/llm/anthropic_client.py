@@ -7,7 +7,9 @@ from typing import Any
 
 import anthropic
 
-from agent.llm.base import Failure, LLMClient, Message, MissingKeyError, RawAnswer, sdk_failure
+from agent.llm.base import LLMClient
+from agent.llm.failures import Failure, sdk_failure
+from agent.llm.types import Message, MissingKeyError, RawAnswer
 
 KEY_ENV = "ANTHROPIC_API_KEY"
 

@@ -1,4 +1,4 @@
-"""Shared types and the provider-independent half of every LLM client.
+"""The provider-independent half of every LLM client.
 
 `LLMClient.complete` owns everything that is the same for all providers: the response cache,
 bounded concurrency, retries with backoff, cost accounting and the on_call record. A provider
@@ -8,208 +8,17 @@ subclass only knows how to build its SDK client, send one request, and describe 
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import random
-import socket
-import ssl
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from agent.llm.cache import ResponseCache, request_hash
-
-PROVIDERS = ("anthropic", "openai", "vllm", "ollama", "sglang")
-
-# Backoff limits: exponential growth stops here, and a server's retry-after is trusted up to this.
-MAX_BACKOFF_S = 60.0
-MAX_RETRY_AFTER_S = 120.0
-# Statuses worth another try: timeouts, conflicts/locks, rate limits, server errors (529 included).
-RETRYABLE_STATUSES = frozenset({408, 409, 429})
-
-
-@dataclass(frozen=True)
-class Message:
-    role: Literal["user", "assistant"]
-    content: str
-
-
-@dataclass(frozen=True)
-class Completion:
-    text: str
-    provider: str  # "anthropic" | "openai" | "vllm" | "ollama" | "sglang"
-    model: str  # the model the request named
-    input_tokens: int  # as reported by the server (for a cache hit: the original call's usage)
-    output_tokens: int
-    cost_usd: float | None  # None when the model is not in the price table; 0.0 for a cache hit
-    latency_s: float  # wall time of the successful request (about 0 for a cache hit)
-    cached: bool
-    request_hash: str
-
-
-@dataclass(frozen=True)
-class CallRecord:
-    """Handed to on_call after every complete(): hit or miss, success or final failure."""
-
-    provider: str
-    model: str
-    request_hash: str
-    input_tokens: int
-    output_tokens: int
-    cost_usd: float | None
-    latency_s: float
-    cached: bool
-    retries: int
-    error: str | None
-
-
-class LLMError(Exception):
-    """A user-facing failure. The message is always one line: what happened, what to do."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(" ".join(str(message).split()))
-
-
-class MissingKeyError(LLMError):
-    """The API key environment variable a provider needs is not set."""
-
-
-def parse_spec(spec: str) -> tuple[str, str]:
-    """Split a spec: "anthropic:claude-sonnet-4-5" -> ("anthropic", "claude-sonnet-4-5").
-
-    Only the first ':' separates, so model names may contain ':' ("ollama:qwen2.5:7b").
-    """
-    provider, sep, model = spec.strip().partition(":")
-    provider, model = provider.strip().lower(), model.strip()
-    if not sep or not model or provider not in PROVIDERS:
-        raise LLMError(
-            f"bad model spec {spec!r}: write PROVIDER:MODEL, e.g. anthropic:claude-sonnet-4-6 "
-            f"or ollama:qwen2.5:7b, with PROVIDER one of {', '.join(PROVIDERS)}"
-        )
-    return provider, model
-
-
-@dataclass(frozen=True)
-class RawAnswer:
-    """What a provider's SDK call returned, before caching and costing."""
-
-    text: str
-    model: str  # as reported by the server
-    input_tokens: int
-    output_tokens: int
-
-
-@dataclass(frozen=True)
-class Failure:
-    """One failed attempt, reduced to what the retry loop and the final message need."""
-
-    kind: Literal["status", "connection", "timeout", "other"]
-    detail: str
-    status: int | None = None
-    retry_after_s: float | None = None
-
-    @property
-    def retryable(self) -> bool:
-        if self.kind in ("connection", "timeout"):
-            return True
-        if self.kind == "status" and self.status is not None:
-            return self.status in RETRYABLE_STATUSES or self.status >= 500
-        return False
-
-
-def sdk_failure(
-    exc: BaseException,
-    *,
-    timeout_error: type[Exception],
-    connection_error: type[Exception],
-    status_error: type[Exception],
-    base_error: type[Exception],
-) -> Failure | None:
-    """Describe an exception from the openai / anthropic SDK (both share one exception layout).
-
-    Returns None for anything that is not an SDK error, so bugs propagate unchanged.
-    """
-    if isinstance(exc, timeout_error):
-        return Failure("timeout", "timed out")
-    if isinstance(exc, connection_error):
-        return Failure("connection", _connection_detail(exc))
-    if isinstance(exc, status_error):
-        response = getattr(exc, "response", None)
-        headers = getattr(response, "headers", None) or {}
-        detail = _body_message(getattr(exc, "body", None)) or getattr(response, "reason_phrase", "")
-        return Failure(
-            "status",
-            _clip(detail or "no details"),
-            status=int(getattr(exc, "status_code", 0)),
-            retry_after_s=parse_retry_after(headers),
-        )
-    if isinstance(exc, base_error):
-        return Failure("other", _clip(str(exc) or type(exc).__name__))
-    return None
-
-
-def parse_retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait from `retry-after-ms` or `retry-after` (seconds or an HTTP date)."""
-    millis = headers.get("retry-after-ms")
-    if millis is not None:
-        try:
-            return max(float(millis) / 1000.0, 0.0)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
-
-
-def _body_message(body: Any) -> str:
-    """The human part of an error body: {"error": {"message": ...}}, {"message": ...}, text."""
-    for _ in range(3):
-        if isinstance(body, dict) and "error" in body:
-            body = body["error"]
-        else:
-            break
-    if isinstance(body, dict):
-        for key in ("message", "detail", "msg"):
-            if isinstance(body.get(key), str):
-                return body[key]
-        return ""
-    return body if isinstance(body, str) else ""
-
-
-def _connection_detail(exc: BaseException) -> str:
-    """A short cause for a connection failure, found along the exception chain."""
-    seen: set[int] = set()
-    deepest = ""
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        seen.add(id(cur))
-        if isinstance(cur, ConnectionRefusedError):
-            return "connection refused"
-        if isinstance(cur, socket.gaierror):
-            return "unknown host"
-        if isinstance(cur, ssl.SSLError):
-            return f"TLS error: {_clip(str(cur), 80)}"
-        if str(cur):
-            deepest = str(cur)
-        cur = cur.__cause__ or cur.__context__
-    return _clip(deepest or "connection error", 120)
-
-
-def _clip(text: str, limit: int = 200) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+from agent.llm.failures import MAX_BACKOFF_S, MAX_RETRY_AFTER_S, Failure
+from agent.llm.types import CallRecord, Completion, LLMError, Message, RawAnswer
 
 
 class LLMClient(ABC):

@@ -12,7 +12,9 @@ from typing import Any
 
 import openai
 
-from agent.llm.base import Failure, LLMClient, Message, MissingKeyError, RawAnswer, sdk_failure
+from agent.llm.base import LLMClient
+from agent.llm.failures import Failure, sdk_failure
+from agent.llm.types import Message, MissingKeyError, RawAnswer
 
 KEY_ENV = "OPENAI_API_KEY"
 LOCAL_DEFAULT_BASE_URLS = {

@@ -14,7 +14,7 @@ from fnmatch import fnmatchcase
 from functools import lru_cache
 from pathlib import Path
 
-from agent.llm.base import LLMError
+from agent.llm.types import LLMError
 
 PRICES_ENV = "EXECUTOR_PRICES"
 BUNDLED_PRICES = Path(__file__).with_name("prices.toml")

@@ -1,0 +1,79 @@
+"""The LLM package's plain types: messages, completions, call records, errors, model specs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+PROVIDERS = ("anthropic", "openai", "vllm", "ollama", "sglang")
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Literal["user", "assistant"]
+    content: str
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    provider: str  # "anthropic" | "openai" | "vllm" | "ollama" | "sglang"
+    model: str  # the model the request named
+    input_tokens: int  # as reported by the server (for a cache hit: the original call's usage)
+    output_tokens: int
+    cost_usd: float | None  # None when the model is not in the price table; 0.0 for a cache hit
+    latency_s: float  # wall time of the successful request (about 0 for a cache hit)
+    cached: bool
+    request_hash: str
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """Handed to on_call after every complete(): hit or miss, success or final failure."""
+
+    provider: str
+    model: str
+    request_hash: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None
+    latency_s: float
+    cached: bool
+    retries: int
+    error: str | None
+
+
+class LLMError(Exception):
+    """A user-facing failure. The message is always one line: what happened, what to do."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))
+
+
+class MissingKeyError(LLMError):
+    """The API key environment variable a provider needs is not set."""
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    """Split a spec: "anthropic:claude-sonnet-4-5" -> ("anthropic", "claude-sonnet-4-5").
+
+    Only the first ':' separates, so model names may contain ':' ("ollama:qwen2.5:7b").
+    """
+    provider, sep, model = spec.strip().partition(":")
+    provider, model = provider.strip().lower(), model.strip()
+    if not sep or not model or provider not in PROVIDERS:
+        raise LLMError(
+            f"bad model spec {spec!r}: write PROVIDER:MODEL, e.g. anthropic:claude-sonnet-4-6 "
+            f"or ollama:qwen2.5:7b, with PROVIDER one of {', '.join(PROVIDERS)}"
+        )
+    return provider, model
+
+
+@dataclass(frozen=True)
+class RawAnswer:
+    """What a provider's SDK call returned, before caching and costing."""
+
+    text: str
+    model: str  # as reported by the server
+    input_tokens: int
+    output_tokens: int
