@@ -109,7 +109,7 @@ RunDirOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 EnvOpt = Annotated[str, typer.Option("--env", help="Environment name or folder with env.toml.")]
 ScaleOpt = Annotated[str, typer.Option("--scale", help="Scale from the manifest.")]
-SandboxOpt = Annotated[str, typer.Option("--sandbox", help="Sandbox kind: local or docker.")]
+SandboxOpt = Annotated[str, typer.Option("--sandbox", help="Sandbox kind, e.g. local.")]
 TimeoutOpt = Annotated[
     float | None, typer.Option("--timeout", help="Training seconds (default: the scale's).")
 ]
@@ -283,9 +283,7 @@ def _make_client(llm: str | None, base_url: str | None, cache_dir: Path | None) 
     retries = os.environ.get("EXECUTOR_LLM_RETRIES", "5")
     if not retries.isdigit():
         raise UsageError(f"EXECUTOR_LLM_RETRIES must be a whole number, not {retries!r}")
-    return make_client(
-        spec, base_url=base_url, cache_dir=cache_dir, max_retries=int(retries)
-    )
+    return make_client(spec, base_url=base_url, cache_dir=cache_dir, max_retries=int(retries))
 
 
 def _book_llm_calls(store: Any) -> Callable[[Any], None]:

@@ -75,6 +75,7 @@ async def run_idea(
         "run_id": None,
         "artifacts": None,
         "cost_usd": _cost(store, impl.candidate_id),
+        "baseline": None,
         "timings": {"implement": time.monotonic() - t0},
     }
     if impl.workspace is None:
@@ -88,6 +89,7 @@ async def run_idea(
     fields = _outcome_fields(run_id, outcome)
     report["timings"].update(fields.pop("timings"))
     report.update(fields)
+    report["baseline"] = baseline_summary(store, env, req.scale)
     report["timings"]["total"] = time.monotonic() - t0
     return report
 
@@ -169,6 +171,17 @@ def _outcome_fields(run_id: str, o: RunOutcome) -> dict[str, Any]:
         "artifacts": str(o.artifacts),
         "timings": o.timings,
     }
+
+
+def baseline_summary(store: Store, env: Environment, scale: str) -> dict[str, Any] | None:
+    """The measured baseline reward (mean ± std over seeds), else the manifest's figure."""
+    rewards = store.baseline_rewards(env.repo_hash, scale)
+    if rewards:
+        return {**_mean_std(rewards), "source": "measured"}
+    declared = env.scale(scale).baseline_reward
+    if declared is not None:
+        return {"mean": declared, "std": None, "n": None, "source": "manifest"}
+    return None
 
 
 def _cost(store: Store, cand_id: str) -> float | None:

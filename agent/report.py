@@ -107,7 +107,7 @@ def print_run_idea(console: Console, r: dict[str, Any]) -> None:
     t.add_row("status", _styled(r["status"]))
     if r.get("reason"):
         t.add_row("reason", r["reason"].splitlines()[0])
-    t.add_row("reward", _num(r["reward"]))
+    t.add_row("reward", _num(r["reward"]) + _versus_baseline(r))
     for k, v in r["metrics"].items():
         t.add_row(f"  {k}", _num(v))
     for a in r["attempts"]:
@@ -123,6 +123,14 @@ def print_run_idea(console: Console, r: dict[str, Any]) -> None:
     if r["diff"]:
         console.print(Syntax(r["diff"], "diff", theme="ansi_dark", word_wrap=True))
     console.print(t)
+
+
+def _versus_baseline(r: dict[str, Any]) -> str:
+    base = r.get("baseline")
+    if base is None or r["reward"] is None:
+        return "  (no baseline yet: `executor baseline` measures one)"
+    spread = f" ± {base['std']:.3g}, n={base['n']}" if base["std"] is not None else ""
+    return f"  (baseline {base['mean']:.6g}{spread}, {base['source']})"
 
 
 def print_baseline(console: Console, r: dict[str, Any]) -> None:

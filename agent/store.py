@@ -267,6 +267,16 @@ class Store:
     def llm_calls(self, cand_id: str) -> list[dict[str, Any]]:
         return self._rows("SELECT * FROM llm_calls WHERE candidate_id=? ORDER BY id", cand_id)
 
+    def baseline_rewards(self, env_hash: str, scale: str) -> list[float]:
+        """Rewards of succeeded baseline runs of this environment version and scale."""
+        rows = self.db.execute(
+            "SELECT runs.reward FROM runs JOIN candidates ON runs.candidate_id = candidates.id"
+            " JOIN ideas ON candidates.idea_id = ideas.id WHERE ideas.source = 'baseline'"
+            " AND ideas.env_hash = ? AND runs.scale = ? AND runs.status = 'succeeded'",
+            (env_hash, scale),
+        )
+        return [float(r[0]) for r in rows]
+
     def count(self, table: str) -> int:
         if table not in {"ideas", "candidates", "attempts", "runs", "llm_calls"}:
             raise ValueError(table)

@@ -45,6 +45,9 @@ def test_shipped_patch_beats_baseline(cli, toy_env, run_dir) -> None:
     summary = base.json["summary"]
     assert summary["reward"]["n"] == 2 and summary["reward"]["mean"] < out["reward"]
     assert summary["val_mse"]["std"] > 0  # seeds differ
+    assert out["baseline"] is None  # nothing measured yet when the idea ran
+    again = cli("run-idea", "--patch", patch, "--env", toy_env, "--run-dir", run_dir, "--json")
+    assert again.json["baseline"] == {**summary["reward"], "source": "measured"}
     assert_store_consistent(run_dir)
 
 
