@@ -9,6 +9,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from agent.prompts import template
+
 SEARCH_REPLACE = "search_replace"
 UNIFIED_DIFF = "unified_diff"
 EditKind = Literal["replace", "create", "delete", "hunk"]
@@ -31,23 +33,8 @@ class EditParseError(ValueError):
     """The text holds no recognizable edit, or a malformed one."""
 
 
-FORMAT_HELP = """Expected edits in one of these formats:
-
-path/to/file.py
-<<<<<<< SEARCH
-exact lines copied from the file
-=======
-replacement lines
->>>>>>> REPLACE
-
-(an empty SEARCH section creates a new file) or a unified diff:
-
---- a/path/to/file.py
-+++ b/path/to/file.py
-@@ -12,2 +12,2 @@
- unchanged context line
--old line
-+new line"""
+# Shown with every parse error, so the LLM sees the formats again (a prompt, so a template).
+FORMAT_HELP = template("edit_format_help").rstrip()
 
 # LLMs miscount marker characters, so 5-9 are accepted.
 _SEARCH_RE = re.compile(r"^\s*<{5,9}\s*SEARCH\s*$")

@@ -18,6 +18,7 @@ from typing import Any
 
 from agent.llm.cache import ResponseCache, request_hash
 from agent.llm.failures import MAX_BACKOFF_S, MAX_RETRY_AFTER_S, Failure
+from agent.llm.pricing import cost_usd
 from agent.llm.types import CallRecord, Completion, LLMError, Message, RawAnswer
 
 
@@ -157,8 +158,6 @@ class LLMClient(ABC):
         await self._sdk.close()
 
     def _completion(self, key: str, answer: RawAnswer, latency: float) -> Completion:
-        from agent.llm.pricing import cost_usd  # deferred: pricing imports LLMError from here
-
         # The requested name first (what a user would put in the price table), then the name
         # the server reported (e.g. the dated version behind an alias).
         cost = cost_usd(self.model, answer.input_tokens, answer.output_tokens)
