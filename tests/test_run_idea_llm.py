@@ -86,7 +86,8 @@ def test_unmatched_search_is_revised(cli, toy_env, run_dir, llm_server) -> None:
     assert [(a["n"], a["error"] is None) for a in rows] == [(1, False), (2, True)]
     # The second request carried the error back to the model.
     revision = llm_server.requests[1].json["messages"][-1]["content"]
-    assert "NO edit was applied" in revision and "LR = 0.01" in revision
+    assert "NO edit from your last answer was applied" in revision and "LR = 0.01" in revision
+    assert "as originally shown" in revision
 
 
 def test_malformed_answers_fail_after_attempts(cli, toy_env, run_dir, llm_server) -> None:
@@ -200,3 +201,37 @@ def test_candidate_commit_carries_the_idea(cli, toy_env, run_dir, llm_server) ->
     commit = repo.commit(f"refs/candidates/{out['candidate_id']}")
     assert commit.hexsha == out["commit"] and IDEA in commit.message
     assert commit.parents[0].hexsha == repo.tags["baseline"].commit.hexsha
+
+
+SMOKE_BREAKER = """train.py
+<<<<<<< SEARCH
+STEPS = 100
+=======
+STEPS = 300
+if "--smoke" in sys.argv:
+    raise SystemExit("smoke broke")
+>>>>>>> REPLACE
+"""
+
+SMOKE_FIX = """train.py
+<<<<<<< SEARCH
+if "--smoke" in sys.argv:
+    raise SystemExit("smoke broke")
+=======
+>>>>>>> REPLACE
+"""
+
+
+def test_failed_smoke_is_revised_against_current_content(cli, toy_env, run_dir, llm_server):
+    llm_server.script(SMOKE_BREAKER, SMOKE_FIX)
+    res = cli(
+        "run-idea", IDEA, "--env", toy_env, "--llm", "openai:m", "--json", "--run-dir", run_dir,
+        **openai_args(llm_server),
+    )  # fmt: skip
+    assert res.rc == 0, res
+    first, second = res.json["attempts"]
+    assert first["phase"] == "smoke" and "smoke broke" in first["error"]
+    assert second["error"] is None
+    revision = llm_server.requests[1].json["messages"][-1]["content"]
+    assert "were applied" in revision and 'raise SystemExit("smoke broke")' in revision
+    assert "+STEPS = 300" in res.json["diff"] and "smoke broke" not in res.json["diff"]

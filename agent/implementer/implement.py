@@ -209,16 +209,22 @@ async def _apply_and_validate(
         return Failure("apply", "\n\n".join(e.failures) or str(e)), False
     failure = await validate(ws, env, expected, job.make_sandbox, scratch)
     if failure is not None and failure.phase == "protected":
-        ws.reset()  # never keep tampered state around; the LLM starts again from baseline
+        ws.reset()  # never keep tampered state; the next prompt says the files are original
         return failure, False
     return failure, True
 
 
 def _revision_prompt(failure: Failure, applied: bool, ws: Workspace) -> str:
+    """The error, and the files as they now are, so the next answer edits the real state."""
+    changed = ws.changed_files()
+    state = (
+        render("state_current", files=render_files(ws.path, changed))
+        if changed
+        else template("state_original").strip()
+    )
     if not applied:
-        return render("revise_unapplied", error=failure.message)
-    files = render_files(ws.path, ws.changed_files())
-    return render("revise_applied", phase=failure.phase, error=failure.message, files=files)
+        return render("revise_unapplied", error=failure.message, state=state)
+    return render("revise_applied", phase=failure.phase, error=failure.message, state=state)
 
 
 def _commit_message(idea: str, idea_id: str, cand_id: str) -> str:
