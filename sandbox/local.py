@@ -91,8 +91,10 @@ class LocalSandbox(Sandbox):
             await self._kill_group(proc, already_exited=True)
         if code == 0:
             return result(RunStatus.SUCCEEDED, 0, None)
-        if code < 0 and -code in _LIMIT_SIGNALS:
-            sig = signal.Signals(-code).name
+        # A signal shows as -N when it hit the shell's child directly, 128+N through the shell.
+        sig_no = -code if code < 0 else code - 128 if code > 128 else None
+        if sig_no in _LIMIT_SIGNALS:
+            sig = signal.Signals(sig_no).name
             return result(
                 RunStatus.KILLED, code, f"{step.name} was killed by {sig} (a resource limit?)"
             )

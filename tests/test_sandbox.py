@@ -53,6 +53,11 @@ async def test_failure_and_crash(tmp_path) -> None:
     crash.mkdir()
     res, _ = await run(crash, "kill -KILL $$")
     assert res.status is RunStatus.KILLED and "SIGKILL" in res.reason
+    # Through the shell, a killed child shows as 128 + 9.
+    through_shell = tmp_path / "through_shell"
+    through_shell.mkdir()
+    res, _ = await run(through_shell, "python -c 'import os; os.kill(os.getpid(), 9)'; exit $?")
+    assert res.status is RunStatus.KILLED and res.exit_code == 137
 
 
 async def test_timeout_kills_the_whole_group(tmp_path) -> None:
