@@ -235,18 +235,25 @@ def envs_cmd(as_json: JsonOpt = False) -> None:
 @one_line_errors
 def show_cmd(
     ident: Annotated[
-        str, typer.Argument(metavar="ID", help="An idea, candidate or run id (or prefix).")
-    ],
+        str | None,
+        typer.Argument(metavar="[ID]", help="An idea, candidate or run id (or prefix)."),
+    ] = None,
+    last: Annotated[int, typer.Option("--last", min=1, help="Ideas listed without an ID.")] = 20,
     run_dir: RunDirOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show what the store holds for an idea, candidate or run."""
+    """Show an idea, candidate or run; without an ID, list the latest ideas."""
     from agent.store import DB_NAME, Store
 
     run_path = _run_dir(run_dir)
     if not (run_path / DB_NAME).is_file():
         raise UsageError(f"no store at {run_path / DB_NAME}; pass --run-dir")
     store = Store(run_path)
+    if ident is None:
+        data = {"ideas": store.latest_ideas(last)}
+        store.close()
+        _emit(data, as_json, report.print_ideas)
+        return
     kind, row = store.resolve(ident)
     data = report.collect(store, kind, row)
     store.close()

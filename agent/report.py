@@ -153,6 +153,22 @@ def print_baseline(console: Console, r: dict[str, Any]) -> None:
         console.print(f"{name}: {s['mean']:.6g} ± {s['std']:.3g} (n={s['n']})")
 
 
+def print_ideas(console: Console, data: dict[str, Any]) -> None:
+    if not data["ideas"]:
+        console.print("the store holds no ideas yet")
+        return
+    t = Table()
+    for col in ("idea", "env", "candidate", "runs", "best reward", "text"):
+        t.add_column(col, justify="right" if col in ("runs", "best reward") else "left")
+    for i in data["ideas"]:
+        first = i["text"].strip().splitlines()[0] if i["text"].strip() else ""
+        t.add_row(
+            i["id"], f"{i['env']} ({i['scale']})", _styled(i["candidate_status"]),
+            str(i["runs"]), _num(i["best_reward"]), first[:60],
+        )  # fmt: skip
+    console.print(t)
+
+
 def print_envs(console: Console, data: dict[str, Any]) -> None:
     if not data["environments"]:
         console.print("no environments found; pass --env PATH or set EXECUTOR_ENV_PATH")

@@ -267,6 +267,21 @@ class Store:
     def llm_calls(self, cand_id: str) -> list[dict[str, Any]]:
         return self._rows("SELECT * FROM llm_calls WHERE candidate_id=? ORDER BY id", cand_id)
 
+    def latest_ideas(self, limit: int) -> list[dict[str, Any]]:
+        """Newest ideas first, each with its best run's status and reward."""
+        return self._rows(
+            "SELECT ideas.id, ideas.text, ideas.env, ideas.scale, ideas.source, ideas.created_at,"
+            " (SELECT COUNT(*) FROM candidates c WHERE c.idea_id = ideas.id) AS candidates,"
+            " (SELECT c.status FROM candidates c WHERE c.idea_id = ideas.id"
+            "   ORDER BY c.status = 'validated' DESC LIMIT 1) AS candidate_status,"
+            " (SELECT MAX(r.reward) FROM runs r JOIN candidates c ON r.candidate_id = c.id"
+            "   WHERE c.idea_id = ideas.id) AS best_reward,"
+            " (SELECT COUNT(*) FROM runs r JOIN candidates c ON r.candidate_id = c.id"
+            "   WHERE c.idea_id = ideas.id) AS runs"
+            " FROM ideas ORDER BY ideas.created_at DESC LIMIT ?",
+            limit,
+        )
+
     def baseline_rewards(self, env_hash: str, scale: str) -> list[float]:
         """Rewards of succeeded baseline runs of this environment version and scale."""
         rows = self.db.execute(

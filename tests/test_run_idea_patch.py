@@ -185,6 +185,10 @@ def test_show_idea_candidate_and_run(cli, toy_env, run_dir) -> None:
     assert human.rc == 0 and "+LR = 0.1" in human.stdout
     missing = cli("show", "idea-nothere", "--run-dir", run_dir)
     assert_one_line_error(missing, "idea-nothere")
+    (listed,) = cli("show", "--run-dir", run_dir, "--json").json["ideas"]
+    assert listed["id"] == out["idea_id"] and listed["best_reward"] == out["reward"]
+    assert listed["candidate_status"] == "validated" and listed["runs"] == 1
+    assert out["idea_id"] in cli("show", "--run-dir", run_dir).stdout
 
 
 def test_envs_lists_path_environments(cli, toy_env) -> None:
