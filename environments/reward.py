@@ -85,7 +85,7 @@ def compute_reward(expr: str, metrics: Mapping[str, float]) -> float:
         match node:
             case ast.Expression(body=body):
                 return ev(body)
-            case ast.Constant(value=v):
+            case ast.Constant(value=int() | float() as v):  # check_expression allows no other
                 return float(v)
             case ast.Name(id=name):
                 if name not in metrics:

@@ -99,8 +99,8 @@ def plan_edits(
         try:
             rel = _check_path(root, edit.path, allowed)
             if rel not in docs:
-                originals[rel] = _read(root, rel)
-                docs[rel] = None if originals[rel] is None else _Doc.from_text(originals[rel])
+                original = originals[rel] = _read(root, rel)
+                docs[rel] = None if original is None else _Doc.from_text(original)
             docs[rel], grown = _apply_one(docs[rel], edit, shifts.get(rel, 0))
             shifts[rel] = shifts.get(rel, 0) + grown
         except _Failure as exc:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -120,7 +120,7 @@ async def implement(
     return await _first_validated(coros)
 
 
-async def _first_validated(coros: list[Awaitable[Implementation]]) -> Implementation:
+async def _first_validated(coros: Sequence[Awaitable[Implementation]]) -> Implementation:
     """Run the samples together; the first validated one wins, the others are cancelled."""
     tasks = [asyncio.ensure_future(c) for c in coros]
     done_results: list[Implementation] = []
@@ -157,16 +157,16 @@ async def _sample(
     scratch = job.run_dir / "artifacts" / cand_id / "validation"
     expected = job.baseline.protected_hashes()
     results: list[AttemptResult] = []
-    status, error = "error", "interrupted"
+    status: str = "error"
+    error: str | None = "interrupted"
     try:
         for n in range(1, job.attempts + 1):
             text = await respond(messages, sample)
             messages = [*messages, Message("assistant", text)]
             failure, applied = await _apply_and_validate(ws, env, text, expected, job, scratch)
-            store.add_attempt(
-                cand_id, n, text, failure and failure.phase, failure and failure.message
-            )
-            results.append(AttemptResult(n, failure and failure.phase, failure and failure.message))
+            phase, message = (failure.phase, failure.message) if failure else (None, None)
+            store.add_attempt(cand_id, n, text, phase, message)
+            results.append(AttemptResult(n, phase, message))
             if failure is None:
                 commit = ws.commit(_commit_message(job.idea, job.idea_id, cand_id), cand_id)
                 diff = ws.diff()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from agent.llm.base import LLMClient
 from agent.llm.types import (
@@ -54,7 +55,7 @@ def make_client(
 
     provider, model = parse_spec(spec)
     load_prices()  # a broken EXECUTOR_PRICES file should fail now, not after a paid call
-    options = {
+    options: dict[str, Any] = {
         "base_url": base_url,
         "cache_dir": cache_dir,
         "max_concurrency": max_concurrency,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, cast
 
 import anthropic
 
@@ -50,7 +50,7 @@ class AnthropicClient(LLMClient):
         extra: dict[str, Any] = {"system": system} if system else {}
         response = await sdk.messages.create(
             model=self.model,
-            messages=[{"role": m.role, "content": m.content} for m in messages],
+            messages=cast(Any, [{"role": m.role, "content": m.content} for m in messages]),
             max_tokens=max_tokens,
             **extra,
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
+from typing import Any, cast
 
 import openai
 
@@ -77,7 +77,9 @@ class OpenAIClient(LLMClient):
             params = {"max_completion_tokens": max_tokens}
         else:
             params = {"max_tokens": max_tokens, "temperature": temperature}
-        response = await sdk.chat.completions.create(model=self.model, messages=chat, **params)
+        response = await sdk.chat.completions.create(
+            model=self.model, messages=cast(Any, chat), **params
+        )
         text = (response.choices[0].message.content or "") if response.choices else ""
         usage = response.usage
         return RawAnswer(
