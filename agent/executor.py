@@ -10,7 +10,7 @@ import asyncio
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,7 @@ async def run_idea(
     impl = await implement(
         idea_id=idea_id, idea=idea, env=env, baseline=baseline, store=store,
         run_dir=req.run_dir, make_sandbox=lambda: get_sandbox(req.sandbox),
-        config=req.implementer, client=client, patch_text=patch_text,
+        config=req.implementer, client=client, patch_text=patch_text, progress=progress,
     )  # fmt: skip
     report: dict[str, Any] = {
         "idea_id": idea_id,
@@ -108,8 +108,7 @@ async def run_baseline(
     try:
         for seed in range(seeds):
             progress(f"baseline seed {seed + 1}/{seeds}")
-            seeded = RunRequest(req.env, req.scale, req.run_dir, req.sandbox, seed, req.timeout_s)
-            run_id, outcome = await _run(cand_id, ws.path, seeded, store)
+            run_id, outcome = await _run(cand_id, ws.path, replace(req, seed=seed), store)
             runs.append({"seed": seed, **_outcome_fields(run_id, outcome)})
     finally:
         ws.remove()

@@ -77,6 +77,7 @@ class _Job:
     make_sandbox: Callable[[], Sandbox]
     implementer: str
     attempts: int
+    progress: Callable[[str], None]
 
 
 async def implement(
@@ -91,12 +92,13 @@ async def implement(
     config: ImplementerConfig,
     client: LLMClient | None = None,
     patch_text: str | None = None,
+    progress: Callable[[str], None] = lambda _: None,
 ) -> Implementation:
     """Implement `idea` with `client`, or apply `patch_text` as the single attempt."""
     if (client is None) == (patch_text is None):
         raise ValueError("give exactly one of client or patch_text")
     if patch_text is not None:
-        job = _Job(idea_id, idea, env, baseline, store, run_dir, make_sandbox, "patch", 1)
+        job = _Job(idea_id, idea, env, baseline, store, run_dir, make_sandbox, "patch", 1, progress)
 
         async def from_patch(_messages: list[Message], _sample: int) -> str:
             return patch_text
@@ -107,7 +109,9 @@ async def implement(
     files = editable_context(env, config.context_tokens)
     first = render("implement", task=env.task_text, files=files, idea=idea)
     name = f"{client.provider}:{client.model}"
-    job = _Job(idea_id, idea, env, baseline, store, run_dir, make_sandbox, name, config.attempts)
+    job = _Job(
+        idea_id, idea, env, baseline, store, run_dir, make_sandbox, name, config.attempts, progress
+    )
 
     async def ask(messages: list[Message], sample: int) -> str:
         c = await client.complete(
@@ -161,8 +165,11 @@ async def _sample(
     error: str | None = "interrupted"
     try:
         for n in range(1, job.attempts + 1):
+            where = f"sample {sample + 1}, attempt {n}/{job.attempts}"
+            job.progress(f"{where}: asking {job.implementer}")
             text = await respond(messages, sample)
             messages = [*messages, Message("assistant", text)]
+            job.progress(f"{where}: applying and validating (compile, smoke)")
             failure, applied = await _apply_and_validate(ws, env, text, expected, job, scratch)
             phase, message = (failure.phase, failure.message) if failure else (None, None)
             store.add_attempt(cand_id, n, text, phase, message)
