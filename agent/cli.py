@@ -13,6 +13,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -120,7 +121,7 @@ TimeoutOpt = Annotated[
 def run_idea_cmd(
     idea: Annotated[
         str | None,
-        typer.Argument(help="The idea text, or @FILE. Optional with --patch."),
+        typer.Argument(help="The idea text, @FILE, or - for stdin. Optional with --patch."),
     ] = None,
     env: EnvOpt = ...,  # type: ignore[assignment]
     scale: ScaleOpt = "tiny",
@@ -170,7 +171,9 @@ def run_idea_cmd(
         idea = idea or _idea_from_patch(patch_text, patch)
     if idea is None:
         raise UsageError("give the IDEA text (or @FILE), or --patch FILE")
-    if idea.startswith("@"):
+    if idea == "-":
+        idea = sys.stdin.read()
+    elif idea.startswith("@"):
         idea = _read_text(Path(idea[1:]), "IDEA")
     if not idea.strip():
         raise UsageError("the IDEA text is empty")
@@ -180,15 +183,13 @@ def run_idea_cmd(
     if patch_text is None:
         editable_context(environment, context_tokens)  # too large: say so before any call
         client = _make_client(llm, base_url, None if no_cache else run_path / "llm_cache")
-    store = Store(run_path)
-    if client is not None:
-        client.on_call = _book_llm_calls(store)
     req = RunRequest(environment, scale, run_path, sb, seed, timeout, config)
-    with _progress(as_json) as progress:
+    with closing(Store(run_path)) as store, _progress(as_json) as progress:
+        if client is not None:
+            client.on_call = _book_llm_calls(store)
         result = asyncio.run(
             run_idea(idea, req, store, client=client, patch_text=patch_text, progress=progress)
         )
-    store.close()
     _emit(result, as_json, report.print_run_idea)
     if result["status"] != "succeeded":
         _error(report.failure_line(result))
@@ -212,11 +213,9 @@ def baseline_cmd(
 
     environment, sb = _preflight(env, scale, sandbox)
     run_path = _run_dir(run_dir)
-    store = Store(run_path)
     req = RunRequest(environment, scale, run_path, sb, 0, timeout)
-    with _progress(as_json) as progress:
+    with closing(Store(run_path)) as store, _progress(as_json) as progress:
         result = asyncio.run(run_baseline(req, store, seeds, progress))
-    store.close()
     _emit(result, as_json, report.print_baseline)
     raise typer.Exit(0 if result["status"] == "succeeded" else 1)
 
@@ -248,15 +247,12 @@ def show_cmd(
     run_path = _run_dir(run_dir)
     if not (run_path / DB_NAME).is_file():
         raise UsageError(f"no store at {run_path / DB_NAME}; pass --run-dir")
-    store = Store(run_path)
-    if ident is None:
-        data = {"ideas": store.latest_ideas(last)}
-        store.close()
-        _emit(data, as_json, report.print_ideas)
-        return
-    kind, row = store.resolve(ident)
-    data = report.collect(store, kind, row)
-    store.close()
+    with closing(Store(run_path)) as store:
+        if ident is None:
+            _emit({"ideas": store.latest_ideas(last)}, as_json, report.print_ideas)
+            return
+        kind, row = store.resolve(ident)
+        data = report.collect(store, kind, row)
     _emit(data, as_json, report.print_show)
 
 

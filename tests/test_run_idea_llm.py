@@ -58,16 +58,18 @@ def test_openai_correct_edit_runs_and_is_recorded(cli, toy_env, run_dir, llm_ser
     assert_store_consistent(run_dir)
 
 
-def test_anthropic_correct_edit(cli, toy_env, run_dir, llm_server) -> None:
+def test_anthropic_correct_edit(cli, toy_env, run_dir, llm_server, tmp_path) -> None:
     llm_server.script(GOOD_EDIT)
+    (tmp_path / "idea.md").write_text(IDEA)
     res = cli(
-        "run-idea", IDEA, "--env", toy_env, "--llm", "anthropic:claude-sonnet-4-5", "--json",
-        "--run-dir", run_dir,
+        "run-idea", f"@{tmp_path / 'idea.md'}", "--env", toy_env,
+        "--llm", "anthropic:claude-sonnet-4-5", "--json", "--run-dir", run_dir,
         ANTHROPIC_BASE_URL=llm_server.anthropic_base_url, ANTHROPIC_API_KEY="x",
     )  # fmt: skip
     assert res.rc == 0, res
     assert res.json["status"] == "succeeded"
     assert llm_server.requests[0].path.endswith("/v1/messages")
+    assert IDEA in str(llm_server.requests[0].json["messages"])  # read from @FILE
     (call,) = store_rows(run_dir, "llm_calls")
     assert call["provider"] == "anthropic" and call["cost_usd"] > 0  # priced model
 
