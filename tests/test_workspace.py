@@ -82,3 +82,20 @@ def test_rolled_back_transaction_leaves_nothing(tmp_path) -> None:
         db.execute("INSERT INTO ideas VALUES ('i','t','e','h','s','cli',0)")
         raise RuntimeError("crash mid-write")
     assert store.count("ideas") == 0
+
+
+async def test_validate_rejects_protected_changes_made_outside_edits(toy_env, tmp_path) -> None:
+    from agent.implementer.validate import validate
+    from sandbox import get_sandbox
+
+    env = load_environment(toy_env)
+    base = BaselineRepo(tmp_path, env)
+    ws = base.new_workspace(tmp_path / "ws")
+    expected = base.protected_hashes()
+    scratch = tmp_path / "scratch"
+    assert await validate(ws, env, expected, lambda: get_sandbox("local"), scratch) is None
+    (ws.path / "notes.txt").write_text("not editable\n")
+    (ws.path / "data.py").write_text("N_FEATURES = 1\n")
+    failure = await validate(ws, env, expected, lambda: get_sandbox("local"), scratch)
+    assert failure is not None and failure.phase == "protected"
+    assert "data.py" in failure.message and "notes.txt" in failure.message

@@ -18,8 +18,9 @@ class Failure:
     message: str
 
 
-def check_protected(ws: Workspace, env: Environment, expected: dict[str, str]) -> Failure | None:
-    changed = ws.changed_files()
+def check_protected(
+    ws: Workspace, env: Environment, expected: dict[str, str], changed: list[str]
+) -> Failure | None:
     outside = [f for f in changed if not env.is_editable(f)]
     tampered = sorted(set(outside) | set(protected_changes(ws, expected)))
     if tampered:
@@ -73,8 +74,9 @@ async def validate(
     scratch: Path,
 ) -> Failure | None:
     """The first failing check, or None when the candidate may run."""
-    if failure := check_protected(ws, env, expected_hashes):
+    changed = ws.changed_files()
+    if failure := check_protected(ws, env, expected_hashes, changed):
         return failure
-    if failure := check_compiles(ws, ws.changed_files()):
+    if failure := check_compiles(ws, changed):
         return failure
     return await check_smoke(ws, env, make_sandbox, scratch)
