@@ -55,9 +55,13 @@ def resolve_environment(name_or_path: str) -> Environment:
     candidates = _candidates()
     if name_or_path in candidates:
         return load_environment(candidates[name_or_path])
-    for item in list_environments():  # the manifest's `name` may differ from the folder's
-        if isinstance(item, Environment) and item.name == name_or_path:
-            return item
+    for folder in candidates.values():  # the manifest's `name` may differ from the folder's
+        try:
+            env = load_environment(folder)
+        except ManifestError:
+            continue
+        if env.name == name_or_path:
+            return env
     known = ", ".join(sorted(candidates)) or "none found"
     raise ManifestError(
         f"unknown environment {name_or_path!r} (known: {known}); "

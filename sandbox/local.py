@@ -43,7 +43,6 @@ def step_environment(layout: RunLayout, step: Step, base: dict[str, str]) -> dic
     )
     if step.sees_result_dir:
         env["EXECUTOR_RESULT_PATH"] = str(layout.result_dir / "result.json")
-    env.update(step.extra_env)
     return env
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
+from functools import cached_property
 from pathlib import Path
 
 import git
@@ -74,6 +75,7 @@ class BaselineRepo:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
+    @cached_property
     def protected_hashes(self) -> dict[str, str]:
         """sha256 of every non-editable file of the baseline, by relative path."""
         return {

@@ -9,7 +9,7 @@ import pytest
 
 from environments.manifest import load_environment
 from sandbox import RunStatus, get_sandbox
-from sandbox.run import run_candidate, score
+from sandbox.run import RunOutcome, run_candidate, score
 from sandbox.workspace import BaselineRepo
 
 
@@ -71,8 +71,6 @@ def _score(toy_env: Path, tmp_path: Path, result: object) -> object:
     env = load_environment(toy_env)
     path = tmp_path / "result.json"
     path.write_text(result if isinstance(result, str) else json.dumps(result))
-    from sandbox.run import RunOutcome
-
     return score(env, path, lambda status, reason, **kw: RunOutcome(status, reason, tmp_path, **kw))
 
 

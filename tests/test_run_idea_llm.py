@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import git
+import pytest
 
 from tests.conftest import (
     GOOD_EDIT,
+    CLIResult,
     assert_one_line_error,
     assert_store_consistent,
     store_rows,
@@ -28,8 +30,21 @@ STEPS = 300
 """
 
 
-def openai_args(server: Any, *extra: str) -> dict[str, str]:
+def openai_args(server: Any) -> dict[str, str]:
     return {"OPENAI_BASE_URL": server.openai_base_url, "OPENAI_API_KEY": "x"}
+
+
+@pytest.fixture
+def run_openai(cli, toy_env, run_dir, llm_server) -> Callable[..., CLIResult]:
+    """`executor run-idea IDEA --env toy --llm openai:m --run-dir ...` against the server."""
+
+    def run(*extra: str) -> CLIResult:
+        return cli(
+            "run-idea", IDEA, "--env", toy_env, "--llm", "openai:m", "--run-dir", run_dir,
+            *extra, **openai_args(llm_server),
+        )  # fmt: skip
+
+    return run
 
 
 def test_openai_correct_edit_runs_and_is_recorded(cli, toy_env, run_dir, llm_server) -> None:
@@ -74,12 +89,9 @@ def test_anthropic_correct_edit(cli, toy_env, run_dir, llm_server, tmp_path) -> 
     assert call["provider"] == "anthropic" and call["cost_usd"] > 0  # priced model
 
 
-def test_unmatched_search_is_revised(cli, toy_env, run_dir, llm_server) -> None:
+def test_unmatched_search_is_revised(run_dir, llm_server, run_openai) -> None:
     llm_server.script(BAD_SEARCH, GOOD_EDIT)
-    res = cli(
-        "run-idea", IDEA, "--env", toy_env, "--llm", "openai:m", "--json", "--run-dir", run_dir,
-        **openai_args(llm_server),
-    )  # fmt: skip
+    res = run_openai("--json")
     assert res.rc == 0, res
     first, second = res.json["attempts"]
     assert first["phase"] == "apply" and "LR = 0.01" in first["error"]  # the nearest lines
@@ -92,12 +104,9 @@ def test_unmatched_search_is_revised(cli, toy_env, run_dir, llm_server) -> None:
     assert "as originally shown" in revision
 
 
-def test_malformed_answers_fail_after_attempts(cli, toy_env, run_dir, llm_server) -> None:
+def test_malformed_answers_fail_after_attempts(run_dir, llm_server, run_openai) -> None:
     llm_server.script(*["Sure! I would change the learning rate."] * 2)
-    res = cli(
-        "run-idea", IDEA, "--env", toy_env, "--llm", "openai:m", "--attempts", "2",
-        "--run-dir", run_dir, **openai_args(llm_server),
-    )  # fmt: skip
+    res = run_openai("--attempts", "2")
     assert_one_line_error(res, "rejected after 2 attempt(s) (parse)")
     assert len(llm_server.requests) == 2
     assert [a["phase"] for a in store_rows(run_dir, "attempts")] == ["parse", "parse"]
@@ -105,12 +114,9 @@ def test_malformed_answers_fail_after_attempts(cli, toy_env, run_dir, llm_server
     assert_store_consistent(run_dir)
 
 
-def test_rate_limit_then_success(cli, toy_env, run_dir, llm_server) -> None:
+def test_rate_limit_then_success(run_dir, llm_server, run_openai) -> None:
     llm_server.script(ErrorReply(429, "slow down", headers={"retry-after": "0"}), GOOD_EDIT)
-    res = cli(
-        "run-idea", IDEA, "--env", toy_env, "--llm", "openai:m", "--json", "--run-dir", run_dir,
-        **openai_args(llm_server),
-    )  # fmt: skip
+    res = run_openai("--json")
     assert res.rc == 0, res
     assert len(llm_server.requests) == 2
     (call,) = store_rows(run_dir, "llm_calls")
@@ -133,12 +139,9 @@ def test_rerun_is_served_from_cache(cli, toy_env, run_dir, llm_server) -> None:
     assert third.rc == 0 and len(llm_server.requests) == 2, third
 
 
-def test_samples_first_valid_wins(cli, toy_env, run_dir, llm_server) -> None:
+def test_samples_first_valid_wins(run_dir, llm_server, run_openai) -> None:
     llm_server.script(BAD_SEARCH, GOOD_EDIT)  # one sample gets each answer
-    res = cli(
-        "run-idea", IDEA, "--env", toy_env, "--llm", "openai:m", "--json", "--samples", "2",
-        "--attempts", "1", "--run-dir", run_dir, **openai_args(llm_server),
-    )  # fmt: skip
+    res = run_openai("--json", "--samples", "2", "--attempts", "1")
     assert res.rc == 0, res
     cands = {c["id"]: c for c in store_rows(run_dir, "candidates")}
     assert len(cands) == 2
@@ -158,7 +161,7 @@ def test_missing_key(cli, toy_env, run_dir) -> None:
     assert_one_line_error(res, "ANTHROPIC_API_KEY")
 
 
-def test_unreachable_server(cli, toy_env, run_dir, tmp_path: Path) -> None:
+def test_unreachable_server(cli, toy_env, run_dir) -> None:
     res = cli(
         "run-idea", IDEA, "--env", toy_env, "--llm", "openai:m", "--run-dir", run_dir,
         OPENAI_BASE_URL="http://127.0.0.1:9/v1", OPENAI_API_KEY="x",
@@ -171,33 +174,24 @@ def test_unreachable_server(cli, toy_env, run_dir, tmp_path: Path) -> None:
     assert_store_consistent(run_dir)
 
 
-def test_idea_that_produces_no_edit(cli, toy_env, run_dir, llm_server) -> None:
+def test_idea_that_produces_no_edit(run_dir, llm_server, run_openai) -> None:
     llm_server.default = "I think the current code is already optimal; no change needed."
-    res = cli(
-        "run-idea", IDEA, "--env", toy_env, "--llm", "openai:m", "--run-dir", run_dir,
-        **openai_args(llm_server),
-    )  # fmt: skip
+    res = run_openai()
     assert_one_line_error(res, "rejected", "no edit")
     assert len(llm_server.requests) == 3  # the default --attempts
     assert store_rows(run_dir, "runs") == []
     assert_store_consistent(run_dir)
 
 
-def test_context_over_budget_fails_before_any_call(cli, toy_env, run_dir, llm_server) -> None:
-    res = cli(
-        "run-idea", IDEA, "--env", toy_env, "--llm", "openai:m", "--context-tokens", "50",
-        "--run-dir", run_dir, **openai_args(llm_server),
-    )  # fmt: skip
+def test_context_over_budget_fails_before_any_call(run_dir, llm_server, run_openai) -> None:
+    res = run_openai("--context-tokens", "50")
     assert_one_line_error(res, "context budget", "editable")
     assert llm_server.requests == [] and not run_dir.exists()
 
 
-def test_candidate_commit_carries_the_idea(cli, toy_env, run_dir, llm_server) -> None:
+def test_candidate_commit_carries_the_idea(run_dir, llm_server, run_openai) -> None:
     llm_server.script(GOOD_EDIT)
-    out = cli(
-        "run-idea", IDEA, "--env", toy_env, "--llm", "openai:m", "--json", "--run-dir", run_dir,
-        **openai_args(llm_server),
-    ).json  # fmt: skip
+    out = run_openai("--json").json
     (repo_dir,) = (run_dir / "repos").iterdir()
     repo = git.Repo(repo_dir)
     commit = repo.commit(f"refs/candidates/{out['candidate_id']}")
@@ -224,12 +218,9 @@ if "--smoke" in sys.argv:
 """
 
 
-def test_failed_smoke_is_revised_against_current_content(cli, toy_env, run_dir, llm_server):
+def test_failed_smoke_is_revised_against_current_content(llm_server, run_openai) -> None:
     llm_server.script(SMOKE_BREAKER, SMOKE_FIX)
-    res = cli(
-        "run-idea", IDEA, "--env", toy_env, "--llm", "openai:m", "--json", "--run-dir", run_dir,
-        **openai_args(llm_server),
-    )  # fmt: skip
+    res = run_openai("--json")
     assert res.rc == 0, res
     first, second = res.json["attempts"]
     assert first["phase"] == "smoke" and "smoke broke" in first["error"]

@@ -44,7 +44,7 @@ def test_candidate_commit_sits_on_the_baseline(toy_env, tmp_path) -> None:
 def test_protected_files_are_checked_by_hash(toy_env, tmp_path) -> None:
     base = BaselineRepo(tmp_path, load_environment(toy_env))
     ws = base.new_workspace(tmp_path / "ws")
-    expected = base.protected_hashes()
+    expected = base.protected_hashes
     assert set(expected) == {"data.py"} and protected_changes(ws, expected) == []
     (ws.path / "data.py").write_text("N_FEATURES = 1\n")
     assert protected_changes(ws, expected) == ["data.py"]
@@ -91,7 +91,7 @@ async def test_validate_rejects_protected_changes_made_outside_edits(toy_env, tm
     env = load_environment(toy_env)
     base = BaselineRepo(tmp_path, env)
     ws = base.new_workspace(tmp_path / "ws")
-    expected = base.protected_hashes()
+    expected = base.protected_hashes
     scratch = tmp_path / "scratch"
     assert await validate(ws, env, expected, lambda: get_sandbox("local"), scratch) is None
     (ws.path / "notes.txt").write_text("not editable\n")

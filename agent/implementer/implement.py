@@ -159,7 +159,7 @@ async def _sample(
     CURRENT_CANDIDATE.set(cand_id)  # task-local: LLM calls of this sample are booked to it
     ws = job.baseline.new_workspace(job.run_dir / "workspaces" / cand_id)
     scratch = job.run_dir / "artifacts" / cand_id / "validation"
-    expected = job.baseline.protected_hashes()
+    expected = job.baseline.protected_hashes
     results: list[AttemptResult] = []
     status: str = "error"
     error: str | None = "interrupted"
