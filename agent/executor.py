@@ -139,6 +139,7 @@ async def _run(
         outcome = await run_candidate(
             req.env, req.scale, workspace, artifacts, get_sandbox(req.sandbox),
             seed=req.seed, timeout_s=req.timeout_s,
+            expected_env=BaselineRepo(req.run_dir, req.env).pinned_env_hashes,
         )  # fmt: skip
     except BaseException as e:
         # Ctrl-C or a harness bug: the run row must still end in a terminal status.

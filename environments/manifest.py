@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import re
 import tomllib
 from functools import cached_property
 from pathlib import Path
@@ -64,8 +65,27 @@ class Scale(_Strict):
     gpus: int = Field(0, ge=0, description="GPUs the run needs (0 at tiny scale).")
     cpus: int = Field(1, ge=1, description="CPU cores the run needs.")
     memory_gb: float = Field(4, gt=0, description="Memory limit for the run.")
+    time_budget: float | None = Field(
+        None, gt=0,
+        description="Wall-clock seconds of training the scale allows, passed to training as "
+        "EXECUTOR_TIME_BUDGET_S; `timeout` (the harness's kill) should leave only a small margin.",
+    )  # fmt: skip
+    evaluate_timeout: float | None = Field(
+        None, gt=0, description="Seconds for the evaluator at this scale (else evaluate.timeout)."
+    )
+    metric_range: tuple[float, float] | None = Field(
+        None, description="Plausible [low, high] of the metric at this scale (else metric.range)."
+    )
     baseline_reward: float | None = Field(None, description="Measured reward of the baseline.")
     description: str = Field("", description="One line shown by `executor envs`.")
+
+    @model_validator(mode="after")
+    def _budget_fits(self) -> Scale:
+        if self.time_budget is not None and self.time_budget > self.timeout:
+            raise ValueError(f"time_budget {self.time_budget:g} is above timeout {self.timeout:g}")
+        if self.metric_range is not None and self.metric_range[0] > self.metric_range[1]:
+            raise ValueError(f"metric_range low {self.metric_range[0]} is above high")
+        return self
 
 
 class Knob(_Strict):
@@ -77,6 +97,7 @@ class Knob(_Strict):
     log: bool = Field(False, description="Sample on a log scale.")
     file: str = Field(description="Repo file where the knob lives.")
     pattern: str = Field(description="Text around the value in that file, with {value} in it.")
+    scales: list[str] | None = Field(None, description="Scales the knob affects (all if unset).")
 
     @model_validator(mode="after")
     def _consistent(self) -> Knob:
@@ -158,14 +179,23 @@ class Environment:
         """Content hash of the baseline repo: the 'environment version' baselines are keyed by."""
         return _hash_files(self.repo, self.repo_files())
 
-    def protected_hash(self) -> str:
-        """Hash of everything outside `repo` (manifest, evaluator, data): checked before scoring."""
+    def protected_files(self) -> list[str]:
+        """Everything outside `repo` (manifest, evaluator, data), relative to the root."""
         files = []
         for p in self.root.rglob("*"):
             rel = p.relative_to(self.root).as_posix()
             if p.is_file() and not _ignored(rel) and not rel.startswith(self.manifest.repo + "/"):
                 files.append(rel)
-        return _hash_files(self.root, sorted(files))
+        return sorted(files)
+
+    def protected_hashes(self) -> dict[str, str]:
+        """sha256 of each protected file: checked before and after every training step."""
+        return {rel: hashlib.sha256((self.root / rel).read_bytes()).hexdigest()
+                for rel in self.protected_files()}  # fmt: skip
+
+    def protected_hash(self) -> str:
+        """One hash over all protected files."""
+        return _hash_files(self.root, self.protected_files())
 
 
 def _ignored(rel: str) -> bool:
@@ -217,3 +247,34 @@ def _check_paths(env: Environment, file: Path) -> None:
     for i, knob in enumerate(m.knobs):
         if not env.is_editable(knob.file):
             raise ManifestError(f"{file}: field `knobs.{i}.file`: {knob.file!r} is not editable")
+        if problem := _knob_problem(env, knob):
+            raise ManifestError(f"{file}: field `knobs.{i}.pattern`: {problem}")
+        unknown = set(knob.scales or ()) - set(m.scales)
+        if unknown:
+            raise ManifestError(f"{file}: field `knobs.{i}.scales`: no scale {sorted(unknown)}")
+
+
+def knob_regex(knob: Knob) -> re.Pattern[str]:
+    """The knob's pattern as a regex whose group 1 is the value's literal text."""
+    before, _, after = knob.pattern.partition("{value}")
+    return re.compile(re.escape(before) + r"([^\s,)#\]\"']+)" + re.escape(after))
+
+
+def _knob_problem(env: Environment, knob: Knob) -> str | None:
+    """Why the knob's pattern does not locate its default value exactly once, or None."""
+    path = env.repo / knob.file
+    if not path.is_file():
+        return f"{knob.file!r} does not exist"
+    found = knob_regex(knob).findall(path.read_text())
+    if len(found) != 1:
+        return f"{knob.pattern!r} matches {len(found)} places in {knob.file} (must be exactly 1)"
+    text = found[0]
+    try:
+        same = float(text) == float(knob.default) if knob.type in ("float", "int") else (
+            text.lower() == str(knob.default).lower()
+        )  # fmt: skip
+    except ValueError:
+        same = False
+    if not same:
+        return f"{knob.file} has {knob.name} = {text}, but the knob's default is {knob.default}"
+    return None

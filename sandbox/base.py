@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import ClassVar
@@ -50,6 +50,7 @@ class Step:
     seed: int = 0
     gpus: tuple[int, ...] = ()  # device ids this step may see
     sees_result_dir: bool = False  # only the protected evaluator writes the result
+    extra_env: dict[str, str] = field(default_factory=dict)  # set by the harness (trusted)
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ def step_environment(layout: RunLayout, step: Step, base: dict[str, str]) -> dic
         PYTHONDONTWRITEBYTECODE="1",  # keep candidate workspaces free of __pycache__
         PYTHONUNBUFFERED="1",  # logs arrive while the step runs
     )
+    env.update(step.extra_env)
     if step.sees_result_dir:
         env["EXECUTOR_RESULT_PATH"] = str(layout.result_dir / "result.json")
     return env

@@ -49,8 +49,13 @@ async def run_candidate(
     seed: int = 0,
     gpus: tuple[int, ...] = (),
     timeout_s: float | None = None,
+    expected_env: dict[str, str] | None = None,
 ) -> RunOutcome:
-    """Train `workspace` at `scale_name`, evaluate it, and score it. Never raises for bad code."""
+    """Train `workspace` at `scale_name`, evaluate it, and score it. Never raises for bad code.
+
+    `expected_env` pins the environment's protected files (BaselineRepo.pinned_env_hashes);
+    without it they are pinned at the start of this run.
+    """
     scale = env.scale(scale_name)
     layout = layout_for(workspace, env, artifacts)
     timings: dict[str, float] = {}
@@ -58,22 +63,35 @@ async def run_candidate(
     def outcome(status: RunStatus, reason: str | None, **kw: Any) -> RunOutcome:
         return RunOutcome(status, reason, artifacts, timings=timings, **kw)
 
-    protected_before = env.protected_hash()
+    timeout = timeout_s or scale.timeout
+    scale_env = {"EXECUTOR_SCALE": scale_name}
+    train_env = dict(scale_env)
+    if scale.time_budget is not None:
+        # A shorter --timeout shrinks the budget too, keeping the scale's margin for start-up.
+        margin = scale.timeout - scale.time_budget
+        budget = max(1.0, min(scale.time_budget, timeout - margin))
+        train_env["EXECUTOR_TIME_BUDGET_S"] = f"{budget:g}"
+    expected = expected_env if expected_env is not None else env.protected_hashes()
+    if changed := env_changes(env, expected):
+        return outcome(RunStatus.FLAGGED, changed)
     async with sandbox.session(layout):
         train = await sandbox.exec(
-            Step("train", scale.command, timeout_s or scale.timeout, seed=seed, gpus=gpus)
+            Step("train", scale.command, timeout, seed=seed, gpus=gpus, extra_env=train_env)
         )
         timings["train"] = train.duration_s
         if train.status is not RunStatus.SUCCEEDED:
             return outcome(train.status, _with_tail(train))
-        if env.protected_hash() != protected_before:
-            return outcome(RunStatus.FLAGGED, "protected environment files changed during training")
+        if changed := env_changes(env, expected):
+            return outcome(RunStatus.FLAGGED, changed + " (during training)")
         # Nothing but the evaluator may put a result there.
         shutil.rmtree(layout.result_dir, ignore_errors=True)
         layout.result_dir.mkdir(parents=True)
         ev = env.manifest.evaluate
         evaluate = await sandbox.exec(
-            Step("evaluate", ev.command, ev.timeout, seed=seed, gpus=gpus, sees_result_dir=True)
+            Step(
+                "evaluate", ev.command, scale.evaluate_timeout or ev.timeout, seed=seed, gpus=gpus,
+                sees_result_dir=True, extra_env=scale_env,
+            )  # fmt: skip
         )
         timings["evaluate"] = evaluate.duration_s
     if evaluate.status is RunStatus.INFRA_ERROR:
@@ -81,11 +99,29 @@ async def run_candidate(
     if evaluate.status is not RunStatus.SUCCEEDED:
         # The evaluator is trusted, so its failure means the artifacts were unusable.
         return outcome(RunStatus.FAILED, "evaluator: " + _with_tail(evaluate))
-    return score(env, layout.result_dir / "result.json", outcome)
+    return score(env, layout.result_dir / "result.json", outcome, scale.metric_range)
 
 
-def score(env: Environment, result_path: Path, outcome: Callable[..., RunOutcome]) -> RunOutcome:
-    """Read result.json, check plausibility, compute the reward."""
+def env_changes(env: Environment, expected: dict[str, str]) -> str | None:
+    """One line naming the protected environment files that differ from `expected`."""
+    now = env.protected_hashes()
+    diff = sorted(k for k in now.keys() | expected.keys() if now.get(k) != expected.get(k))
+    if not diff:
+        return None
+    shown = ", ".join(diff[:5]) + (f" and {len(diff) - 5} more" if len(diff) > 5 else "")
+    return (
+        f"protected environment files changed: {shown}; restore them, or use a new --run-dir "
+        "if the change is intended (results scored by different evaluators do not compare)"
+    )
+
+
+def score(
+    env: Environment,
+    result_path: Path,
+    outcome: Callable[..., RunOutcome],
+    metric_range: tuple[float, float] | None = None,
+) -> RunOutcome:
+    """Read result.json, check plausibility (the scale's range if it has one), compute the reward."""
     try:
         result = json.loads(result_path.read_text())
         metrics = {str(k): float(v) for k, v in result.get("metrics", {}).items()}
@@ -98,7 +134,7 @@ def score(env: Environment, result_path: Path, outcome: Callable[..., RunOutcome
         return outcome(
             RunStatus.FAILED, f"evaluator did not report {metric.name!r}", metrics=metrics
         )
-    low, high = metric.range
+    low, high = metric_range or metric.range
     if math.isnan(value) or not low <= value <= high:
         flags.append(f"{metric.name}={value:g} is outside the plausible range [{low:g}, {high:g}]")
     if flags:

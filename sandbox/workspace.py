@@ -9,6 +9,7 @@ under `refs/candidates/<id>` after its worktree is removed.
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import tempfile
 from functools import cached_property
@@ -83,6 +84,22 @@ class BaselineRepo:
             for rel in self.env.repo_files()
             if not self.env.is_editable(rel)
         }
+
+    @cached_property
+    def pinned_env_hashes(self) -> dict[str, str]:
+        """The environment's protected files as this run directory first saw them.
+
+        Runs check the environment against these, so an evaluator tampered with by an
+        earlier run (or edited by hand) cannot score later runs of the same directory.
+        """
+        pin = Path(self.repo.git_dir) / "executor-env-files.json"
+        if pin.is_file():
+            return dict(json.loads(pin.read_text()))
+        hashes = self.env.protected_hashes()
+        tmp = pin.with_suffix(".tmp")
+        tmp.write_text(json.dumps(hashes, indent=1, sort_keys=True))
+        tmp.replace(pin)
+        return hashes
 
     def new_workspace(self, dest: Path, commit: str | None = None) -> Workspace:
         """A fresh detached worktree of the baseline (or of `commit`) at `dest`."""

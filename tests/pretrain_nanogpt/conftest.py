@@ -1,0 +1,75 @@
+"""Fixtures for the pretrain_nanogpt environment: its modules, imported from their folders,
+and a real smoke checkpoint trained once per session."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+
+import pytest
+
+ENV = Path(__file__).resolve().parents[2] / "environments" / "pretrain_nanogpt"
+REPO = ENV / "repo"
+
+
+def load_file(path: Path, name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def repo() -> SimpleNamespace:
+    """config, data, model and train of the baseline repo, without leaving them in sys.modules
+    (other environments have modules of the same names)."""
+    names = ("config", "data", "model", "train")
+    sys.path.insert(0, str(REPO))
+    try:
+        mods = {n: importlib.import_module(n) for n in names}
+    finally:
+        sys.path.remove(str(REPO))
+        for n in names:
+            sys.modules.pop(n, None)
+    return SimpleNamespace(**mods)
+
+
+@pytest.fixture(scope="session")
+def evaluator() -> ModuleType:
+    return load_file(ENV / "evaluate.py", "nanogpt_evaluate")
+
+
+@pytest.fixture(scope="session")
+def prepare() -> ModuleType:
+    return load_file(ENV / "prepare_fineweb.py", "nanogpt_prepare")
+
+
+def run_train(out_dir: Path, *args: str, cwd: Path = REPO, **env: str) -> None:
+    full_env = {**os.environ, "EXECUTOR_OUTPUT_DIR": str(out_dir), "EXECUTOR_ENV_DIR": str(ENV), **env}
+    proc = subprocess.run(
+        [sys.executable, "train.py", *args], cwd=cwd, env=full_env, capture_output=True,
+        text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+@pytest.fixture(scope="session")
+def smoke_output(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The output folder of a real `train.py --smoke` run: ckpt.pt, code/, metrics.jsonl."""
+    out = tmp_path_factory.mktemp("smoke") / "output"
+    run_train(out, "--scale", "tiny", "--smoke")
+    return out
+
+
+@pytest.fixture
+def output_copy(smoke_output: Path, tmp_path: Path) -> Path:
+    """A private copy of the smoke output that a test may alter."""
+    dst = tmp_path / "output"
+    shutil.copytree(smoke_output, dst)
+    return dst

@@ -1,0 +1,156 @@
+"""The baseline repo's parts: config, data pipeline, schedule, model, checkpoints, DDP."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from tests.pretrain_nanogpt.conftest import ENV, REPO, run_train
+
+
+def _arrays() -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    return [rng.integers(0, 256, 5000).astype(np.uint8), rng.integers(0, 256, 3000).astype(np.uint8)]
+
+
+def test_same_seed_serves_identical_batches(repo: SimpleNamespace) -> None:
+    a = repo.data.Batches(_arrays(), 8, 64, seed=3)
+    b = repo.data.Batches(_arrays(), 8, 64, seed=3)
+    c = repo.data.Batches(_arrays(), 8, 64, seed=4)
+    for _ in range(5):
+        (xa, ya), (xb, yb), (xc, _) = a.next(), b.next(), c.next()
+        assert torch.equal(xa, xb) and torch.equal(ya, yb)
+        assert not torch.equal(xa, xc)
+
+
+def test_targets_are_inputs_shifted_within_one_shard(repo: SimpleNamespace) -> None:
+    # Each shard holds a distinct constant ramp, so a window that crossed shards would show it.
+    arrays = [np.arange(0, 1000, dtype=np.int64), np.arange(5000, 5400, dtype=np.int64)]
+    x, y = repo.data.Batches(arrays, 64, 32, seed=0).next()
+    assert x.shape == y.shape == (64, 32) and x.dtype == torch.int64
+    assert torch.equal(x[:, 1:], y[:, :-1])
+    assert ((y - x) == 1).all(), "a window crossed a shard boundary"
+    assert (x[:, 0] >= 5000).any() and (x[:, 0] < 1000).any(), "both shards are sampled"
+
+
+def test_ranks_split_the_global_batch_independent_of_world_size(repo: SimpleNamespace) -> None:
+    whole = repo.data.Batches(_arrays(), 8, 16, seed=1, rank=0, world_size=1)
+    ranks = [repo.data.Batches(_arrays(), 4, 16, seed=1, rank=r, world_size=2) for r in (0, 1)]
+    for _ in range(3):
+        x, _ = whole.next()
+        parts = [r.next()[0] for r in ranks]
+        assert torch.equal(torch.cat(parts), x)
+        assert not torch.equal(parts[0], parts[1])
+
+
+def test_bundled_split_keeps_validation_text_out_of_training() -> None:
+    train = (ENV / "data" / "shakespeare" / "train.txt").read_bytes()
+    val = (ENV / "heldout" / "shakespeare_val.txt").read_bytes()
+    assert len(val) > 100_000 and len(train) > 900_000
+    assert val[:2000] not in train and val[-2000:] not in train
+
+
+@pytest.mark.parametrize("schedule", ["linear", "cosine", "constant"])
+def test_schedule_warms_up_then_decays_to_the_floor(repo: SimpleNamespace, schedule: str) -> None:
+    cfg = repo.config.config_for("tiny", [f"--schedule={schedule}", "--warmup_steps=10"])
+    lr = lambda step, p: repo.train.lr_at(cfg, step, p)  # noqa: E731
+    assert lr(0, 0.0) == pytest.approx(cfg.lr / 10)
+    assert lr(9, 0.0) == pytest.approx(cfg.lr)
+    end = cfg.lr if schedule == "constant" else cfg.lr * cfg.min_lr_frac
+    assert lr(500, 1.0) == pytest.approx(end)
+    assert lr(500, 2.0) == pytest.approx(end), "progress past the budget is clamped"
+    values = [lr(100, p / 10) for p in range(11)]
+    assert values == sorted(values, reverse=True)
+    if schedule == "cosine":
+        assert lr(100, 0.5) == pytest.approx(cfg.lr * (1 + cfg.min_lr_frac) / 2)
+
+
+def test_unknown_schedule_is_an_error(repo: SimpleNamespace) -> None:
+    cfg = repo.config.config_for("tiny", ["--schedule=wsd"])
+    with pytest.raises(ValueError, match="unknown schedule"):
+        repo.train.lr_at(cfg, 0, 0.5)
+
+
+def test_overrides_are_typed_and_checked(repo: SimpleNamespace) -> None:
+    cfg = repo.config.config_for("gpu", ["--lr=0.01", "--n-layer=3", "--compile=false"])
+    assert (cfg.lr, cfg.n_layer, cfg.compile, cfg.n_embd) == (0.01, 3, False, 768)
+    with pytest.raises(SystemExit, match="bad override"):
+        repo.config.config_for("tiny", ["--no_such_field=1"])
+    with pytest.raises(SystemExit, match="unknown scale"):
+        repo.config.config_for("huge")
+
+
+@pytest.mark.parametrize(("scale", "millions"), [("tiny", (0.5, 3)), ("gpu", (120, 130))])
+def test_model_sizes_and_output_shapes(repo: SimpleNamespace, scale: str, millions: tuple) -> None:
+    cfg = repo.config.config_for(scale)
+    with torch.device("meta"):  # sizes without allocating 124M parameters
+        model = repo.model.GPT(repo.model.GPTConfig(**repo.config.model_args(cfg)))
+        logits = model(torch.zeros(2, 17, dtype=torch.long))
+    assert millions[0] < model.num_params() / 1e6 < millions[1]
+    assert logits.shape == (2, 17, cfg.vocab_size)
+
+
+def test_model_is_causal(repo: SimpleNamespace) -> None:
+    torch.manual_seed(0)
+    model = repo.model.GPT(repo.model.GPTConfig(n_layer=2, n_embd=64, seq_len=32)).eval()
+    x = torch.randint(0, 256, (3, 32))
+    y = x.clone()
+    y[:, 20:] = torch.randint(0, 256, (3, 12))
+    with torch.no_grad():
+        assert torch.allclose(model(x)[:, :20], model(y)[:, :20], atol=1e-5)
+        assert not torch.allclose(model(x)[:, 20:], model(y)[:, 20:], atol=1e-5)
+
+
+def test_checkpoint_round_trip(repo: SimpleNamespace, tmp_path: Path) -> None:
+    cfg = repo.config.config_for("tiny", ["--n_layer=2"])
+    torch.manual_seed(0)
+    model = repo.model.GPT(repo.model.GPTConfig(**repo.config.model_args(cfg))).eval()
+    path = tmp_path / "ckpt.pt"
+    repo.train.save_checkpoint(model, cfg, path, step=7, elapsed_s=1.5)
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"], "no temporary file left"
+    ckpt = torch.load(path, weights_only=True)
+    assert ckpt["step"] == 7 and ckpt["config"]["n_layer"] == 2
+    again = repo.model.GPT(repo.model.GPTConfig(**ckpt["config"])).eval()
+    again.load_state_dict(ckpt["model"])
+    x = torch.randint(0, 256, (2, 64))
+    with torch.no_grad():
+        assert torch.equal(model(x), again(x))
+
+
+def test_smoke_run_writes_what_the_evaluator_reads(smoke_output: Path) -> None:
+    assert (smoke_output / "ckpt.pt").is_file()
+    assert {p.name for p in (smoke_output / "code").iterdir()} >= {"model.py", "train.py"}
+    rows = [json.loads(line) for line in (smoke_output / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3]
+    assert all(math.isfinite(r["loss"]) and r["loss"] < 6 for r in rows)
+
+
+def test_training_stops_within_the_harness_budget(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    run_train(out, "--scale", "tiny", EXECUTOR_TIME_BUDGET_S="8")
+    ckpt = torch.load(out / "ckpt.pt", weights_only=True)
+    assert 0 < ckpt["elapsed_s"] <= 8.0
+    assert ckpt["step"] >= 2
+
+
+def test_ddp_on_two_cpu_processes(tmp_path: Path) -> None:
+    """The real DDP path (gloo backend): two ranks train in step and rank 0 saves."""
+    out = tmp_path / "out"
+    env = {**os.environ, "EXECUTOR_OUTPUT_DIR": str(out), "EXECUTOR_ENV_DIR": str(ENV),
+           "OMP_NUM_THREADS": "1"}  # fmt: skip
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "train.py", "--scale", "tiny", "--smoke", "--n_layer=2"]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ckpt = torch.load(out / "ckpt.pt", weights_only=True)
+    assert ckpt["step"] == 3 and ckpt["config"]["n_layer"] == 2
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 3, "only rank 0 logs"
