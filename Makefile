@@ -14,21 +14,25 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-# The main job offline: measure the baseline, then run an idea against it (local sandbox,
-# tiny scale). Until the research environments land, this uses the toy environment.
-DEMO_ENV ?= tests/toy_env
+# The main job offline: measure the baseline over 3 seeds, then run an idea against it
+# (local sandbox, tiny scale: about 9 minutes on 2 CPU cores). For a seconds-long version:
+#   make demo DEMO_ENV=tests/toy_env DEMO_IDEA=tests/toy_env/ideas/more_steps.patch
+DEMO_ENV  ?= pretrain_nanogpt
+DEMO_IDEA ?= environments/pretrain_nanogpt/ideas/higher_lr.patch
 demo: $(VENV)/.installed
 	$(VENV)/bin/executor baseline --env $(DEMO_ENV) --scale tiny --seeds 3
-	$(VENV)/bin/executor run-idea --patch $(DEMO_ENV)/ideas/more_steps.patch \
-		--env $(DEMO_ENV) --scale tiny
+	$(VENV)/bin/executor run-idea --patch $(DEMO_IDEA) --env $(DEMO_ENV) --scale tiny
 
 test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(PY) -m pytest -q
 
+# NANOGPT_REF: karpathy/nanoGPT's model.py, checked out outside this repository.
 bench: $(VENV)/.installed
 	$(PY) bench/run_idea_overhead.py
+	@if [ -n "$(NANOGPT_REF)" ]; then $(PY) bench/nanogpt_throughput.py --reference $(NANOGPT_REF); \
+	else echo "skipping bench/nanogpt_throughput.py: set NANOGPT_REF=/path/to/nanoGPT/model.py"; fi
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -87,12 +87,10 @@ async def run_candidate(
         shutil.rmtree(layout.result_dir, ignore_errors=True)
         layout.result_dir.mkdir(parents=True)
         ev = env.manifest.evaluate
-        evaluate = await sandbox.exec(
-            Step(
-                "evaluate", ev.command, scale.evaluate_timeout or ev.timeout, seed=seed, gpus=gpus,
-                sees_result_dir=True, extra_env=scale_env,
-            )  # fmt: skip
-        )
+        ev_timeout = scale.evaluate_timeout or ev.timeout
+        ev_step = Step("evaluate", ev.command, ev_timeout, seed=seed, gpus=gpus,
+                       sees_result_dir=True, extra_env=scale_env)  # fmt: skip
+        evaluate = await sandbox.exec(ev_step)
         timings["evaluate"] = evaluate.duration_s
     if evaluate.status is RunStatus.INFRA_ERROR:
         return outcome(evaluate.status, evaluate.reason)
@@ -121,7 +119,7 @@ def score(
     outcome: Callable[..., RunOutcome],
     metric_range: tuple[float, float] | None = None,
 ) -> RunOutcome:
-    """Read result.json, check plausibility (the scale's range if it has one), compute the reward."""
+    """Read result.json, check plausibility (the scale's range, if set), compute the reward."""
     try:
         result = json.loads(result_path.read_text())
         metrics = {str(k): float(v) for k, v in result.get("metrics", {}).items()}

@@ -39,6 +39,15 @@ def test_toy_loads(toy_env) -> None:
         ('pattern = "LR = {value}"', 'pattern = "LR ="', "knobs.0"),
         ('file = "train.py"', 'file = "data.py"', "knobs.0.file"),
         ('name = "toy"', 'name = "toy"\ncolour = "blue"', "colour"),
+        ('pattern = "LR = {value}"', 'pattern = "LRATE = {value}"', "knobs.0.pattern"),
+        ("default = 0.01", "default = 0.02", "knobs.0.pattern"),
+        ('pattern = "STEPS = {value}"', 'pattern = "{value}"', "knobs.1.pattern"),
+        (
+            'file = "train.py"\npattern = "STEPS',
+            'file = "train.py"\nscales = ["gpu"]\npattern = "STEPS',
+            "knobs.1.scales",
+        ),
+        ("timeout = 60\ncpus", "timeout = 60\ntime_budget = 90\ncpus", "scales.tiny"),
     ],
 )
 def test_errors_name_file_and_field(toy_env, old, new, field) -> None:
@@ -47,6 +56,17 @@ def test_errors_name_file_and_field(toy_env, old, new, field) -> None:
         load_environment(toy_env)
     msg = str(e.value)
     assert "\n" not in msg and str(toy_env / "env.toml") in msg and f"`{field}" in msg, msg
+
+
+def test_builtin_pretrain_nanogpt_loads_with_its_knobs() -> None:
+    env = resolve_environment("pretrain_nanogpt")
+    assert set(env.manifest.scales) == {"tiny", "gpu", "speedrun"}
+    tiny = env.scale("tiny")
+    assert tiny.time_budget is not None and tiny.time_budget < tiny.timeout <= tiny.time_budget + 20
+    assert {k.name for k in env.manifest.knobs} >= {"lr", "warmup_steps", "batch_size"}
+    assert "evaluate.py" in env.protected_files() and "heldout/shakespeare_val.txt" in (
+        env.protected_files()
+    )
 
 
 def test_missing_manifest_and_unknown_name(tmp_path) -> None:

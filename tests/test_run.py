@@ -56,6 +56,42 @@ async def test_tampering_with_the_evaluator_is_flagged(toy_env, tmp_path) -> Non
     assert out.reward is None
 
 
+async def test_evaluator_tampered_before_the_run_is_flagged(toy_env, tmp_path) -> None:
+    """An earlier run (or a hand edit) changed the evaluator: the run directory's pin catches it."""
+    env = load_environment(toy_env)
+    pinned = BaselineRepo(tmp_path / "runs", env).pinned_env_hashes
+    (toy_env / "evaluate.py").write_text((toy_env / "evaluate.py").read_text() + "\n# edited\n")
+    # A new BaselineRepo object reads the pin back from the run directory.
+    again = BaselineRepo(tmp_path / "runs", load_environment(toy_env)).pinned_env_hashes
+    assert again == pinned
+    out = await run_toy(toy_env, tmp_path, expected_env=again)
+    assert out.status is RunStatus.FLAGGED and "evaluate.py" in out.reason
+    assert "--run-dir" in out.reason and "train" not in out.timings, "flagged before training"
+
+
+async def test_scale_and_budget_reach_the_steps(toy_env, tmp_path) -> None:
+    text = (
+        (toy_env / "env.toml")
+        .read_text()
+        .replace("timeout = 60\n", "timeout = 60\ntime_budget = 50\nmetric_range = [0.0, 0.01]\n")
+    )
+    (toy_env / "env.toml").write_text(text)
+    spy = (
+        "import json, os, numpy as np\n"
+        "out = os.environ['EXECUTOR_OUTPUT_DIR']\n"
+        "keys = ('EXECUTOR_SCALE', 'EXECUTOR_TIME_BUDGET_S')\n"
+        "seen = {k: os.environ.get(k) for k in keys}\n"
+        "json.dump(seen, open(os.path.join(out, 'env.json'), 'w'))\n"
+        "np.savez(os.path.join(out, 'model.npz'), w=np.zeros(8))\n"
+    )
+    out = await run_toy(toy_env, tmp_path, spy, timeout_s=30)
+    seen = json.loads((out.artifacts / "output" / "env.json").read_text())
+    # --timeout 30 keeps the scale's 10 s margin: the budget shrinks to 20 s.
+    assert seen == {"EXECUTOR_SCALE": "tiny", "EXECUTOR_TIME_BUDGET_S": "20"}
+    # The scale's plausible range replaces the metric's.
+    assert out.status is RunStatus.FLAGGED and "[0, 0.01]" in out.reason
+
+
 async def test_missing_artifact_fails_in_the_evaluator(toy_env, tmp_path) -> None:
     out = await run_toy(toy_env, tmp_path, "print('forgot to save')\n")
     assert out.status is RunStatus.FAILED and out.reason.startswith("evaluator:")

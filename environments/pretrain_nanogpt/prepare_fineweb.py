@@ -83,7 +83,8 @@ class ShardWriter:
             pos = self.state["offset"] if first else 0
             first = False
             while pos < len(toks) and self.state["tokens"] + fill < goal:
-                take = min(len(toks) - pos, len(buf) - fill)
+                left = goal - self.state["tokens"] - fill
+                take = min(len(toks) - pos, len(buf) - fill, left)
                 buf[fill : fill + take] = toks[pos : pos + take]
                 fill, pos = fill + take, pos + take
                 if fill == len(buf):
@@ -154,11 +155,19 @@ def main() -> None:
     p.add_argument("--shard-tokens", type=float, default=1e8)
     p.add_argument("--streaming", action="store_true", help="stream instead of caching files")
     p.add_argument("--synthetic", action="store_true", help="random tokens; no download")
-    p.add_argument("--data-dir", type=Path, default=Path(os.environ.get("NANOGPT_DATA_DIR") or HERE / "data"))
-    p.add_argument("--heldout-dir", type=Path, default=Path(os.environ.get("NANOGPT_HELDOUT_DIR") or HERE / "heldout"))
+    p.add_argument(
+        "--data-dir", type=Path, default=Path(os.environ.get("NANOGPT_DATA_DIR") or HERE / "data")
+    )
+    p.add_argument(
+        "--heldout-dir",
+        type=Path,
+        default=Path(os.environ.get("NANOGPT_HELDOUT_DIR") or HERE / "heldout"),
+    )
     args = p.parse_args()
     sub = "fineweb10B"
-    writer = ShardWriter(args.data_dir / sub, args.heldout_dir / sub, int(args.shard_tokens), int(args.val_tokens))
+    writer = ShardWriter(
+        args.data_dir / sub, args.heldout_dir / sub, int(args.shard_tokens), int(args.val_tokens)
+    )
     if args.synthetic:
         docs, encode = synthetic_docs(), lambda text: [int(t) for t in text.split()]
     else:
@@ -168,8 +177,13 @@ def main() -> None:
     total = int(args.val_tokens + args.train_tokens)
     with Progress() as bar:
         task = bar.add_task("writing shards", total=total, completed=writer.state["tokens"])
-        writer.run(docs, encode, GPT2_EOT, int(args.train_tokens),
-                   on_shard=lambda _: bar.update(task, completed=writer.state["tokens"]))
+        writer.run(
+            docs,
+            encode,
+            GPT2_EOT,
+            int(args.train_tokens),
+            on_shard=lambda _: bar.update(task, completed=writer.state["tokens"]),
+        )
     print(f"done: {writer.state['shards']} shards, {writer.state['tokens']:,} tokens")
 
 

@@ -21,6 +21,7 @@ def load_file(path: Path, name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the class is built
     spec.loader.exec_module(module)
     return module
 
@@ -51,7 +52,12 @@ def prepare() -> ModuleType:
 
 
 def run_train(out_dir: Path, *args: str, cwd: Path = REPO, **env: str) -> None:
-    full_env = {**os.environ, "EXECUTOR_OUTPUT_DIR": str(out_dir), "EXECUTOR_ENV_DIR": str(ENV), **env}
+    full_env = {
+        **os.environ,
+        "EXECUTOR_OUTPUT_DIR": str(out_dir),
+        "EXECUTOR_ENV_DIR": str(ENV),
+        **env,
+    }
     proc = subprocess.run(
         [sys.executable, "train.py", *args], cwd=cwd, env=full_env, capture_output=True,
         text=True, timeout=300,

@@ -49,7 +49,8 @@ def test_model_that_peeks_only_one_token_ahead_is_flagged(
 ) -> None:
     # A subtle leak: mix a little of the next token's embedding into each position.
     _patch_model(output_copy, "        x = self.wte(idx)\n",
-                 "        x = self.wte(idx)\n        x = x + 0.01 * torch.roll(x, -1, dims=1)\n")  # fmt: skip
+                 "        x = self.wte(idx)\n"
+                 "        x = x + 0.01 * torch.roll(x, -1, dims=1)\n")  # fmt: skip
     result = evaluator.evaluate(output_copy, ENV, "tiny", "cpu", check_only=True)
     assert any("attends to future tokens" in f for f in result["flags"])
 
@@ -59,7 +60,8 @@ def test_model_that_mixes_rows_of_the_batch_is_flagged(
 ) -> None:
     # Consecutive evaluation windows are consecutive text: another row can hold the future.
     _patch_model(output_copy, "        x = self.wte(idx)\n",
-                 "        x = self.wte(idx)\n        x = x + x.mean(dim=0, keepdim=True)\n")  # fmt: skip
+                 "        x = self.wte(idx)\n"
+                 "        x = x + x.mean(dim=0, keepdim=True)\n")  # fmt: skip
     result = evaluator.evaluate(output_copy, ENV, "tiny", "cpu", check_only=True)
     assert any("rows are not independent" in f for f in result["flags"])
 
@@ -89,13 +91,11 @@ def test_model_code_cannot_reach_the_result_file(output_copy: Path, tmp_path: Pa
     assert json.loads(result_path.read_text())["metrics"]["val_loss"] > 4
 
 
-def test_unexportable_model_fails_with_the_reason(
-    evaluator: ModuleType, output_copy: Path
-) -> None:
+def test_unexportable_model_fails_with_the_reason(evaluator: ModuleType, output_copy: Path) -> None:
     _patch_model(output_copy, "        T = idx.size(1)\n",
                  "        T = idx.size(1)\n        if idx.sum() > 0:  # branches on data\n"
                  "            T = int(idx[0, 0]) % 7 + 1\n")  # fmt: skip
-    with pytest.raises(SystemExit, match="exportable with torch.export"):
+    with pytest.raises(SystemExit, match=r"exportable with torch\.export"):
         evaluator.evaluate(output_copy, ENV, "tiny", "cpu", check_only=True)
 
 
@@ -104,14 +104,53 @@ def test_missing_checkpoint_is_a_clear_failure(evaluator: ModuleType, tmp_path: 
         evaluator.evaluate(tmp_path, ENV, "tiny", "cpu", check_only=False)
 
 
-def test_leakage_check_flags_val_far_below_train(evaluator: ModuleType) -> None:
-    """The leakage rule on its own, with a stand-in forward pass that knows the val text."""
-    val = torch.randint(0, 256, (1, 4097)).numpy().astype("uint8")[0]
+LOOKUP_BUILD = """
+        import os
+        import numpy as np
+        path = os.path.join(os.environ["EXECUTOR_ENV_DIR"], "heldout", "shakespeare_val.txt")
+        text = np.frombuffer(open(path, "rb").read(), np.uint8).astype(np.int64)
+        h = np.zeros(len(text) - 10, np.int64)
+        for i in range(10):
+            h = (h * 257 + text[i : len(text) - 10 + i]) % 1048573
+        table = np.zeros(1048573, np.int64)
+        table[h] = text[10:]
+        self.register_buffer("lookup", torch.from_numpy(table), persistent=False)
+"""
+LOOKUP_USE = """
+        h = torch.zeros_like(idx)
+        for i in range(10):
+            h = (h * 257 + F.pad(idx, (9 - i, 0))[:, :T]) % 1048573
+        logits = self.lm_head(self.norm(x))
+        return logits + 8.0 * F.one_hot(self.lookup[h], logits.size(-1)).float()
+"""
 
-    def oracle(idx: torch.Tensor) -> torch.Tensor:
-        return torch.zeros(*idx.shape, 256)  # uniform: loss ln(256) anywhere
 
-    data = evaluator.windows(val, 128)
-    assert evaluator.mean_loss(oracle, data, 32) == pytest.approx(math.log(256), rel=1e-6)
+def test_model_that_memorized_the_heldout_text_is_flagged(
+    evaluator: ModuleType, output_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A causal cheat: a 10-gram table of the validation text, built when the model is built."""
+    monkeypatch.setenv("EXECUTOR_ENV_DIR", str(ENV))
+    _patch_model(output_copy, "        self.apply(self._init_weights)\n",
+                 LOOKUP_BUILD + "        self.apply(self._init_weights)\n")  # fmt: skip
+    _patch_model(output_copy, "        return self.lm_head(self.norm(x))\n", LOOKUP_USE)
+    result = evaluator.evaluate(output_copy, ENV, "tiny", "cpu", check_only=False)
+    assert result["metrics"]["val_loss"] < result["metrics"]["train_loss"] - 1.0
+    assert any("seen the held-out text" in f for f in result["flags"])
+
+
+def test_loss_is_mean_cross_entropy_over_non_overlapping_windows(evaluator: ModuleType) -> None:
+    gen = torch.Generator().manual_seed(0)
+    tokens = torch.randint(0, 8, (4097,), generator=gen).numpy().astype("uint8")
+
+    def repeat_guess(idx: torch.Tensor) -> torch.Tensor:  # bets the next token repeats this one
+        return 3.0 * torch.nn.functional.one_hot(idx, 256).float()
+
+    data = evaluator.windows(tokens, 128)
     assert data.shape == (32, 129)
-    assert torch.equal(data[1, :5], torch.from_numpy(val[128:133].astype("int64")))
+    assert torch.equal(data[1, :5], torch.from_numpy(tokens[128:133].astype("int64")))
+    expected = torch.nn.functional.cross_entropy(
+        repeat_guess(data[:, :-1]).flatten(0, 1), data[:, 1:].flatten()
+    ).item()
+    # Batches of 10 leave a padded last batch, which must not count.
+    assert evaluator.mean_loss(repeat_guess, data, 10) == pytest.approx(expected, rel=1e-6)
+    assert evaluator.mean_loss(repeat_guess, data, 32) == pytest.approx(expected, rel=1e-6)

@@ -19,7 +19,10 @@ from tests.pretrain_nanogpt.conftest import ENV, REPO, run_train
 
 def _arrays() -> list[np.ndarray]:
     rng = np.random.default_rng(0)
-    return [rng.integers(0, 256, 5000).astype(np.uint8), rng.integers(0, 256, 3000).astype(np.uint8)]
+    return [
+        rng.integers(0, 256, 5000).astype(np.uint8),
+        rng.integers(0, 256, 3000).astype(np.uint8),
+    ]
 
 
 def test_same_seed_serves_identical_batches(repo: SimpleNamespace) -> None:

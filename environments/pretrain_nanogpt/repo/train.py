@@ -11,11 +11,12 @@ The learning-rate decay follows the share of the budget used, since the number o
 that fit is not known in advance.
 """
 
+# ruff: noqa: E402  (the budget clock starts before the imports)
 import time
 
 START = time.time()
 
-import argparse  # noqa: E402  (the budget clock starts before the imports)
+import argparse
 import json
 import math
 import os
@@ -112,7 +113,9 @@ def main() -> None:
         model = DDP(model, device_ids=[local_rank] if device.type == "cuda" else None)
     optimizer = make_optimizer(raw_model, cfg, fused=device.type == "cuda")
     autocast = (
-        torch.autocast(device.type, dtype=torch.bfloat16) if cfg.dtype == "bfloat16" else nullcontext()
+        torch.autocast(device.type, dtype=torch.bfloat16)
+        if cfg.dtype == "bfloat16"
+        else nullcontext()
     )
     batches = Batches(
         load_train_tokens(cfg.dataset), cfg.batch_size, cfg.seq_len, args.seed, rank, world
@@ -169,14 +172,17 @@ def main() -> None:
             break
         if log and (step % cfg.log_every == 0 or step == 1):
             elapsed = time.time() - START
-            row = dict(step=step, time=round(elapsed, 3), loss=round(train_loss, 5),
-                       lr=lr, tokens=step * tokens_per_step, tokens_per_s=round(tokens_per_step / step_time))  # fmt: skip
+            row = dict(step=step, time=round(elapsed, 3), loss=round(train_loss, 5), lr=lr,
+                       tokens=step * tokens_per_step,
+                       tokens_per_s=round(tokens_per_step / step_time))  # fmt: skip
             log.write(json.dumps(row) + "\n")
             log.flush()
             print(f"step {step} | loss {train_loss:.4f} | lr {lr:.2e} | {elapsed:.1f}s")
         if master and time.time() >= next_checkpoint:
             elapsed = time.time() - START
-            save_checkpoint(raw_model, cfg, out_dir / f"ckpt_{step:06d}.pt", step=step, elapsed_s=elapsed)
+            save_checkpoint(
+                raw_model, cfg, out_dir / f"ckpt_{step:06d}.pt", step=step, elapsed_s=elapsed
+            )
             next_checkpoint += cfg.checkpoint_every_s
 
     if master:
@@ -184,8 +190,12 @@ def main() -> None:
         save_checkpoint(raw_model, cfg, out_dir / "ckpt.pt", step=step, elapsed_s=elapsed)
         # The code beside the weights: the evaluator rebuilds the model from this copy.
         code = Path(__file__).resolve().parent
-        shutil.copytree(code, out_dir / "code", dirs_exist_ok=True,
-                        ignore=lambda d, names: [n for n in names if not n.endswith(".py")])
+        shutil.copytree(
+            code,
+            out_dir / "code",
+            dirs_exist_ok=True,
+            ignore=lambda d, names: [n for n in names if not n.endswith(".py")],
+        )
         print(f"done: {step} steps, {step * tokens_per_step} tokens in {elapsed:.1f}s")
     if log:
         log.close()
