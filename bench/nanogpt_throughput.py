@@ -114,6 +114,22 @@ def main() -> None:
     console.print(table)
     ratio = rate["pretrain_nanogpt"] / rate["nanoGPT (reference)"]
     console.print(f"throughput ratio (ours / reference): {ratio:.3f}x")
+    # What the environment rewards is loss per second: time for each to reach the loss the
+    # reference ends at (5-step moving average of the training loss).
+    target = statistics.mean(losses["nanoGPT (reference)"][-10:])
+    smooth = [statistics.mean(losses["pretrain_nanogpt"][max(0, i - 4) : i + 1])
+              for i in range(args.steps)]  # fmt: skip
+    reached = next((i for i, v in enumerate(smooth) if v <= target), None)
+    if reached is None:
+        console.print(f"pretrain_nanogpt did not reach the reference's final loss {target:.4f}")
+    else:
+        ours_s = sum(times["pretrain_nanogpt"][: reached + 1])
+        ratio_t = sum(times["nanoGPT (reference)"]) / ours_s
+        console.print(
+            f"time to the reference's final loss {target:.4f}: step {reached + 1} of "
+            f"{args.steps}, {ours_s:.1f}s vs {sum(times['nanoGPT (reference)']):.1f}s: "
+            f"{ratio_t:.3f}x faster"
+        )
 
 
 if __name__ == "__main__":
