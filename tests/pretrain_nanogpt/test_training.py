@@ -139,10 +139,11 @@ def test_smoke_run_writes_what_the_evaluator_reads(smoke_output: Path) -> None:
 
 def test_training_stops_within_the_harness_budget(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    run_train(out, "--scale", "tiny", EXECUTOR_TIME_BUDGET_S="8")
+    run_train(out, "--scale", "tiny", EXECUTOR_TIME_BUDGET_S="10")
     ckpt = torch.load(out / "ckpt.pt", weights_only=True)
-    assert 0 < ckpt["elapsed_s"] <= 8.0
-    assert ckpt["step"] >= 2
+    # The checkpoint is saved within the budget, counted from process start.
+    assert 0 < ckpt["elapsed_s"] <= 10.0
+    assert ckpt["step"] >= 1
 
 
 def test_ddp_on_two_cpu_processes(tmp_path: Path) -> None:
