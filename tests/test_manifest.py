@@ -107,3 +107,15 @@ def test_reward_expressions() -> None:
     for evil in ("__import__('os')", "x.__class__", "[1][0]", "'a'", "not x", "f(x=1)"):
         with pytest.raises(RewardError):
             compute_reward(evil, {"x": 1.0})
+
+
+def test_large_protected_files_are_fingerprinted_not_read(toy_env) -> None:
+    from environments import manifest
+
+    big = toy_env / "shards" / "big.bin"
+    big.parent.mkdir()
+    with big.open("wb") as f:
+        f.truncate(manifest._HASH_LIMIT + 1)  # sparse: no time spent writing it
+    hashes = load_environment(toy_env).protected_hashes()
+    assert hashes["shards/big.bin"].startswith(f"size={manifest._HASH_LIMIT + 1} ")
+    assert len(hashes["evaluate.py"]) == 64
