@@ -77,7 +77,10 @@ class LocalSandbox(Sandbox):
             except OSError as e:
                 return result(RunStatus.INFRA_ERROR, None, f"could not start {step.name}: {e}")
             try:
-                code = await asyncio.wait_for(proc.wait(), timeout=step.timeout_s)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel
+                # (Ctrl-C) that lands as the wait completes.
+                async with asyncio.timeout(step.timeout_s):
+                    code = await proc.wait()
             except TimeoutError:
                 await self._kill_group(proc)
                 return result(
