@@ -83,7 +83,7 @@ async def run_idea(
         return report
     try:
         progress(f"training ({req.scale}, seed {req.seed})")
-        run_id, outcome = await _run(impl.candidate_id, impl.workspace.path, req, store)
+        run_id, outcome = await _run(impl.candidate_id, impl.workspace.path, req, store, baseline)
     finally:
         impl.workspace.remove()  # the commit stays under refs/candidates/
     fields = _outcome_fields(run_id, outcome)
@@ -108,7 +108,7 @@ async def run_baseline(
     try:
         for seed in range(seeds):
             progress(f"baseline seed {seed + 1}/{seeds}")
-            run_id, outcome = await _run(cand_id, ws.path, replace(req, seed=seed), store)
+            run_id, outcome = await _run(cand_id, ws.path, replace(req, seed=seed), store, baseline)
             runs.append({"seed": seed, **_outcome_fields(run_id, outcome)})
     finally:
         ws.remove()
@@ -130,7 +130,7 @@ async def run_baseline(
 
 
 async def _run(
-    cand_id: str, workspace: Path, req: RunRequest, store: Store
+    cand_id: str, workspace: Path, req: RunRequest, store: Store, baseline: BaselineRepo
 ) -> tuple[str, RunOutcome]:
     run_id = new_id("run")
     artifacts = new_artifacts_dir(req.run_dir, run_id)
@@ -139,7 +139,7 @@ async def _run(
         outcome = await run_candidate(
             req.env, req.scale, workspace, artifacts, get_sandbox(req.sandbox),
             seed=req.seed, timeout_s=req.timeout_s,
-            expected_env=BaselineRepo(req.run_dir, req.env).pinned_env_hashes,
+            expected_env=baseline.pinned_env_hashes,
         )  # fmt: skip
     except BaseException as e:
         # Ctrl-C or a harness bug: the run row must still end in a terminal status.

@@ -196,11 +196,6 @@ class Environment:
         """
         return {rel: _fingerprint(self.root / rel) for rel in self.protected_files()}
 
-    def protected_hash(self) -> str:
-        """One hash over all protected files' fingerprints."""
-        text = "\n".join(f"{k}\0{v}" for k, v in sorted(self.protected_hashes().items()))
-        return hashlib.sha256(text.encode()).hexdigest()
-
 
 _HASH_LIMIT = 64 << 20
 

@@ -33,7 +33,8 @@ import torch
 import torch.nn.functional as F
 
 HERE = Path(__file__).resolve().parent
-SHARD_MAGIC, SHARD_HEADER_INTS = 20240520, 256
+sys.path.insert(0, str(HERE))  # the shard format lives beside this file, protected like it
+from prepare_fineweb import read_shard  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -58,13 +59,6 @@ EXPORT_TIMEOUT_S = 600
 # --- data (read here, never through the candidate's data.py) ---------------------------
 
 
-def read_shard(path: Path) -> np.ndarray:
-    header = np.fromfile(path, dtype=np.int32, count=SHARD_HEADER_INTS)
-    if len(header) < 3 or header[0] != SHARD_MAGIC:
-        raise SystemExit(f"{path} is not a token shard")
-    return np.memmap(path, np.uint16, "r", offset=SHARD_HEADER_INTS * 4, shape=(int(header[2]),))
-
-
 def token_files(env_dir: Path, dataset: str) -> tuple[np.ndarray, np.ndarray]:
     """(held-out tokens, training tokens) for `dataset`."""
     if dataset == "shakespeare":
@@ -85,10 +79,8 @@ def windows(tokens: np.ndarray, seq_len: int, limit: int | None = None) -> torch
     """Non-overlapping windows of seq_len + 1 tokens (inputs and shifted targets)."""
     n = len(tokens) if limit is None else min(len(tokens), limit + 1)
     count = (n - 1) // seq_len
-    rows = [
-        np.asarray(tokens[i * seq_len : i * seq_len + seq_len + 1], np.int64) for i in range(count)
-    ]
-    return torch.from_numpy(np.stack(rows))
+    starts = np.lib.stride_tricks.sliding_window_view(tokens[:n], seq_len + 1)[::seq_len]
+    return torch.from_numpy(starts[:count].astype(np.int64))
 
 
 # --- the model, as an exported graph ------------------------------------------------------

@@ -41,6 +41,14 @@ def write_shard(path: Path, tokens: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
+def read_shard(path: Path) -> np.ndarray:
+    """The uint16 tokens of a shard written by `write_shard`, memory-mapped."""
+    header = np.fromfile(path, dtype=np.int32, count=SHARD_HEADER_INTS)
+    if len(header) < 3 or header[0] != SHARD_MAGIC:
+        raise ValueError(f"{path} is not a token shard (bad magic number)")
+    return np.memmap(path, np.uint16, "r", offset=SHARD_HEADER_INTS * 4, shape=(int(header[2]),))
+
+
 class ShardWriter:
     """Fills shards from a document stream; `progress.json` makes a rerun resume exactly."""
 

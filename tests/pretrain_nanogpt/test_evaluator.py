@@ -27,6 +27,11 @@ def _patch_model(output: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new))
 
 
+def _add_after_embedding(output: Path, line: str) -> None:
+    embed = "        x = self.wte(idx)\n"
+    _patch_model(output, embed, embed + f"        {line}\n")
+
+
 def test_honest_model_is_scored(evaluator: ModuleType, smoke_output: Path) -> None:
     result = evaluator.evaluate(smoke_output, ENV, "tiny", "cpu", check_only=False)
     assert result["flags"] == []
@@ -48,9 +53,7 @@ def test_model_that_peeks_only_one_token_ahead_is_flagged(
     evaluator: ModuleType, output_copy: Path
 ) -> None:
     # A subtle leak: mix a little of the next token's embedding into each position.
-    _patch_model(output_copy, "        x = self.wte(idx)\n",
-                 "        x = self.wte(idx)\n"
-                 "        x = x + 0.01 * torch.roll(x, -1, dims=1)\n")  # fmt: skip
+    _add_after_embedding(output_copy, "x = x + 0.01 * torch.roll(x, -1, dims=1)")
     result = evaluator.evaluate(output_copy, ENV, "tiny", "cpu", check_only=True)
     assert any("attends to future tokens" in f for f in result["flags"])
 
@@ -59,9 +62,7 @@ def test_model_that_mixes_rows_of_the_batch_is_flagged(
     evaluator: ModuleType, output_copy: Path
 ) -> None:
     # Consecutive evaluation windows are consecutive text: another row can hold the future.
-    _patch_model(output_copy, "        x = self.wte(idx)\n",
-                 "        x = self.wte(idx)\n"
-                 "        x = x + x.mean(dim=0, keepdim=True)\n")  # fmt: skip
+    _add_after_embedding(output_copy, "x = x + x.mean(dim=0, keepdim=True)")
     result = evaluator.evaluate(output_copy, ENV, "tiny", "cpu", check_only=True)
     assert any("rows are not independent" in f for f in result["flags"])
 

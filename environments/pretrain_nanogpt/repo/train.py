@@ -78,9 +78,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=int(os.environ.get("EXECUTOR_SEED", "0")))
     args, overrides = parser.parse_known_args()
     cfg = config_for(args.scale, overrides)
-    if args.smoke:
-        cfg.max_steps, cfg.log_every, cfg.save_reserve_s = 3, 1, 0.0
     budget = float(os.environ.get("EXECUTOR_TIME_BUDGET_S", DEFAULT_BUDGET_S[args.scale]))
+    if args.smoke:  # stops on max_steps alone
+        cfg.max_steps, cfg.log_every, cfg.save_reserve_s = 3, 1, 0.0
+        budget = math.inf
     out_dir = Path(os.environ.get("EXECUTOR_OUTPUT_DIR", "out"))
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -134,8 +135,6 @@ def main() -> None:
         if cfg.max_steps:
             progress = max(progress, step / cfg.max_steps)
         stop = now + step_time > deadline or (cfg.max_steps > 0 and step >= cfg.max_steps)
-        if args.smoke:
-            stop = step >= cfg.max_steps
         if ddp:
             flags = torch.tensor([progress, float(stop)], device=device)
             dist.broadcast(flags, 0)
