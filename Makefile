@@ -31,6 +31,7 @@ test: $(VENV)/.installed
 # NANOGPT_REF: karpathy/nanoGPT's model.py, checked out outside this repository.
 bench: $(VENV)/.installed
 	$(PY) bench/run_idea_overhead.py
+	$(PY) bench/grpo_step_time.py
 	@if [ -n "$(NANOGPT_REF)" ]; then $(PY) bench/nanogpt_throughput.py --reference $(NANOGPT_REF); \
 	else echo "skipping bench/nanogpt_throughput.py: set NANOGPT_REF=/path/to/nanoGPT/model.py"; fi
 

@@ -3,7 +3,6 @@ and a real smoke checkpoint trained once per session."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -13,32 +12,16 @@ from types import ModuleType, SimpleNamespace
 
 import pytest
 
+from tests.env_modules import import_repo, load_file
+
 ENV = Path(__file__).resolve().parents[2] / "environments" / "pretrain_nanogpt"
 REPO = ENV / "repo"
 
 
-def load_file(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="session")
 def repo() -> SimpleNamespace:
-    """config, data, model and train of the baseline repo, without leaving them in sys.modules
-    (other environments have modules of the same names)."""
-    names = ("config", "data", "model", "train")
-    sys.path.insert(0, str(REPO))
-    try:
-        mods = {n: importlib.import_module(n) for n in names}
-    finally:
-        sys.path.remove(str(REPO))
-        for n in names:
-            sys.modules.pop(n, None)
-    return SimpleNamespace(**mods)
+    """config, data, model and train of the baseline repo."""
+    return import_repo(REPO, ("config", "data", "model", "train"))
 
 
 @pytest.fixture(scope="session")

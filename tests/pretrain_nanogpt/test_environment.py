@@ -64,7 +64,7 @@ def test_knobs_edit_the_values_training_uses(repo: SimpleNamespace, tmp_path: Pa
             )
     edited = tmp_path / "config_edited.py"
     edited.write_text(config_py)
-    from tests.pretrain_nanogpt.conftest import load_file
+    from tests.env_modules import load_file
 
     cfg = load_file(edited, "edited_config").config_for("tiny")
     assert (cfg.lr, cfg.warmup_steps, cfg.schedule, cfg.n_embd) == (0.003, 5, "cosine", 192)

@@ -1,0 +1,203 @@
+"""Synthetic arithmetic word problems for the `tiny` scale, each with perturbed variants.
+
+A problem is built from a structured spec (family, names, item, numbers), so every variant is
+the same spec rendered differently and keeps the answer by construction:
+
+- rename:     other people and items;
+- reorder:    the question first, then the facts (commutative facts also swap);
+- words:      numbers written as words ("twenty-one");
+- distractor: an irrelevant sentence with a number of its own;
+- notation:   the same facts written another way ("+7 pens", "6 pens / box", "3 dollars").
+
+`make_base.py` writes the training problems (repo/data/) and the held-out set (heldout/) with
+different seeds, dropping held-out questions that also occur in training.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+KINDS = ("rename", "reorder", "words", "distractor", "notation")
+FAMILIES = ("add", "sub", "mul", "total", "more_than", "price")
+
+NAMES = (
+    "Tom", "Ann", "Sam", "Lily", "Ben", "Emma", "Max", "Mia", "Leo", "Zoe", "Jack", "Ella",
+    "Noah", "Ava", "Omar", "Ivy", "Ravi", "Nora", "Luis", "Kate", "Paul", "Rosa", "Ian", "Amy",
+)  # fmt: skip
+ITEMS = (
+    "apples", "pens", "books", "cards", "shells", "stickers", "marbles", "coins", "eggs",
+    "cookies", "stamps", "balloons", "pencils", "toys", "flowers", "rocks",
+)  # fmt: skip
+CONTAINERS = ("boxes", "bags", "jars", "packs", "crates", "baskets")
+DISTRACTORS = (
+    "{name} is {n} years old.",
+    "{name} lives {n} miles from school.",
+    "{name} has a dog that weighs {n} pounds.",
+    "{name} read {n} pages yesterday.",
+    "The shop opened {n} days ago.",
+)
+_ONES = (
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+    "nineteen",
+)  # fmt: skip
+_TENS = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+
+
+def number_words(n: int) -> str:
+    """0..999 in English words."""
+    if n < 20:
+        return _ONES[n]
+    if n < 100:
+        tens, ones = divmod(n, 10)
+        return _TENS[tens] + (f"-{_ONES[ones]}" if ones else "")
+    hundreds, rest = divmod(n, 100)
+    return f"{_ONES[hundreds]} hundred" + (f" {number_words(rest)}" if rest else "")
+
+
+@dataclass(frozen=True)
+class Spec:
+    family: str
+    a: str  # first person
+    b: str  # second person
+    item: str
+    container: str
+    x: int
+    y: int
+
+    @property
+    def answer(self) -> int:
+        x, y = self.x, self.y
+        return {
+            "add": x + y,
+            "sub": x - y,
+            "mul": x * y,
+            "total": x + y,
+            "more_than": x + (x + y),
+            "price": x * y,
+        }[self.family]
+
+    def solution(self) -> str:
+        """The worked solution the warm-up teaches: the arithmetic, then the boxed answer."""
+        x, y = self.x, self.y
+        work = {
+            "add": f"{x} + {y} = {x + y}.",
+            "sub": f"{x} - {y} = {x - y}.",
+            "mul": f"{x} * {y} = {x * y}.",
+            "total": f"{x} + {y} = {x + y}.",
+            "more_than": f"{x} + {y} = {x + y}. {x} + {x + y} = {2 * x + y}.",
+            "price": f"{x} * {y} = {x * y}.",
+        }[self.family]
+        return f"{work} The answer is \\boxed{{{self.answer}}}."
+
+
+def _facts(s: Spec, num: Callable[[int], str], symbols: bool) -> tuple[list[str], str, bool]:
+    """(fact sentences, question, whether the facts commute) of a spec, numbers via `num`."""
+    x, y = num(s.x), num(s.y)
+    if s.family == "add":
+        more = f"+{y} {s.item}" if symbols else f"{y} more {s.item}"
+        return (
+            [f"{s.a} has {x} {s.item}.", f"{s.a} buys {more}."],
+            f"How many {s.item} does {s.a} have now?",
+            False,
+        )
+    if s.family == "sub":
+        gives = f"{s.b} {y} {s.item}" if symbols else f"{y} {s.item} to {s.b}"
+        return (
+            [f"{s.a} has {x} {s.item}.", f"{s.a} gives {gives}."],
+            f"How many {s.item} does {s.a} have left?",
+            False,
+        )
+    if s.family == "mul":
+        each = f"{y} {s.item} / box" if symbols else f"{y} {s.item}"
+        if symbols:
+            facts = [f"{s.a} buys {x} {s.container}.", f"Each holds {each}."]
+        else:
+            facts = [f"{s.a} buys {x} {s.container}.", f"Each of them holds {each}."]
+        return facts, f"How many {s.item} does {s.a} get?", False
+    if s.family == "total":
+        return (
+            [f"{s.a} has {x} {s.item}.", f"{s.b} has {y} {s.item}."],
+            f"How many {s.item} do {s.a} and {s.b} have {'combined' if symbols else 'in total'}?",
+            True,
+        )
+    if s.family == "more_than":
+        more = f"(+{y}) more" if symbols else f"{y} more"
+        return (
+            [f"{s.a} has {x} {s.item}.", f"{s.b} has {more} {s.item} than {s.a}."],
+            f"How many {s.item} do they have together?",
+            False,
+        )
+    # price: x items at y dollars each
+    price = f"{y} dollars" if symbols else f"${y}"
+    return (
+        [f"{s.a} buys {x} {s.item}.", f"Each costs {price}."],
+        f"How many dollars does {s.a} spend?",
+        False,
+    )
+
+
+def render(s: Spec, kind: str | None = None, rng: random.Random | None = None) -> str:
+    """The question text of `s`, original (kind None) or one perturbed variant."""
+    rng = rng or random.Random(0)
+    if kind == "rename":
+        s = _renamed(s, rng)
+    num: Callable[[int], str] = number_words if kind == "words" else str
+    facts, question, commute = _facts(s, num, symbols=kind == "notation")
+    if kind == "distractor":
+        other = rng.choice([n for n in NAMES if n not in (s.a, s.b)])
+        line = rng.choice(DISTRACTORS).format(name=other, n=rng.randint(2, 60))
+        facts = [*facts, line]
+    if kind == "reorder":
+        return " ".join([question, *(reversed(facts) if commute else facts)])
+    return " ".join([*facts, question])
+
+
+def _renamed(s: Spec, rng: random.Random) -> Spec:
+    a, b = rng.sample([n for n in NAMES if n not in (s.a, s.b)], 2)
+    item = rng.choice([i for i in ITEMS if i != s.item])
+    container = rng.choice([c for c in CONTAINERS if c != s.container])
+    return Spec(s.family, a, b, item, container, s.x, s.y)
+
+
+def sample_spec(rng: random.Random) -> Spec:
+    family = rng.choice(FAMILIES)
+    a, b = rng.sample(NAMES, 2)
+    item, container = rng.choice(ITEMS), rng.choice(CONTAINERS)
+    if family in ("add", "total", "more_than"):
+        x, y = rng.randint(2, 60), rng.randint(2, 40)
+    elif family == "sub":
+        x = rng.randint(10, 99)
+        y = rng.randint(1, x - 1)
+    else:  # mul, price
+        x, y = rng.randint(2, 12), rng.randint(2, 9)
+    return Spec(family, a, b, item, container, x, y)
+
+
+def make_problem(
+    rng: random.Random, with_variants: bool = False, variant_rate: float = 0.0
+) -> dict:
+    """One problem as a JSON-ready dict: question, answer (a string), solution, family, kind
+    (the question is a random variant with probability `variant_rate`), and with
+    `with_variants` a `variants` mapping kind -> question."""
+    spec = sample_spec(rng)
+    kind = rng.choice(KINDS) if rng.random() < variant_rate else None
+    problem: dict = {
+        "question": render(spec, kind, rng),
+        "kind": kind or "original",
+        "answer": str(spec.answer),
+        "solution": spec.solution(),
+        "family": spec.family,
+    }
+    if with_variants:
+        problem["variants"] = {k: render(spec, k, rng) for k in KINDS}
+    return problem
+
+
+def make_problems(
+    n: int, seed: int, with_variants: bool = False, variant_rate: float = 0.0
+) -> list[dict]:
+    rng = random.Random(seed)
+    return [make_problem(rng, with_variants, variant_rate) for _ in range(n)]

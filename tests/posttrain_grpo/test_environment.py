@@ -1,0 +1,70 @@
+"""posttrain_grpo through the executor: the manifest, its knobs, and an idea patch end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+from environments import resolve_environment
+from environments.manifest import knob_regex
+from tests.conftest import assert_store_consistent
+from tests.posttrain_grpo.conftest import ENV
+
+
+def test_manifest_protects_the_evaluator_and_held_out_data() -> None:
+    env = resolve_environment("posttrain_grpo")
+    assert set(env.manifest.scales) == {"tiny", "gpu", "paper"}
+    protected = {str(p) for p in env.protected_files()}
+    for f in ("evaluate.py", "grader.py", "heldout/tiny_test.jsonl", "heldout/gsm8k_test.jsonl",
+              "base_tiny/model.safetensors", "prompts/tiny.txt"):  # fmt: skip
+        assert f in protected, f
+    assert env.manifest.metric.name == "accuracy" and env.manifest.metric.direction == "maximize"
+
+
+def test_knobs_edit_the_values_training_uses(repo: SimpleNamespace, tmp_path: Path) -> None:
+    env = resolve_environment("posttrain_grpo")
+    text = (ENV / "repo" / "config.py").read_text()
+    new = {"lr": "0.001", "group_size": "4", "prompts_per_step": "8", "clip_range": "0.3",
+           "kl_coef": "0.05", "temperature": "0.8", "steps": "20"}  # fmt: skip
+    assert {k.name for k in env.manifest.knobs} == set(new)
+    for knob in env.manifest.knobs:
+        rx = knob_regex(knob)
+        (match,) = list(rx.finditer(text))
+        assert match.group(1) == str(knob.default)
+        text = text[: match.start(1)] + new[knob.name] + text[match.end(1) :]
+    edited = tmp_path / "config_edited.py"
+    edited.write_text(text)
+    from tests.env_modules import load_file
+
+    cfg = load_file(edited, "grpo_config_edited").config_for("tiny")
+    for name, value in new.items():
+        assert str(getattr(cfg, name)) == value, name
+
+
+def test_idea_patch_runs_end_to_end(cli, run_dir: Path) -> None:
+    # --timeout 40 leaves a short training budget: a few GRPO steps, then the full evaluation.
+    res = cli(
+        "run-idea", "--patch", ENV / "ideas" / "token_level_loss.patch", "--env",
+        "posttrain_grpo", "--scale", "tiny", "--timeout", "40", "--run-dir", run_dir, "--json",
+        timeout=600,
+    )  # fmt: skip
+    assert res.rc == 0, res
+    out = res.json
+    assert out["status"] == "succeeded" and out["flags"] == []
+    assert 'loss_aggregation: str = "token"' in out["diff"]
+    m = out["metrics"]
+    assert 0 < m["accuracy"] <= 1 and out["reward"] == m["accuracy"]
+    assert {
+        "f1",
+        "precision",
+        "format_rate",
+        "pass_at_4",
+        "consistency",
+        "variant_accuracy",
+    } <= set(m)
+    artifacts = Path(out["artifacts"])
+    info = json.loads((artifacts / "output" / "policy" / "training.json").read_text())
+    assert info["config"]["loss_aggregation"] == "token" and info["steps_done"] >= 1
+    assert (artifacts / "eval" / "completions.jsonl").read_text().count("\n") == 500
+    assert_store_consistent(run_dir)
