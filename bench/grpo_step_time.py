@@ -150,7 +150,7 @@ def main() -> None:
             for g in opt.param_groups:
                 g["lr"] = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps))
             prompts = [
-                template.format(question=p["question"])
+                ours_data.render_prompt(template, p["question"])
                 for p in batch
                 for _ in range(cfg.group_size)
             ]
@@ -181,7 +181,7 @@ def main() -> None:
     # rows per step, so step i sees the problems our step i sees.
     dataset = Dataset.from_list(
         [
-            {"prompt": template.format(question=p["question"]), "answer": p["answer"]}
+            {"prompt": ours_data.render_prompt(template, p["question"]), "answer": p["answer"]}
             for batch in batches
             for p in batch
         ]

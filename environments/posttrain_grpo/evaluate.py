@@ -258,16 +258,17 @@ def evaluate(out_dir: Path, env_dir: Path, scale: str, device: str, check: bool 
         del model
         torch.cuda.empty_cache()
         policy = VLLMPolicy(out_dir / "policy", str(local) if local.exists() else s.tokenizer)
+    # str.replace, not str.format: the templates contain LaTeX braces such as \\boxed{}
     template = (env_dir / "prompts" / f"{s.prompt}.txt").read_text()
     problems = load_problems(s, env_dir)
-    prompts = [template.format(question=p["question"]) for p in problems]
+    prompts = [template.replace("{question}", p["question"]) for p in problems]
     # One batched pass over the originals and every variant.
     kinds: dict[str, list[int]] = {}  # kind -> the problems that have that variant
     for i, p in enumerate(problems):
         for kind in p["variants"]:
             kinds.setdefault(kind, []).append(i)
     for kind, idx in kinds.items():  # kind by kind, the order the results are read back in
-        prompts += [template.format(question=problems[i]["variants"][kind]) for i in idx]
+        prompts += [template.replace("{question}", problems[i]["variants"][kind]) for i in idx]
     torch.manual_seed(0)
     greedy = generate(policy, tok, prompts, s, temperature=0.0)
     variants, at = {}, len(problems)

@@ -57,7 +57,7 @@ def make_data(args: argparse.Namespace) -> tuple[list[dict], list[dict]]:
 
 
 def example_text(p: dict) -> tuple[str, str]:
-    return PROMPT.format(question=p["question"]), " " + p["solution"]
+    return PROMPT.replace("{question}", p["question"]), " " + p["solution"]
 
 
 def free_form(problems: list[dict], share: float, seed: int) -> list[dict]:

@@ -126,10 +126,10 @@ def test_each_variant_is_graded_against_its_own_problem(
     every variant: the completions are read back in the order the prompts were sent."""
     problems = evaluator.load_problems(evaluator.SCALES["tiny"], ENV)
     template = (ENV / "prompts" / "tiny.txt").read_text()
-    answer_of = {template.format(question=p["question"]): p["answer"] for p in problems}
+    answer_of = {template.replace("{question}", p["question"]): p["answer"] for p in problems}
     for p in problems:
         for q in p["variants"].values():
-            answer_of[template.format(question=q)] = p["answer"]
+            answer_of[template.replace("{question}", q)] = p["answer"]
 
     def oracle(policy, tok, prompts, s, temperature, n=1):
         return [

@@ -49,21 +49,22 @@ def test_one_update_favours_the_completions_with_positive_advantage(
     model, tok = base
     model = type(model)(model.config)
     model.load_state_dict(base[0].state_dict())
-    cfg = repo.config.config_for("tiny", ["--lr=1e-3", "--micro_batch_size=3"])
+    cfg = repo.config.config_for("tiny", ["--micro_batch_size=5"])
     sampler = repo.rollout.HFSampler(model, tok, max_new_tokens=30, batch_size=16)
-    prompt = (
-        "Question: Ann has 9 cards. Ann buys 4 more cards. How many cards does Ann have now?"
-        "\nAnswer:"
-    )
-    torch.manual_seed(1)
-    rollout = sampler.generate([prompt] * 8, temperature=1.0)
-    adv = torch.tensor([1.0, -1.0, 0.0, 1.0, -1.0, 0.0, 1.0, -1.0])
-    args = (
-        rollout.prompt_ids,
-        rollout.prompt_mask,
-        rollout.completion_ids,
-        rollout.completion_mask,
-    )
+    problems = [("Tom has 23 pens. Tom buys 14 more pens.", "37"),
+                ("Ann has 12 cards. Ann buys 7 more cards.", "19"),
+                ("Sam has 30 rocks. Sam buys 20 more rocks.", "50")]  # fmt: skip
+    for seed, (facts, answer) in enumerate(problems * 3):
+        # the first sampled group with both right and wrong answers
+        prompt = f"Question: {facts} How many does he have now?\nAnswer:"
+        torch.manual_seed(seed)
+        rollout = sampler.generate([prompt] * 16, temperature=1.0)
+        rewards = torch.tensor([repo.rewards.answer_reward(t, answer) for t in rollout.texts])
+        if 0 < rewards.sum() < 16:
+            break
+    assert 0 < rewards.sum() < 16, "a group with signal"
+    adv = repo.grpo.group_advantages(rewards, group_size=16)
+    args = (rollout.prompt_ids, rollout.prompt_mask, rollout.completion_ids, rollout.completion_mask)
 
     def seq_logp() -> torch.Tensor:
         with torch.no_grad():

@@ -25,7 +25,7 @@ class GRPOConfig:
     temperature: float = 1.0  # rollout sampling temperature
     top_p: float = 1.0
     max_new_tokens: int = 40  # completion length cap
-    lr: float = 1e-4
+    lr: float = 0.0001
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
     warmup_steps: int = 0

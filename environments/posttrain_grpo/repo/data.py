@@ -72,6 +72,12 @@ def prompt_template(name: str) -> str:
     return path.read_text()
 
 
+def render_prompt(template: str, question: str) -> str:
+    """The template with the question in place of `{question}` (not str.format: templates
+    contain LaTeX braces such as \\boxed{})."""
+    return template.replace("{question}", question)
+
+
 def split_dev(problems: list[dict], n_dev: int, seed: int = 0) -> tuple[list[dict], list[dict]]:
     """(train, dev): `n_dev` problems set aside, the same ones for every seed of a run."""
     order = list(range(len(problems)))

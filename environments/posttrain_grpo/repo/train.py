@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 from config import GRPOConfig, config_for
-from data import batches, load_problems, prompt_template, split_dev
+from data import batches, load_problems, prompt_template, render_prompt, split_dev
 from grpo import group_advantages, policy_loss, token_logprobs
 from policy import load_policy, resolve, save_policy
 from rewards import reward_functions, score
@@ -125,7 +125,7 @@ def update(
 @torch.no_grad()
 def live_eval(sampler: Any, problems: list[dict], template: str, funcs: list) -> float:
     """Greedy accuracy on the dev problems: progress to watch, never the reward."""
-    prompts = [template.format(question=p["question"]) for p in problems]
+    prompts = [render_prompt(template, p["question"]) for p in problems]
     rollout = sampler.generate(prompts, temperature=0.0)
     scores = score(rollout.texts, [p["answer"] for p in problems], funcs)
     return sum(scores["answer_reward"]) / len(problems)
@@ -180,7 +180,7 @@ def main() -> None:
         for g in opt.param_groups:
             g["lr"] = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps))
         prompts = [
-            template.format(question=p["question"]) for p in batch for _ in range(cfg.group_size)
+            render_prompt(template, p["question"]) for p in batch for _ in range(cfg.group_size)
         ]
         answers = [p["answer"] for p in batch for _ in range(cfg.group_size)]
         rollout = sampler.generate(prompts, cfg.temperature, cfg.top_p)
