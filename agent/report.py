@@ -134,23 +134,31 @@ def _versus_baseline(r: dict[str, Any]) -> str:
 
 
 def print_baseline(console: Console, r: dict[str, Any]) -> None:
+    """One column per seed and one for mean ± std; one row per metric, so environments
+    that report many metrics stay readable in a terminal."""
     t = Table(title=f"baseline: {r['env']} ({r['scale']})")
-    t.add_column("seed", justify="right")
-    t.add_column("status")
-    t.add_column("reward", justify="right")
+    t.add_column("", style="bold")
+    for run in r["runs"]:
+        t.add_column(f"seed {run['seed']}", justify="right")
+    t.add_column("mean ± std", justify="right")
+    summary = r["summary"]
+
+    def spread(name: str) -> str:
+        s = summary.get(name)
+        if s is None:
+            return ""
+        return f"{s['mean']:.4g}" + (f" ± {s['std']:.2g}" if s["std"] is not None else "")
+
+    t.add_row("status", *(_styled(run["status"]) for run in r["runs"]), "")
+    t.add_row("reward", *(_num(run["reward"]) for run in r["runs"]), spread("reward"))
     names = sorted({k for run in r["runs"] for k in run["metrics"]})
     for n in names:
-        t.add_column(n, justify="right")
-    t.add_column("train s", justify="right")
-    for run in r["runs"]:
-        t.add_row(
-            str(run["seed"]), _styled(run["status"]), _num(run["reward"]),
-            *(_num(run["metrics"].get(n)) for n in names),
-            f"{run['timings'].get('train', 0):.1f}",
-        )  # fmt: skip
+        t.add_row(n, *(_num(run["metrics"].get(n)) for run in r["runs"]), spread(n))
+    t.add_row("train s", *(f"{run['timings'].get('train', 0):.1f}" for run in r["runs"]), "")
     console.print(t)
-    for name, s in r["summary"].items():
-        console.print(f"{name}: {s['mean']:.6g} ± {s['std']:.3g} (n={s['n']})")
+    if "reward" in summary:
+        s = summary["reward"]
+        console.print(f"reward: {s['mean']:.6g} ± {s['std']:.3g} (n={s['n']})")
 
 
 def print_ideas(console: Console, data: dict[str, Any]) -> None:

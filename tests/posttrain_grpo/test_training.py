@@ -64,7 +64,8 @@ def test_one_update_favours_the_completions_with_positive_advantage(
             break
     assert 0 < rewards.sum() < 16, "a group with signal"
     adv = repo.grpo.group_advantages(rewards, group_size=16)
-    args = (rollout.prompt_ids, rollout.prompt_mask, rollout.completion_ids, rollout.completion_mask)
+    r = rollout
+    args = (r.prompt_ids, r.prompt_mask, r.completion_ids, r.completion_mask)
 
     def seq_logp() -> torch.Tensor:
         with torch.no_grad():

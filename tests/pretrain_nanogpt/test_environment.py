@@ -3,6 +3,7 @@ and the manifest's knobs point at real hyper-parameters."""
 
 from __future__ import annotations
 
+import math
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -29,7 +30,8 @@ def test_idea_patch_runs_end_to_end(cli, run_dir: Path) -> None:
     assert out["status"] == "succeeded" and out["flags"] == []
     assert "lr: float = 0.004" in out["diff"]
     val = out["metrics"]["val_loss"]
-    assert 1.0 < val < 5.0 and out["reward"] == pytest.approx(1 / val)
+    # Below a uniform guess over 256 bytes: it trained (how far depends on the machine's speed).
+    assert 1.0 < val < math.log(256) and out["reward"] == pytest.approx(1 / val)
     assert [a["phase"] for a in out["attempts"]] == [None], "the smoke check passed first time"
     artifacts = Path(out["artifacts"])
     assert (artifacts / "output" / "ckpt.pt").is_file()
