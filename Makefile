@@ -17,6 +17,8 @@ $(VENV)/.installed: pyproject.toml
 # The main job offline: measure the baseline over 3 seeds, then run an idea against it
 # (local sandbox, tiny scale: about 9 minutes on 2 CPU cores). For a seconds-long version:
 #   make demo DEMO_ENV=tests/toy_env DEMO_IDEA=tests/toy_env/ideas/more_steps.patch
+# GRPO post-training instead (about 9 minutes):
+#   make demo DEMO_ENV=posttrain_grpo DEMO_IDEA=environments/posttrain_grpo/ideas/no_std_normalization.patch
 DEMO_ENV  ?= pretrain_nanogpt
 DEMO_IDEA ?= environments/pretrain_nanogpt/ideas/higher_lr.patch
 demo: $(VENV)/.installed

@@ -235,7 +235,18 @@ def test_ctrl_c_cancels_cleanly(toy_env, run_dir, tmp_path) -> None:
         time.sleep(0.1)
     assert pid_file.exists(), "training never started"
     proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=30)
+    try:
+        _, stderr = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        # Say which process hung, so a rare failure here can be diagnosed from the CI log.
+        executor_alive = proc.poll() is None
+        training_alive = process_alive(int(pid_file.read_text()))
+        proc.kill()
+        _, stderr = proc.communicate()
+        pytest.fail(
+            f"no exit 30 s after Ctrl-C (executor alive: {executor_alive}, training alive: "
+            f"{training_alive}); stderr: {stderr[-1500:]}"
+        )
     assert proc.returncode == 130 and "Traceback" not in stderr, stderr
     (run,) = store_rows(run_dir, "runs")
     assert run["status"] == "cancelled"
