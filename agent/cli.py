@@ -11,6 +11,7 @@ import asyncio
 import functools
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable
 from contextlib import closing
@@ -31,6 +32,15 @@ app = typer.Typer(
 )
 out = Console()
 err = Console(stderr=True)
+
+
+@app.callback()
+def _startup() -> None:
+    # A process started with SIGINT ignored (a background job, a parent that ignores it)
+    # passes that on, and then Python never raises KeyboardInterrupt: Ctrl-C or `kill -INT`
+    # would leave training running. Cancellation must always work, so take SIGINT back.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 DEFAULT_LLM = "anthropic:claude-sonnet-4-6"
 F = TypeVar("F", bound=Callable[..., Any])

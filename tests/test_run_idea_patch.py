@@ -220,7 +220,10 @@ def test_human_output(cli, toy_env, run_dir) -> None:
     assert "succeeded" in res.stdout and "reward" in res.stdout
 
 
-def test_ctrl_c_cancels_cleanly(toy_env, run_dir, tmp_path) -> None:
+@pytest.mark.parametrize("inherited_ignore", [False, True], ids=["default", "sigint-ignored"])
+def test_ctrl_c_cancels_cleanly(toy_env, run_dir, tmp_path, inherited_ignore: bool) -> None:
+    """Ctrl-C cancels the run, also when the executor was started with SIGINT ignored (a
+    background job; some earlier test in a long pytest session left it so)."""
     pid_file = tmp_path / "train.pid"
     patch = sr(
         "x, y = train_split(seed)",
@@ -229,7 +232,10 @@ def test_ctrl_c_cancels_cleanly(toy_env, run_dir, tmp_path) -> None:
     )
     cmd = [str(EXECUTOR), "run-idea", "sleepy", "--patch", str(write_patch(tmp_path, patch)),
            "--env", str(toy_env), "--run-dir", str(run_dir)]  # fmt: skip
-    proc = subprocess.Popen(cmd, env=clean_environ(), stderr=subprocess.PIPE, text=True)
+    ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if inherited_ignore else None
+    proc = subprocess.Popen(
+        cmd, env=clean_environ(), stderr=subprocess.PIPE, text=True, preexec_fn=ignore
+    )
     deadline = time.monotonic() + 60
     while not pid_file.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
