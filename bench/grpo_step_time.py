@@ -12,9 +12,9 @@ temperature, top-p and no top-k, no KL term, one optimizer step per rollout batc
 loss aggregation, clipping, learning rate, AdamW settings and gradient clipping, and the
 repo's reward functions with the repo's weights. Both start from torch.manual_seed(--seed).
 
-One step of ours is the body of train.py's loop, built from the repo's own functions
+One step of ours is train.grpo_step, the function train.py's loop calls
 (sampler.generate -> rewards.score -> grpo.group_advantages -> train.update ->
-sampler.sync_weights): if that loop changes, change `OursStep.__call__` with it. One step of
+sampler.sync_weights). One step of
 TRL's is what its Trainer does between the on_step_begin and on_step_end callbacks
 (generation, scoring, the loss, backward and the optimizer step). The two alternate step by
 step in one process (ours runs inside TRL's on_step_end callback, untimed for TRL, each with
@@ -94,7 +94,6 @@ def main() -> None:
     sys.path.insert(0, str(ENV / "repo"))
     import config as ours_config
     import data as ours_data
-    import grpo as ours_grpo
     import policy as ours_policy
     import rewards as ours_rewards
     import train as ours_train
@@ -139,37 +138,22 @@ def main() -> None:
     )
 
     class OursStep:
-        """One iteration of train.py's loop, timed; per-step records in `rows`."""
+        """One train.grpo_step, as train.py's loop runs it; per-step records in `rows`."""
 
         def __init__(self) -> None:
             self.rows: list[dict[str, float]] = []
 
         def __call__(self, step: int) -> None:
-            batch = batches[step]
-            t_step = time.perf_counter()
-            for g in opt.param_groups:
-                g["lr"] = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps))
-            prompts = [
-                ours_data.render_prompt(template, p["question"])
-                for p in batch
-                for _ in range(cfg.group_size)
-            ]
-            answers = [p["answer"] for p in batch for _ in range(cfg.group_size)]
-            rollout = sampler.generate(prompts, cfg.temperature, cfg.top_p)
-            t_rollout = time.perf_counter() - t_step
-            scores = ours_rewards.score(rollout.texts, answers, funcs)
-            rewards = torch.tensor(scores["total"], dtype=torch.float32)
-            adv = ours_grpo.group_advantages(rewards, cfg.group_size, cfg.normalize_std)
-            ours_train.update(model, None, opt, cfg, rollout, adv, device)
-            sampler.sync_weights(model)
-            step_s = time.perf_counter() - t_step
+            r = ours_train.grpo_step(
+                step, batches[step], model, None, opt, cfg, sampler, template, funcs, device
+            )
             self.rows.append(
                 {
-                    "step_s": step_s,
-                    "rollout_s": t_rollout,
-                    "update_s": step_s - t_rollout,
-                    "length": float(rollout.completion_lengths.float().mean()),
-                    "reward": statistics.mean(scores["total"]),
+                    "step_s": r["step_s"],
+                    "rollout_s": r["rollout_s"],
+                    "update_s": r["step_s"] - r["rollout_s"],
+                    "length": r["completion_tokens"],
+                    "reward": r["reward"],
                 }
             )
 

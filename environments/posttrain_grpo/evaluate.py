@@ -25,7 +25,7 @@ import importlib.util
 import json
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -119,22 +119,27 @@ def check_checkpoint(policy_dir: Path) -> None:
 
 
 def load_policy(policy_dir: Path, tokenizer: str, env_dir: Path, device: str) -> tuple[Any, Any]:
+    """(policy, tokenizer): the policy in vLLM on a GPU that has it, else in transformers;
+    the tokenizer always the environment's own (the base policy's), never the checkpoint's."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     check_checkpoint(policy_dir)
     local = env_dir / tokenizer
-    tok = AutoTokenizer.from_pretrained(local if local.exists() else tokenizer)
+    source = str(local) if local.exists() else tokenizer
+    tok = AutoTokenizer.from_pretrained(source)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     tok.padding_side = "left"
+    config = json.loads((policy_dir / "config.json").read_text())
+    if config.get("vocab_size", len(tok)) < len(tok):
+        raise SystemExit("the policy's vocabulary is smaller than the base tokenizer's")
+    if use_vllm(device):
+        return VLLMPolicy(policy_dir, source), tok
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     model: Any = AutoModelForCausalLM.from_pretrained(
         policy_dir, dtype=dtype, trust_remote_code=False, use_safetensors=True
     )
-    model = model.to(device)
-    if model.get_input_embeddings().num_embeddings < len(tok):
-        raise SystemExit("the policy's vocabulary is smaller than the base tokenizer's")
-    return model.eval(), tok
+    return model.to(device).eval(), tok
 
 
 def generate(policy: Any, tok: Any, prompts: list[str], s: Settings, temperature: float,
@@ -248,16 +253,8 @@ def score(
 def evaluate(out_dir: Path, env_dir: Path, scale: str, device: str, check: bool = False) -> dict:
     s = SCALES[scale]
     if check:
-        s = Settings(
-            **{**s.__dict__, "limit": 8, "k": 0, "max_new_tokens": min(s.max_new_tokens, 64)}
-        )
-    model, tok = load_policy(out_dir / "policy", s.tokenizer, env_dir, device)
-    policy: Any = model
-    if use_vllm(device):
-        local = env_dir / s.tokenizer
-        del model
-        torch.cuda.empty_cache()
-        policy = VLLMPolicy(out_dir / "policy", str(local) if local.exists() else s.tokenizer)
+        s = replace(s, limit=8, k=0, max_new_tokens=min(s.max_new_tokens, 64))
+    policy, tok = load_policy(out_dir / "policy", s.tokenizer, env_dir, device)
     # str.replace, not str.format: the templates contain LaTeX braces such as \\boxed{}
     template = (env_dir / "prompts" / f"{s.prompt}.txt").read_text()
     problems = load_problems(s, env_dir)

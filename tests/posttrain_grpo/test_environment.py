@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 from environments import resolve_environment
 from environments.manifest import knob_regex
+from environments.reward import compute_reward
 from tests.conftest import assert_store_consistent
 from tests.posttrain_grpo.conftest import ENV
 
@@ -19,7 +20,8 @@ def test_manifest_protects_the_evaluator_and_held_out_data() -> None:
     for f in ("evaluate.py", "grader.py", "heldout/tiny_test.jsonl", "heldout/gsm8k_test.jsonl",
               "base_tiny/model.safetensors", "prompts/tiny.txt"):  # fmt: skip
         assert f in protected, f
-    assert env.manifest.metric.name == "accuracy" and env.manifest.metric.direction == "maximize"
+    reward = compute_reward(env.manifest.metric.reward, {env.manifest.metric.name: 0.25})
+    assert reward == 0.25, "the reward is the evaluator's accuracy itself"
 
 
 def test_knobs_edit_the_values_training_uses(repo: SimpleNamespace, tmp_path: Path) -> None:

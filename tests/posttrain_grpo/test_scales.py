@@ -59,11 +59,17 @@ def test_model_names_resolve_to_the_environment_then_the_hub(
     assert repo.policy.resolve(str(tmp_path)) == str(tmp_path)
 
 
-@pytest.mark.parametrize("gpu_scale", ["gpu", "paper"])
-def test_gpu_presets_are_complete(repo: SimpleNamespace, gpu_scale: str) -> None:
-    cfg = repo.config.config_for(gpu_scale)
-    assert cfg.dtype == "bfloat16" and cfg.gradient_checkpointing and cfg.rollout_backend == "auto"
-    assert cfg.max_new_tokens >= 512 and cfg.prompt == "math"
+@pytest.mark.parametrize("scale", ["tiny", "gpu", "paper"])
+def test_training_and_evaluator_agree_on_each_scale(
+    repo: SimpleNamespace, evaluator, scale: str
+) -> None:
+    """The evaluator scores with the base policy's tokenizer and the training prompt: a
+    preset that trains one model or prompt and evaluates another would score nonsense."""
+    cfg, ev = repo.config.config_for(scale), evaluator.SCALES[scale]
+    assert ev.tokenizer == cfg.model and ev.prompt == cfg.prompt
+    assert ev.max_new_tokens >= cfg.max_new_tokens, "the evaluator lets answers run as long"
+    held_out = {"tiny": "tiny", "gsm8k": "gsm8k", "math": "math500"}[cfg.dataset]
+    assert ev.problems == held_out, "held-out problems come from the training distribution"
 
 
 def test_a_bf16_checkpointed_policy_takes_a_step(repo: SimpleNamespace) -> None:

@@ -122,6 +122,38 @@ def update(
     return out
 
 
+def grpo_step(
+    step: int, batch: list[dict], model: Any, ref: Any, opt: torch.optim.Optimizer,
+    cfg: GRPOConfig, sampler: Any, template: str, funcs: list, device: torch.device,
+) -> dict[str, float]:  # fmt: skip
+    """One GRPO step on `batch`: roll out G completions per problem, score them, turn the
+    rewards into advantages, update the policy, sync the sampler. Returns the step's stats."""
+    t_step = time.perf_counter()
+    for g in opt.param_groups:
+        g["lr"] = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps))
+    prompts = [render_prompt(template, p["question"]) for p in batch for _ in range(cfg.group_size)]
+    answers = [p["answer"] for p in batch for _ in range(cfg.group_size)]
+    rollout = sampler.generate(prompts, cfg.temperature, cfg.top_p)
+    t_rollout = time.perf_counter() - t_step
+    scores = score(rollout.texts, answers, funcs)
+    rewards = torch.tensor(scores["total"], dtype=torch.float32)
+    adv = group_advantages(rewards, cfg.group_size, cfg.normalize_std)
+    stats = update(model, ref, opt, cfg, rollout, adv, device)
+    sampler.sync_weights(model)
+    step_s = time.perf_counter() - t_step
+    return {
+        "reward": sum(scores["total"]) / len(prompts),
+        "train_accuracy": sum(scores["answer_reward"]) / len(prompts),
+        "format_rate": sum(scores["format_reward"]) / len(prompts),
+        "zero_adv_frac": float((adv == 0).float().mean()),
+        "completion_tokens": float(rollout.completion_lengths.float().mean()),
+        "lr": opt.param_groups[0]["lr"],
+        "rollout_s": round(t_rollout, 3),
+        "step_s": round(step_s, 3),
+        **{k: round(v, 5) for k, v in stats.items()},
+    }
+
+
 @torch.no_grad()
 def live_eval(sampler: Any, problems: list[dict], template: str, funcs: list) -> float:
     """Greedy accuracy on the dev problems: progress to watch, never the reward."""
@@ -176,35 +208,10 @@ def main() -> None:
         if time.time() - T0 + step_s * 1.5 + cfg.save_reserve_s > budget:
             stopped_early = True  # the next step would not leave time to save
             break
-        t_step = time.time()
-        for g in opt.param_groups:
-            g["lr"] = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps))
-        prompts = [
-            render_prompt(template, p["question"]) for p in batch for _ in range(cfg.group_size)
-        ]
-        answers = [p["answer"] for p in batch for _ in range(cfg.group_size)]
-        rollout = sampler.generate(prompts, cfg.temperature, cfg.top_p)
-        t_rollout = time.time() - t_step
-        scores = score(rollout.texts, answers, funcs)
-        rewards = torch.tensor(scores["total"], dtype=torch.float32)
-        adv = group_advantages(rewards, cfg.group_size, cfg.normalize_std)
-        stats = update(model, ref, opt, cfg, rollout, adv, device)
-        sampler.sync_weights(model)
+        row = grpo_step(step, batch, model, ref, opt, cfg, sampler, template, funcs, device)
         steps_done += 1
-        step_s = time.time() - t_step
-        row: dict[str, Any] = {
-            "step": step + 1,
-            "time": round(time.time() - T0, 2),
-            "reward": sum(scores["total"]) / len(prompts),
-            "train_accuracy": sum(scores["answer_reward"]) / len(prompts),
-            "format_rate": sum(scores["format_reward"]) / len(prompts),
-            "zero_adv_frac": float((adv == 0).float().mean()),
-            "completion_tokens": float(rollout.completion_lengths.float().mean()),
-            "lr": opt.param_groups[0]["lr"],
-            "rollout_s": round(t_rollout, 3),
-            "step_s": round(step_s, 3),
-            **{k: round(v, 5) for k, v in stats.items()},
-        }
+        step_s = row["step_s"]
+        row = {"step": step + 1, "time": round(time.time() - T0, 2), **row}
         if cfg.eval_every and ((step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps):
             row["dev_accuracy"] = live_eval(sampler, dev_set, template, funcs)
         log.write(json.dumps(row) + "\n")
