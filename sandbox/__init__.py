@@ -4,7 +4,8 @@ Public surface: `get_sandbox`, `sandbox_kinds`, `Sandbox`, `Step`, `StepResult`,
 `RunLayout`, `RunStatus`, `SandboxUnavailable`.
 """
 
-from sandbox import local as _local  # noqa: F401  (registers the "local" kind)
+from sandbox import docker_sandbox as _docker  # noqa: F401  (registers "docker")
+from sandbox import local as _local  # noqa: F401  (registers "local")
 from sandbox.base import RunLayout, RunStatus, Sandbox, SandboxUnavailable, Step, StepResult
 from sandbox.registry import get_sandbox, sandbox_kinds
 

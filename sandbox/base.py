@@ -1,20 +1,24 @@
 """The sandbox interface (Contract 2 of DESIGN.md): where a candidate's commands run.
 
 Lifecycle: `prepare(layout)` once per run, `exec(step)` for each step (smoke; train, then
-evaluate), `cleanup()` always — use `async with sandbox.session(layout):`. A sandbox maps
-the run's folders to paths its processes see and exports them as EXECUTOR_* variables;
-kinds (local, docker, …) register by name in `sandbox.registry`.
+evaluate), `collect()` once the steps are done (artifacts into the run's host folders),
+`cleanup()` always — use `async with sandbox.session(layout):`, which calls the last two.
+A sandbox maps the run's folders to paths its processes see and exports them as EXECUTOR_*
+variables; kinds (local, docker, …) register by name in `sandbox.registry`.
 """
 
 from __future__ import annotations
 
 import abc
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, TypeVar
+
+T = TypeVar("T")
 
 
 class RunStatus(StrEnum):
@@ -38,6 +42,24 @@ class RunLayout:
     output_dir: Path  # EXECUTOR_OUTPUT_DIR: checkpoints, metrics.jsonl
     result_dir: Path  # where the evaluator writes result.json (never visible to training)
     log_dir: Path  # <step>.stdout / <step>.stderr
+    dockerfile: Path | None = None  # the environment's image, for sandboxes that build one
+
+
+GiB = 1024**3
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one step may use. `None` means no limit of that kind."""
+
+    memory_gb: float | None = None  # resident memory; the step is killed above it
+    cpus: float | None = None  # CPU time share (Docker); the local sandbox only records it
+    pids: int | None = 4096  # processes and threads together: stops fork bombs
+    output_bytes: int = 64 * 1024 * 1024  # per stream; the rest is dropped with a marker
+
+    @property
+    def memory_bytes(self) -> int | None:
+        return None if self.memory_gb is None else int(self.memory_gb * GiB)
 
 
 @dataclass(frozen=True)
@@ -50,6 +72,7 @@ class Step:
     seed: int = 0
     gpus: tuple[int, ...] = ()  # device ids this step may see
     sees_result_dir: bool = False  # only the protected evaluator writes the result
+    limits: Limits = field(default_factory=Limits)
     extra_env: dict[str, str] = field(default_factory=dict)  # set by the harness (trusted)
 
 
@@ -62,6 +85,7 @@ class StepResult:
     stdout_path: Path
     stderr_path: Path
     reason: str | None = None  # one line when status is not SUCCEEDED
+    peak_memory_bytes: int | None = None  # where the sandbox can measure it
 
     def stderr_tail(self, lines: int = 30) -> str:
         try:
@@ -97,7 +121,16 @@ class Sandbox(abc.ABC):
     async def _exec(self, layout: RunLayout, step: Step) -> StepResult:
         """Run `step` to completion (or timeout/cancel) and report how it ended."""
 
+    async def collect(self) -> None:
+        """Bring the steps' artifacts into the layout's host folders.
+
+        Sandboxes that mount those folders (local, docker) have nothing to do; one that runs
+        elsewhere copies output, result and logs back here.
+        """
+        return None
+
     async def cleanup(self) -> None:
+        """Release everything `prepare` and the steps made. Runs on every path, once."""
         self.layout = None
 
     @contextlib.asynccontextmanager
@@ -105,5 +138,27 @@ class Sandbox(abc.ABC):
         await self.prepare(layout)
         try:
             yield self
+            await self.collect()
         finally:
-            await self.cleanup()
+            await finish_despite_cancel(self.cleanup())
+
+
+async def finish_despite_cancel(aw: Awaitable[T]) -> T:
+    """Await `aw` to its end even if this task is cancelled meanwhile, then re-raise the cancel.
+
+    Killing a process group or removing a container must complete: a second Ctrl-C during
+    cleanup would otherwise leave them behind.
+    """
+    task = asyncio.ensure_future(aw)
+    cancelled = False
+    while True:
+        try:
+            result = await asyncio.shield(task)
+            break
+        except asyncio.CancelledError:
+            if task.cancelled():
+                raise
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    return result

@@ -1,9 +1,13 @@
-"""The local sandbox: each step is a subprocess in its own process group on this machine.
+"""The local sandbox: each step is a subprocess on this machine, in its own process group.
 
-It isolates far less than Docker (same user, same filesystem): it exists for the tiny
-scales and for development. What it does guarantee: the whole process group dies on
-timeout or cancel, logs go to files, API keys are not inherited, and `python` means the
-interpreter running the harness.
+It isolates far less than Docker: the code runs as you, sees your files and the network.
+It exists for the tiny scales and for development. What it does guarantee:
+- the step and everything it started die on timeout, cancel, or when the step ends
+  (a cgroup where this process may create one, else the process group);
+- memory and process limits (cgroup; else RLIMIT_AS/RLIMIT_NPROC, which root ignores);
+- output capped per stream, with a marker where the cap cut in;
+- a scratch HOME, no API keys or tokens in the environment, and `python` meaning the
+  interpreter running the harness.
 """
 
 from __future__ import annotations
@@ -12,29 +16,62 @@ import asyncio
 import contextlib
 import os
 import re
+import resource
+import shutil
 import signal
+import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from sandbox.base import RunLayout, RunStatus, Sandbox, Step, StepResult
+from sandbox.base import (
+    Limits,
+    RunLayout,
+    RunStatus,
+    Sandbox,
+    SandboxUnavailable,
+    Step,
+    StepResult,
+)
+from sandbox.cgroups import StepCgroup
+from sandbox.output import CappedLog
 from sandbox.registry import register
 
-# Secrets an idea's code must never see (it could print them into a log).
-_SECRET = re.compile(r"(API_KEY|_TOKEN|SECRET|PASSWORD|CREDENTIAL)", re.IGNORECASE)
+ISOLATION_WARNING = (
+    "the local sandbox runs candidate code as you on this machine (your files, your network); "
+    "use --sandbox docker for untrusted ideas"
+)
 
+# Secrets an idea's code must never see (it could print them into a log).
+_SECRET = re.compile(
+    r"(API_KEY|_TOKEN|SECRET|PASSWORD|CREDENTIAL|ACCESS_KEY|PRIVATE_KEY|^AWS_|^GH_)",
+    re.IGNORECASE,
+)
 
 # Signals that mean "stopped by a limit" (OOM killer, CPU/file-size rlimits), not a code bug.
 _LIMIT_SIGNALS = {signal.SIGKILL, signal.SIGXCPU, signal.SIGXFSZ}
 
 
-def step_environment(layout: RunLayout, step: Step, base: dict[str, str]) -> dict[str, str]:
-    """The variables of Contract 2, over `base` with secrets removed."""
-    env = {k: v for k, v in base.items() if not _SECRET.search(k)}
+def strip_secrets(base: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in base.items() if not _SECRET.search(k)}
+
+
+def step_environment(
+    layout: RunLayout, step: Step, base: dict[str, str], paths: RunLayout | None = None
+) -> dict[str, str]:
+    """The variables of Contract 2, over `base` with secrets removed.
+
+    `paths` is the layout as the step's processes see it (container paths under Docker).
+    """
+    seen = paths or layout
+    env = strip_secrets(base)
     env.update(
-        EXECUTOR_WORKSPACE=str(layout.workspace),
-        EXECUTOR_ENV_DIR=str(layout.env_dir),
-        EXECUTOR_OUTPUT_DIR=str(layout.output_dir),
+        EXECUTOR_WORKSPACE=str(seen.workspace),
+        EXECUTOR_ENV_DIR=str(seen.env_dir),
+        EXECUTOR_OUTPUT_DIR=str(seen.output_dir),
         EXECUTOR_SEED=str(step.seed),
         EXECUTOR_STEP=step.name,
         CUDA_VISIBLE_DEVICES=",".join(str(g) for g in step.gpus),
@@ -43,71 +80,198 @@ def step_environment(layout: RunLayout, step: Step, base: dict[str, str]) -> dic
     )
     env.update(step.extra_env)
     if step.sees_result_dir:
-        env["EXECUTOR_RESULT_PATH"] = str(layout.result_dir / "result.json")
+        env["EXECUTOR_RESULT_PATH"] = str(seen.result_dir / "result.json")
     return env
+
+
+def exit_status(step: str, code: int) -> tuple[RunStatus, str | None]:
+    """Status and reason for an exit code (a signal shows as -N, or 128+N through a shell)."""
+    if code == 0:
+        return RunStatus.SUCCEEDED, None
+    sig_no = -code if code < 0 else code - 128 if code > 128 else None
+    if sig_no in _LIMIT_SIGNALS:
+        return RunStatus.KILLED, f"{step} was killed by {signal.Signals(sig_no).name}"
+    if code < 0:
+        return RunStatus.FAILED, f"{step} crashed with {signal.Signals(-code).name}"
+    return RunStatus.FAILED, f"{step} exited with code {code}"
+
+
+def _rlimits(limits: Limits, gpus: bool, cgroup: bool) -> Callable[[], None]:
+    """What the child sets before exec: no core dumps, and the limits no cgroup enforces."""
+    nproc = None
+    if limits.pids is not None and os.getuid() != 0 and not cgroup:
+        # RLIMIT_NPROC counts all of this user's processes, so it is a margin above today's.
+        mine = sum(1 for p in Path("/proc").iterdir() if p.name.isdigit() and _owned(p))
+        nproc = mine + limits.pids
+
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if nproc is not None:
+            resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+        # CUDA reserves far more address space than it uses: no AS limit for GPU steps.
+        if limits.memory_bytes is not None and not gpus and not cgroup:
+            resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+
+    return apply
+
+
+def _owned(proc_dir: Path) -> bool:
+    try:
+        return proc_dir.stat().st_uid == os.getuid()
+    except OSError:
+        return False
+
+
+async def _pump(fd: int, log: CappedLog) -> None:
+    """Copy a pipe into a log until end of file; closes the pipe."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=1 << 20)
+    transport, _ = await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(fd, "rb", buffering=0)
+    )
+    try:
+        while chunk := await reader.read(1 << 16):
+            log.write(chunk)
+    finally:
+        transport.close()
 
 
 @register("local")
 class LocalSandbox(Sandbox):
-    def __init__(self, kill_grace_s: float = 5.0) -> None:
-        super().__init__()
-        self.kill_grace_s = kill_grace_s
+    """Options: `network` (false: a private network namespace with no interfaces up; needs
+    root), `cgroups` (false: rlimits and the process group only), `kill_grace_s`."""
 
-    async def _exec(self, layout: RunLayout, step: Step) -> StepResult:
+    def __init__(
+        self, network: bool = True, cgroups: bool = True, kill_grace_s: float = 5.0
+    ) -> None:
+        super().__init__()
+        if not network and (os.geteuid() != 0 or shutil.which("unshare") is None):
+            raise SandboxUnavailable(
+                "local:network=false needs root and `unshare` (util-linux); "
+                "use --sandbox docker, whose default is no network"
+            )
+        self.network = network
+        self.kill_grace_s = kill_grace_s
+        self.use_cgroups = cgroups
+        self.home: Path | None = None
+        self.last_mode: str | None = None  # "cgroup" or "rlimit": how the last step was held
+
+    async def prepare(self, layout: RunLayout) -> None:
+        await super().prepare(layout)
+        self.home = Path(tempfile.mkdtemp(prefix="executor-home-"))
+
+    async def cleanup(self) -> None:
+        if self.home is not None:
+            shutil.rmtree(self.home, ignore_errors=True)
+            self.home = None
+        await super().cleanup()
+
+    def _environment(self, layout: RunLayout, step: Step) -> dict[str, str]:
         base = dict(os.environ)
         # The harness's interpreter first on PATH: `python train.py` uses this venv.
         base["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), base.get("PATH", "")])
-        env = step_environment(layout, step, base)
+        # Model caches stay where they are (a scratch HOME would re-download every run).
+        real_home = Path(os.environ.get("HOME", str(Path.home())))
+        base.setdefault("HF_HOME", str(real_home / ".cache" / "huggingface"))
+        base["HOME"] = str(self.home or layout.output_dir)
+        return step_environment(layout, step, base)
+
+    async def _exec(self, layout: RunLayout, step: Step) -> StepResult:
+        env = self._environment(layout, step)
         out_path = layout.log_dir / f"{step.name}.stdout"
         err_path = layout.log_dir / f"{step.name}.stderr"
+        limits = step.limits
+        group = StepCgroup.create(limits.memory_bytes, limits.pids) if self.use_cgroups else None
+        self.last_mode = "cgroup" if group else "rlimit"
+        rlimits = _rlimits(limits, bool(step.gpus), cgroup=group is not None)
+
+        def preexec() -> None:
+            if group is not None:
+                group.join()
+            rlimits()
+
         start = time.monotonic()
+        peak: int | None = None
 
         def result(status: RunStatus, code: int | None, reason: str | None) -> StepResult:
             return StepResult(
-                step.name, status, code, time.monotonic() - start, out_path, err_path, reason
-            )
+                step.name, status, code, time.monotonic() - start, out_path, err_path, reason,
+                peak_memory_bytes=peak,
+            )  # fmt: skip
 
-        with out_path.open("wb") as out, err_path.open("wb") as err:
-            try:
-                proc = await asyncio.create_subprocess_exec(
-                    "/bin/sh", "-c", step.command,
-                    cwd=layout.workspace, env=env, stdout=out, stderr=err,
-                    stdin=asyncio.subprocess.DEVNULL, start_new_session=True,
-                )  # fmt: skip
-            except OSError as e:
-                return result(RunStatus.INFRA_ERROR, None, f"could not start {step.name}: {e}")
-            try:
-                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel
-                # (Ctrl-C) that lands as the wait completes.
-                async with asyncio.timeout(step.timeout_s):
-                    code = await proc.wait()
-            except TimeoutError:
-                await self._kill_group(proc)
-                return result(
-                    RunStatus.TIMEOUT, proc.returncode,
-                    f"{step.name} exceeded its {step.timeout_s:g}s limit and was killed",
-                )  # fmt: skip
-            except asyncio.CancelledError:
-                await asyncio.shield(self._kill_group(proc))
-                raise
-            # The step's leader exited; children it left behind must not outlive it.
-            await self._kill_group(proc, already_exited=True)
-        if code == 0:
-            return result(RunStatus.SUCCEEDED, 0, None)
-        # A signal shows as -N when it hit the shell's child directly, 128+N through the shell.
-        sig_no = -code if code < 0 else code - 128 if code > 128 else None
-        if sig_no in _LIMIT_SIGNALS:
-            sig = signal.Signals(sig_no).name
-            return result(
-                RunStatus.KILLED, code, f"{step.name} was killed by {sig} (a resource limit?)"
-            )
-        if code < 0:
-            sig = signal.Signals(-code).name
-            return result(RunStatus.FAILED, code, f"{step.name} crashed with {sig}")
-        return result(RunStatus.FAILED, code, f"{step.name} exited with code {code}")
+        try:
+            with (
+                CappedLog(out_path, limits.output_bytes) as out,
+                CappedLog(err_path, limits.output_bytes) as err,
+            ):
+                # Our own pipes: asyncio's would make proc.wait() also wait for every
+                # process that inherited them (a background child) to close them.
+                out_r, out_w = os.pipe()
+                err_r, err_w = os.pipe()
+                try:
+                    proc = await asyncio.create_subprocess_exec(
+                        *self._argv(step.command),
+                        cwd=layout.workspace, env=env, stdin=asyncio.subprocess.DEVNULL,
+                        stdout=out_w, stderr=err_w, start_new_session=True, preexec_fn=preexec,
+                    )  # fmt: skip
+                except (OSError, subprocess.SubprocessError) as e:
+                    os.close(out_r)
+                    os.close(err_r)
+                    return result(RunStatus.INFRA_ERROR, None, f"could not start {step.name}: {e}")
+                finally:
+                    os.close(out_w)  # the child holds its copies
+                    os.close(err_w)
+                pumps = asyncio.gather(_pump(out_r, out), _pump(err_r, err))
+                try:
+                    # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+                    # cancel (Ctrl-C) that lands as the wait completes.
+                    async with asyncio.timeout(step.timeout_s):
+                        code = await proc.wait()
+                except TimeoutError:
+                    await self._kill(proc, group)
+                    await self._drain(pumps)
+                    return result(
+                        RunStatus.TIMEOUT, proc.returncode,
+                        f"{step.name} exceeded its {step.timeout_s:g}s limit and was killed",
+                    )  # fmt: skip
+                except asyncio.CancelledError:
+                    await asyncio.shield(self._kill(proc, group))
+                    pumps.cancel()
+                    raise
+                # The step's leader exited; children it left behind must not outlive it.
+                await self._kill(proc, group, already_exited=True)
+                await self._drain(pumps)
+            if group is not None:
+                peak = group.peak_memory()
+            status, reason = exit_status(step.name, code)
+            if status is RunStatus.KILLED and group is not None and group.oom_killed():
+                reason = f"{step.name} exceeded its {limits.memory_gb:g} GB memory limit"
+            if out.truncated or err.truncated:
+                capped = f"output capped at {limits.output_bytes} bytes per stream"
+                reason = f"{reason}; {capped}" if reason else None
+            return result(status, code, reason)
+        finally:
+            if group is not None:
+                group.kill_all()
+                group.remove()
 
-    async def _kill_group(
-        self, proc: asyncio.subprocess.Process, already_exited: bool = False
+    def _argv(self, command: str) -> list[str]:
+        shell = ["/bin/sh", "-c", command]
+        return shell if self.network else ["unshare", "--net", "--", *shell]
+
+    async def _drain(self, pumps: asyncio.Future[Any]) -> None:
+        """Wait for the log pumps to reach end of file (a stray holder of the pipe is dead)."""
+        try:
+            async with asyncio.timeout(5):
+                await pumps
+        except TimeoutError:
+            pumps.cancel()
+
+    async def _kill(
+        self,
+        proc: asyncio.subprocess.Process,
+        group: StepCgroup | None,
+        already_exited: bool = False,
     ) -> None:
         """SIGTERM the process group, give it `kill_grace_s`, then SIGKILL what is left."""
         pgid = proc.pid  # start_new_session made the child a group leader
@@ -118,5 +282,8 @@ class LocalSandbox(Sandbox):
                 await asyncio.wait_for(proc.wait(), timeout=self.kill_grace_s)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, signal.SIGKILL)
+        if group is not None:
+            # Whatever left the process group (setsid, double fork) is still in the cgroup.
+            await asyncio.to_thread(group.kill_all)
         if proc.returncode is None:
             await proc.wait()

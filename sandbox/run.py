@@ -18,7 +18,7 @@ from typing import Any
 
 from environments import Environment
 from environments.reward import RewardError, compute_reward
-from sandbox.base import RunLayout, RunStatus, Sandbox, Step, StepResult
+from sandbox.base import Limits, RunLayout, RunStatus, Sandbox, Step, StepResult
 
 
 @dataclass
@@ -33,9 +33,11 @@ class RunOutcome:
 
 
 def layout_for(workspace: Path, env: Environment, artifacts: Path) -> RunLayout:
+    image = env.manifest.image
     return RunLayout(
         workspace=workspace, env_dir=env.root, output_dir=artifacts / "output",
         result_dir=artifacts / "eval", log_dir=artifacts / "logs",
+        dockerfile=env.root / image if image else None,
     )  # fmt: skip
 
 
@@ -64,6 +66,7 @@ async def run_candidate(
         return RunOutcome(status, reason, artifacts, timings=timings, **kw)
 
     timeout = timeout_s or scale.timeout
+    limits = Limits(memory_gb=scale.memory_gb, cpus=scale.cpus)
     scale_env = {"EXECUTOR_SCALE": scale_name}
     train_env = dict(scale_env)
     if scale.time_budget is not None:
@@ -75,9 +78,9 @@ async def run_candidate(
     if changed := env_changes(env, expected):
         return outcome(RunStatus.FLAGGED, changed)
     async with sandbox.session(layout):
-        train = await sandbox.exec(
-            Step("train", scale.command, timeout, seed=seed, gpus=gpus, extra_env=train_env)
-        )
+        train_step = Step("train", scale.command, timeout, seed=seed, gpus=gpus,
+                          extra_env=train_env, limits=limits)  # fmt: skip
+        train = await sandbox.exec(train_step)
         timings["train"] = train.duration_s
         if train.status is not RunStatus.SUCCEEDED:
             return outcome(train.status, _with_tail(train))
@@ -89,7 +92,7 @@ async def run_candidate(
         ev = env.manifest.evaluate
         ev_timeout = scale.evaluate_timeout or ev.timeout
         ev_step = Step("evaluate", ev.command, ev_timeout, seed=seed, gpus=gpus,
-                       sees_result_dir=True, extra_env=scale_env)  # fmt: skip
+                       sees_result_dir=True, extra_env=scale_env, limits=limits)  # fmt: skip
         evaluate = await sandbox.exec(ev_step)
         timings["evaluate"] = evaluate.duration_s
     if evaluate.status is RunStatus.INFRA_ERROR:
