@@ -126,3 +126,52 @@ def process_alive(pid: int) -> bool:
         return False
     stat = Path(f"/proc/{pid}/stat")
     return stat.exists() and stat.read_text().split()[2] != "Z"
+
+
+def docker_unavailable_reason() -> str | None:
+    """None when a Docker engine and the base image are usable, else why not."""
+    from sandbox import SandboxUnavailable
+    from sandbox.docker_sandbox import docker_client
+    from sandbox.images import BASE_IMAGE
+
+    try:
+        client = docker_client()
+    except SandboxUnavailable as e:
+        return f"{e} (make test runs scripts/docker_engine.sh, which needs root and apt-get)"
+    try:
+        client.images.get(BASE_IMAGE)
+    except Exception:
+        return f"image {BASE_IMAGE} missing: scripts/docker_engine.sh builds it"
+    return None
+
+
+def our_step_processes(root: Path) -> list[int]:
+    """Processes started by a sandbox step whose output folder lies under `root`."""
+    needle = f"EXECUTOR_OUTPUT_DIR={root}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            if needle in (proc / "environ").read_bytes() and process_alive(int(proc.name)):
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_left_behind(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """After the whole suite: no step process, container or step cgroup of ours remains."""
+    root = tmp_path_factory.getbasetemp()
+    yield
+    assert our_step_processes(root) == [], "sandbox step processes outlived the suite"
+    from sandbox.cgroups import PARENT, ROOT
+
+    groups = [p for p in ROOT.glob(f"*/{PARENT}/step-*")] + list(ROOT.glob(f"{PARENT}/step-*"))
+    assert groups == [], f"step cgroups left behind: {groups}"
+    if docker_unavailable_reason() is None:
+        from sandbox.docker_sandbox import docker_client, our_containers
+
+        left = our_containers(docker_client())
+        assert left == [], f"containers left behind: {[c.name for c in left]}"

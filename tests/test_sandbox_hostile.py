@@ -1,0 +1,194 @@
+"""Hostile candidates against both sandboxes (Docker against a real engine).
+
+Each test states what a sandbox guarantees; where the local sandbox cannot (the filesystem
+is shared), the test pins down that documented difference instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from environments import load_environment
+from sandbox import RunLayout, RunStatus, Sandbox, Step, get_sandbox
+from sandbox.base import Limits, StepResult
+from sandbox.output import truncation_marker
+from sandbox.run import run_candidate
+from tests.conftest import docker_unavailable_reason, our_step_processes
+
+DOCKER_SKIP = docker_unavailable_reason()
+
+
+@pytest.fixture(params=["local", "docker"])
+def kind(request: pytest.FixtureRequest) -> str:
+    if request.param == "docker" and DOCKER_SKIP:
+        pytest.skip(DOCKER_SKIP)
+    return str(request.param)
+
+
+def make_layout(tmp_path: Path) -> RunLayout:
+    ws, env = tmp_path / "ws", tmp_path / "env"
+    ws.mkdir()
+    env.mkdir()
+    (env / "evaluate.py").write_text("print('the protected evaluator')\n")
+    return RunLayout(ws, env, tmp_path / "out", tmp_path / "eval", tmp_path / "logs")
+
+
+def make_sandbox(kind: str, **options: object) -> Sandbox:
+    if kind == "local":
+        options.setdefault("kill_grace_s", 0.5)
+    return get_sandbox(kind, **options)
+
+
+async def run_step(
+    kind: str, tmp_path: Path, command: str, timeout: float = 20, **kw: object
+) -> tuple[StepResult, RunLayout]:
+    options = kw.pop("options", {})
+    assert isinstance(options, dict)
+    sb = make_sandbox(kind, **options)
+    lay = make_layout(tmp_path)
+    async with sb.session(lay):
+        res = await sb.exec(Step("train", command, timeout, **kw))  # type: ignore[arg-type]
+    return res, lay
+
+
+def assert_nothing_running(kind: str, root: Path) -> None:
+    assert our_step_processes(root) == []
+    if kind == "docker":
+        from sandbox.docker_sandbox import docker_client, our_containers
+
+        assert our_containers(docker_client()) == []
+
+
+async def test_infinite_loop_times_out_and_leaves_nothing(kind, tmp_path) -> None:
+    start = time.monotonic()
+    res, _ = await run_step(kind, tmp_path, "python -c 'while True: pass'", timeout=1.5)
+    assert res.status is RunStatus.TIMEOUT and "1.5s limit" in str(res.reason)
+    assert time.monotonic() - start < 10
+    assert_nothing_running(kind, tmp_path)
+
+
+async def test_fork_bomb_is_contained_and_the_machine_responds(kind, tmp_path) -> None:
+    bomb = "bomb() { bomb | bomb & }; bomb; sleep 3"
+    task = asyncio.create_task(
+        run_step(kind, tmp_path, bomb, timeout=8, limits=Limits(pids=64))
+    )
+    await asyncio.sleep(1.5)  # the bomb is at its limit by now
+    t0 = time.monotonic()
+    subprocess.run(["true"], check=True, timeout=5)
+    assert time.monotonic() - t0 < 1.0, "the machine stopped responding"
+    res, _ = await task
+    assert res.status in {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.TIMEOUT}
+    assert res.duration_s < 8 + 3
+    await asyncio.sleep(0.2)
+    assert_nothing_running(kind, tmp_path)
+
+
+async def test_memory_bomb_is_killed_at_the_limit(kind, tmp_path) -> None:
+    bomb = "python -c 'x = b\" \" * (2 * 1024**3); print(len(x))'"
+    res, _ = await run_step(kind, tmp_path, bomb, limits=Limits(memory_gb=0.25))
+    if kind == "local" and res.status is RunStatus.FAILED:
+        pytest.fail(f"no cgroup here: the rlimit gave {res.reason} (run as root for cgroups)")
+    assert res.status is RunStatus.KILLED, res
+    assert "0.25 GB memory limit" in str(res.reason)
+
+
+async def test_a_gigabyte_of_stdout_is_capped_with_a_marker(kind, tmp_path) -> None:
+    cap = 1_000_000
+    res, _ = await run_step(
+        kind, tmp_path, "yes | head -c 1000000000; echo done >&2", limits=Limits(output_bytes=cap)
+    )
+    assert res.status is RunStatus.SUCCEEDED, res
+    data = res.stdout_path.read_bytes()
+    assert len(data) == cap + len(truncation_marker(cap))
+    assert data.endswith(truncation_marker(cap)) and data[:cap] == b"y\n" * (cap // 2)
+    assert res.stderr_path.read_text() == "done\n"  # the other stream is untouched
+
+
+async def test_network_request_fails_without_network(kind, tmp_path) -> None:
+    options = {"network": False} if kind == "local" else {}
+    if kind == "local" and os.geteuid() != 0:
+        pytest.skip("the local sandbox's private network namespace needs root")
+    fetch = (
+        "python -c 'import socket; socket.create_connection((\"1.1.1.1\", 80), timeout=3)'"
+    )
+    res, _ = await run_step(kind, tmp_path, fetch, options=options)
+    assert res.status is RunStatus.FAILED
+    assert "unreachable" in res.stderr_tail().lower()
+
+
+async def test_writing_outside_the_workspace(kind, tmp_path) -> None:
+    target = Path("/tmp") / f"executor-escape-{uuid.uuid4().hex}"
+    try:
+        res, lay = await run_step(
+            kind, tmp_path, f"echo escaped > {target}; echo inside > $EXECUTOR_OUTPUT_DIR/ok"
+        )
+        assert res.status is RunStatus.SUCCEEDED, res
+        assert (lay.output_dir / "ok").read_text() == "inside\n"
+        # Docker: the container's /tmp is its own. Local: same filesystem (documented).
+        assert target.exists() == (kind == "local")
+    finally:
+        target.unlink(missing_ok=True)
+
+
+async def test_reading_an_api_key_finds_nothing(kind, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-very-secret")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-secret")
+    monkeypatch.setenv("HF_TOKEN", "hf_secret")
+    res, _ = await run_step(kind, tmp_path, "env; echo key=${OPENAI_API_KEY:-absent}")
+    out = res.stdout_path.read_text()
+    assert res.status is RunStatus.SUCCEEDED and "key=absent" in out
+    assert "secret" not in out
+
+
+async def test_the_home_is_scratch(kind, tmp_path) -> None:
+    res, _ = await run_step(kind, tmp_path, "echo $HOME; touch $HOME/x")
+    home = res.stdout_path.read_text().strip()
+    assert res.status is RunStatus.SUCCEEDED
+    assert home != os.environ.get("HOME") and not Path(home, "x").exists()
+
+
+async def test_editing_the_evaluator_at_run_time_is_stopped_or_flagged(
+    kind, toy_env, tmp_path
+) -> None:
+    env = load_environment(toy_env)
+    ws = tmp_path / "ws"
+    shutil.copytree(toy_env / "repo", ws)
+    tamper = (
+        "import os\ntry:\n"
+        "    with open(os.path.join(os.environ['EXECUTOR_ENV_DIR'], 'evaluate.py'), 'a') as f:\n"
+        "        f.write('\\nprint(\"tampered\")\\n')\n"
+        "except OSError as e:\n    print('write refused:', e)\n"
+    )
+    train = ws / "train.py"
+    train.write_text(tamper + train.read_text())
+    before = (toy_env / "evaluate.py").read_text()
+    outcome = await run_candidate(env, "tiny", ws, tmp_path / "artifacts", make_sandbox(kind))
+    stdout = (tmp_path / "artifacts" / "logs" / "train.stdout").read_text()
+    if kind == "docker":
+        # The folder is mounted read-only: the write fails and the run scores normally.
+        assert "Read-only file system" in stdout
+        assert (toy_env / "evaluate.py").read_text() == before
+        assert outcome.status is RunStatus.SUCCEEDED, outcome.reason
+    else:
+        # The local sandbox cannot stop the write; the hash check catches it.
+        assert (toy_env / "evaluate.py").read_text() != before
+        assert outcome.status is RunStatus.FLAGGED and outcome.reward is None
+        assert "evaluate.py" in str(outcome.reason) and "during training" in str(outcome.reason)
+
+
+async def test_a_step_that_escapes_its_process_group_still_dies(tmp_path) -> None:
+    # setsid leaves the process group; only the cgroup still holds it.
+    res, lay = await run_step(
+        "local", tmp_path, "setsid sh -c 'sleep 60' & sleep 0.3; echo started"
+    )
+    assert res.status is RunStatus.SUCCEEDED
+    await asyncio.sleep(0.2)
+    assert our_step_processes(tmp_path) == []
