@@ -120,9 +120,33 @@ RunDirOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 EnvOpt = Annotated[str, typer.Option("--env", help="Environment name or folder with env.toml.")]
 ScaleOpt = Annotated[str, typer.Option("--scale", help="Scale from the manifest.")]
-SandboxOpt = Annotated[str, typer.Option("--sandbox", help="Sandbox kind, e.g. local.")]
+SandboxOpt = Annotated[
+    str,
+    typer.Option(
+        "--sandbox",
+        help="local, or docker; options as KIND:KEY=VALUE,… e.g. docker:network=bridge.",
+    ),
+]
 TimeoutOpt = Annotated[
     float | None, typer.Option("--timeout", help="Training seconds (default: the scale's).")
+]
+BackendOpt = Annotated[
+    str, typer.Option("--backend", help="Where runs execute: local (this machine) or ray.")
+]
+GpusOpt = Annotated[
+    str | None,
+    typer.Option("--gpus", help="GPU ids the local backend may use, e.g. 0,1 [default: all]."),
+]
+SlotsOpt = Annotated[
+    int, typer.Option("--slots", min=1, help="Concurrent runs at a CPU (tiny) scale.")
+]
+RayAddressOpt = Annotated[
+    str | None,
+    typer.Option("--ray-address", help="Ray cluster, e.g. ray://head:10001 [default: local]."),
+]
+RaySharedOpt = Annotated[
+    bool,
+    typer.Option("--ray-shared", help="The run dir is on a filesystem all Ray nodes mount."),
 ]
 
 
@@ -157,6 +181,10 @@ def run_idea_cmd(
     sandbox: SandboxOpt = "local",
     timeout: TimeoutOpt = None,
     seed: Annotated[int, typer.Option("--seed", help="EXECUTOR_SEED of the run.")] = 0,
+    backend: BackendOpt = "local",
+    gpus: GpusOpt = None,
+    ray_address: RayAddressOpt = None,
+    ray_shared: RaySharedOpt = False,
     context_tokens: Annotated[
         int, typer.Option("--context-tokens", help="Prompt budget for task + editable files.")
     ] = 100_000,
@@ -174,6 +202,7 @@ def run_idea_cmd(
     from agent.store import Store
 
     environment, sb = _preflight(env, scale, sandbox)
+    _check_backend(environment, scale, backend, gpus)
     patch_text = None
     if patch is not None:
         patch_text = _read_text(patch, "--patch")
@@ -193,7 +222,10 @@ def run_idea_cmd(
     if patch_text is None:
         editable_context(environment, context_tokens)  # too large: say so before any call
         client = _make_client(llm, base_url, None if no_cache else run_path / "llm_cache")
-    req = RunRequest(environment, scale, run_path, sb, seed, timeout, config)
+    req = RunRequest(
+        environment, scale, run_path, sb, seed, timeout, config, backend=backend, gpus=gpus,
+        ray_address=ray_address, ray_shared=ray_shared,
+    )  # fmt: skip
     with closing(Store(run_path)) as store, _progress(as_json) as progress:
         if client is not None:
             client.on_call = _book_llm_calls(store)
@@ -214,16 +246,27 @@ def baseline_cmd(
     seeds: Annotated[int, typer.Option("--seeds", min=1, help="Runs with seeds 0..N-1.")] = 3,
     sandbox: SandboxOpt = "local",
     timeout: TimeoutOpt = None,
+    backend: BackendOpt = "local",
+    gpus: GpusOpt = None,
+    slots: SlotsOpt = 1,
+    ray_address: RayAddressOpt = None,
+    ray_shared: RaySharedOpt = False,
     run_dir: RunDirOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run the unmodified baseline with several seeds; print mean ± std of reward and metrics."""
+    """Run the unmodified baseline with several seeds; print mean ± std of reward and metrics.
+
+    Seeds run at once where slots allow: one per GPU (or per --slots at a CPU scale)."""
     from agent.executor import RunRequest, run_baseline
     from agent.store import Store
 
     environment, sb = _preflight(env, scale, sandbox)
+    _check_backend(environment, scale, backend, gpus, slots)
     run_path = _run_dir(run_dir)
-    req = RunRequest(environment, scale, run_path, sb, 0, timeout)
+    req = RunRequest(
+        environment, scale, run_path, sb, 0, timeout, backend=backend, gpus=gpus, slots=slots,
+        ray_address=ray_address, ray_shared=ray_shared,
+    )  # fmt: skip
     with closing(Store(run_path)) as store, _progress(as_json) as progress:
         result = asyncio.run(run_baseline(req, store, seeds, progress))
     _emit(result, as_json, report.print_baseline)
@@ -285,8 +328,31 @@ def _preflight(env: str, scale: str, sandbox: str) -> tuple[Any, str]:
 
     environment = resolve_environment(env)
     environment.scale(scale)
-    get_sandbox(sandbox)  # unknown or unavailable kind: fail before anything is written
+    sb = get_sandbox(sandbox)  # unknown or unavailable kind: fail before anything is written
+    if sb.kind == "local" and err.is_terminal:
+        from sandbox.local import ISOLATION_WARNING
+
+        err.print(f"[yellow]warning:[/yellow] {ISOLATION_WARNING}", highlight=False)
     return environment, sandbox
+
+
+def _check_backend(
+    environment: Any, scale: str, backend: str, gpus: str | None, slots: int = 1
+) -> None:
+    """Bad --backend/--gpus, or too few GPUs for the scale: exit 2 before anything runs."""
+    if backend not in ("local", "ray"):
+        raise UsageError(f"unknown --backend {backend!r}: use local or ray")
+    if backend == "local":
+        from sandbox.backends import LocalBackend
+
+        try:
+            LocalBackend.for_scale(environment, scale, gpus, slots)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+    else:
+        from sandbox.ray_backend import _ray
+
+        _ray()  # not installed: say so now
 
 
 def _make_client(llm: str | None, base_url: str | None, cache_dir: Path | None) -> Any:

@@ -19,7 +19,8 @@ from agent.llm import LLMClient
 from agent.store import Store, new_id
 from environments import Environment
 from sandbox import RunStatus, get_sandbox
-from sandbox.run import RunOutcome, new_artifacts_dir, run_candidate
+from sandbox.backends import Backend, RunJob, make_backend
+from sandbox.run import RunOutcome, new_artifacts_dir
 from sandbox.workspace import BaselineRepo
 
 Progress = Callable[[str], None]
@@ -36,6 +37,17 @@ class RunRequest:
     seed: int = 0
     timeout_s: float | None = None
     implementer: ImplementerConfig = field(default_factory=ImplementerConfig)
+    backend: str = "local"  # or "ray"
+    gpus: str | None = None  # device ids for the local backend, e.g. "0,1" (else detected)
+    slots: int = 1  # concurrent runs at a CPU scale on the local backend
+    ray_address: str | None = None
+    ray_shared: bool = False  # the run dir is on a filesystem every Ray node mounts
+
+    def make_backend(self) -> Backend:
+        return make_backend(
+            self.backend, self.env, self.scale, gpus=self.gpus, slots=self.slots,
+            ray_address=self.ray_address, ray_shared=self.ray_shared,
+        )  # fmt: skip
 
 
 async def run_idea(
@@ -81,10 +93,14 @@ async def run_idea(
     if impl.workspace is None:
         report["timings"]["total"] = time.monotonic() - t0
         return report
+    backend = req.make_backend()
     try:
-        progress(f"training ({req.scale}, seed {req.seed})")
-        run_id, outcome = await _run(impl.candidate_id, impl.workspace.path, req, store, baseline)
+        run_id, outcome = await _run(
+            impl.candidate_id, impl.workspace.path, req, store, baseline, backend,
+            on_start=lambda: progress(f"training ({req.scale}, seed {req.seed})"),
+        )  # fmt: skip
     finally:
+        backend.close()
         impl.workspace.remove()  # the commit stays under refs/candidates/
     fields = _outcome_fields(run_id, outcome)
     report["timings"].update(fields.pop("timings"))
@@ -103,15 +119,29 @@ async def run_baseline(
     idea_id = store.add_idea("baseline", env.name, env.repo_hash, req.scale, "baseline")
     cand_id = store.add_candidate(idea_id, 0, "baseline", baseline.baseline_sha)
     store.finish_candidate(cand_id, "validated", commit_sha=baseline.baseline_sha, diff="")
-    ws = baseline.new_workspace(req.run_dir / "workspaces" / cand_id)
-    runs = []
+    backend = req.make_backend()
+    started = 0
+
+    def on_start() -> None:
+        nonlocal started
+        started += 1
+        progress(f"baseline seed {started}/{seeds}")
+
+    async def one(seed: int) -> dict[str, Any]:
+        # A worktree per seed: seeds may run at once, and code may write into its cwd.
+        ws = baseline.new_workspace(req.run_dir / "workspaces" / f"{cand_id}-seed{seed}")
+        try:
+            run_id, outcome = await _run(
+                cand_id, ws.path, replace(req, seed=seed), store, baseline, backend, on_start
+            )
+        finally:
+            ws.remove()
+        return {"seed": seed, **_outcome_fields(run_id, outcome)}
+
     try:
-        for seed in range(seeds):
-            progress(f"baseline seed {seed + 1}/{seeds}")
-            run_id, outcome = await _run(cand_id, ws.path, replace(req, seed=seed), store, baseline)
-            runs.append({"seed": seed, **_outcome_fields(run_id, outcome)})
+        runs = list(await asyncio.gather(*(one(seed) for seed in range(seeds))))
     finally:
-        ws.remove()
+        backend.close()
     ok = [r for r in runs if r["status"] == RunStatus.SUCCEEDED]
     summary: dict[str, dict[str, float]] = {}
     if ok:
@@ -130,17 +160,24 @@ async def run_baseline(
 
 
 async def _run(
-    cand_id: str, workspace: Path, req: RunRequest, store: Store, baseline: BaselineRepo
+    cand_id: str,
+    workspace: Path,
+    req: RunRequest,
+    store: Store,
+    baseline: BaselineRepo,
+    backend: Backend,
+    on_start: Callable[[], None] = lambda: None,
 ) -> tuple[str, RunOutcome]:
     run_id = new_id("run")
     artifacts = new_artifacts_dir(req.run_dir, run_id)
     store.start_run(cand_id, req.scale, req.seed, req.sandbox, artifacts, run_id)
+    job = RunJob(
+        req.env, req.scale, workspace, artifacts, sandbox=req.sandbox, seed=req.seed,
+        timeout_s=req.timeout_s, expected_env=baseline.pinned_env_hashes, name=run_id,
+        on_start=on_start,
+    )  # fmt: skip
     try:
-        outcome = await run_candidate(
-            req.env, req.scale, workspace, artifacts, get_sandbox(req.sandbox),
-            seed=req.seed, timeout_s=req.timeout_s,
-            expected_env=baseline.pinned_env_hashes,
-        )  # fmt: skip
+        outcome = await backend.run(job)
     except BaseException as e:
         # Ctrl-C or a harness bug: the run row must still end in a terminal status.
         status = (

@@ -222,6 +222,8 @@ class LocalSandbox(Sandbox):
                     os.close(out_w)  # the child holds its copies
                     os.close(err_w)
                 pumps = asyncio.gather(_pump(out_r, out), _pump(err_r, err))
+                # Cancelled pumps (Ctrl-C, a stray pipe holder) must not log "never retrieved".
+                pumps.add_done_callback(lambda f: f.cancelled() or f.exception())
                 try:
                     # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
                     # cancel (Ctrl-C) that lands as the wait completes.

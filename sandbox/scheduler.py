@@ -234,21 +234,25 @@ class Scheduler:
 
     async def _run(self, job: Job[Any]) -> None:
         retry = False
+        # The waiter may have gone (its future cancelled): then only the record is updated.
+        fut = job.future
         try:
             result = await job.fn(job.slots)
         except asyncio.CancelledError:
             job.record.status = "cancelled"
-            job.future.cancel()
+            fut.cancel()
         except BaseException as e:  # a crashed job frees its slots like any other
             job.record.status = "failed"
-            job.future.set_exception(e)
+            if not fut.done():
+                fut.set_exception(e)
         else:
             infra = getattr(result, "status", None) == RunStatus.INFRA_ERROR
-            if infra and job.record.attempts <= job.retries:
+            if infra and job.record.attempts <= job.retries and not fut.done():
                 retry = True
             else:
                 job.record.status = "done"
-                job.future.set_result(result)
+                if not fut.done():
+                    fut.set_result(result)
         finally:
             self._release(job, requeue=retry)
 

@@ -1,0 +1,120 @@
+"""Where runs execute: this machine's slots (`local`), or a Ray cluster (`ray`).
+
+Both take a `RunJob` and return the `RunOutcome` of Contract 2, with the artifacts in the
+job's folder on this machine, so the store on the driver records every run the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from environments import Environment
+from sandbox.registry import get_sandbox
+from sandbox.run import RunOutcome, run_candidate
+from sandbox.scheduler import Scheduler, Slot, machine_slots
+
+
+@dataclass
+class RunJob:
+    """One run of one candidate, as the driver sees it."""
+
+    env: Environment
+    scale: str
+    workspace: Path  # the candidate's worktree on the driver
+    artifacts: Path  # where logs, output and result end up on the driver
+    sandbox: str = "local"  # sandbox spec, e.g. "docker:network=none"
+    seed: int = 0
+    timeout_s: float | None = None
+    expected_env: dict[str, str] | None = None  # pinned hashes of the protected files
+    name: str = ""
+    priority: int = 0
+    on_start: Callable[[], None] = field(default=lambda: None)
+
+    @property
+    def gpus_needed(self) -> int:
+        return self.env.scale(self.scale).gpus
+
+    @property
+    def expected_s(self) -> float:
+        """Upper estimate of the run's length: training plus evaluation timeouts."""
+        scale = self.env.scale(self.scale)
+        return (self.timeout_s or scale.timeout) + (
+            scale.evaluate_timeout or self.env.manifest.evaluate.timeout
+        )
+
+
+class Backend(Protocol):
+    async def run(self, job: RunJob) -> RunOutcome: ...
+
+    def close(self) -> None: ...
+
+
+class LocalBackend:
+    """Runs on this machine: a `Scheduler` over its GPUs (or CPU slots) and a sandbox per run."""
+
+    def __init__(self, scheduler: Scheduler) -> None:
+        self.scheduler = scheduler
+
+    @classmethod
+    def for_scale(
+        cls, env: Environment, scale: str, gpus: str | None = None, cpu_slots: int = 1
+    ) -> LocalBackend:
+        need = env.scale(scale).gpus
+        slots = machine_slots(need, gpus, cpu_slots)
+        if len(slots) < need:
+            have = f"{len(slots)} GPU" + ("s" if len(slots) != 1 else "")
+            raise ValueError(
+                f"scale {scale!r} of {env.name} needs {need} GPUs and {have} are available: "
+                "pass --gpus with enough device ids, or use a smaller scale"
+            )
+        return cls(Scheduler(slots))
+
+    async def run(self, job: RunJob) -> RunOutcome:
+        async def attempt(slots: tuple[Slot, ...]) -> RunOutcome:
+            job.on_start()
+            gpus = tuple(s.gpu for s in slots if s.gpu is not None)
+            return await run_candidate(
+                job.env, job.scale, job.workspace, job.artifacts, get_sandbox(job.sandbox),
+                seed=job.seed, gpus=gpus, timeout_s=job.timeout_s,
+                expected_env=job.expected_env,
+            )  # fmt: skip
+
+        handle = self.scheduler.submit(
+            attempt, slots=max(1, job.gpus_needed), priority=job.priority,
+            name=job.name, expected_s=job.expected_s,
+        )  # fmt: skip
+        try:
+            outcome = await handle
+        except BaseException:
+            self.scheduler.cancel(handle)
+            raise
+        rec = handle.record
+        outcome.timings["queued"] = rec.waited_s or 0.0
+        outcome.timings["gpu_seconds"] = rec.gpu_seconds
+        return outcome
+
+    def close(self) -> None:
+        return None
+
+
+def make_backend(
+    kind: str,
+    env: Environment,
+    scale: str,
+    *,
+    gpus: str | None = None,
+    slots: int = 1,
+    ray_address: str | None = None,
+    ray_shared: bool = False,
+) -> Backend:
+    """The backend named by `--backend`; ValueError with what to do on bad input."""
+    if kind == "local":
+        return LocalBackend.for_scale(env, scale, gpus, slots)
+    if kind == "ray":
+        from sandbox.ray_backend import RayBackend
+
+        return RayBackend(ray_address, shared=ray_shared)
+    raise ValueError(f"unknown backend {kind!r}: use local or ray")
