@@ -342,6 +342,13 @@ def _check_backend(
     """Bad --backend/--gpus, or too few GPUs for the scale: exit 2 before anything runs."""
     if backend not in ("local", "ray"):
         raise UsageError(f"unknown --backend {backend!r}: use local or ray")
+    if gpus is not None:
+        from sandbox.scheduler import parse_gpus
+
+        try:
+            parse_gpus(gpus)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
     if backend == "local":
         from sandbox.backends import LocalBackend
 

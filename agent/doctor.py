@@ -35,39 +35,67 @@ def check_torch() -> Check:
 
 
 def check_gpus() -> Check:
+    from sandbox.scheduler import detect_gpus
+
     smi = shutil.which("nvidia-smi")
-    if smi is None:
-        return _check("gpus", "warn", "no nvidia-smi: only CPU (tiny) scales can run here")
-    try:
-        out = subprocess.run(
-            [smi, "--query-gpu=index,name,memory.total", "--format=csv,noheader"],
-            capture_output=True, text=True, timeout=20, check=True,
-        ).stdout.strip()  # fmt: skip
-    except (subprocess.SubprocessError, OSError) as e:
-        return _check("gpus", "warn", f"nvidia-smi failed ({e}): is the driver loaded?")
-    gpus = [line for line in out.splitlines() if line.strip()]
-    if not gpus:
-        return _check("gpus", "warn", "nvidia-smi lists no GPU: only CPU scales can run")
-    return _check("gpus", "ok", f"{len(gpus)}: " + "; ".join(gpus))
+    ids = detect_gpus()
+    if not ids:
+        why = "no nvidia-smi" if smi is None else "no GPU listed by NVML/nvidia-smi"
+        return _check("gpus", "warn", f"0 ({why}): only CPU (tiny) scales can run here")
+    names = ""
+    if smi is not None:
+        try:
+            names = subprocess.run(
+                [smi, "--query-gpu=index,name,memory.total", "--format=csv,noheader"],
+                capture_output=True, text=True, timeout=20, check=True,
+            ).stdout.strip().replace("\n", "; ")  # fmt: skip
+        except (subprocess.SubprocessError, OSError):
+            names = ""
+    return _check("gpus", "ok", f"{len(ids)}" + (f": {names}" if names else ""))
 
 
 def check_docker() -> Check:
+    from sandbox import SandboxUnavailable
+    from sandbox.docker_sandbox import docker_client, our_containers
+    from sandbox.images import BASE_IMAGE
+
     try:
-        import docker
-    except ImportError:
-        return _check("docker", "warn", "python package `docker` missing: pip install docker")
-    try:
-        client = docker.from_env(timeout=5)
+        client = docker_client()
         version = client.version().get("Version", "?")
-        client.close()
-    except Exception as e:  # the SDK raises many kinds; any means "no usable engine"
-        first = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
+    except SandboxUnavailable as e:
+        return _check("docker", "warn", str(e))
+    try:
+        client.images.get(BASE_IMAGE)
+        base = f"base image {BASE_IMAGE} present"
+    except Exception:
+        base = f"no {BASE_IMAGE} (scripts/docker_engine.sh builds it)"
+    ours = len(our_containers(client))
+    return _check("docker", "ok", f"engine {version}; {base}; {ours} executor containers running")
+
+
+def check_ray() -> Check:
+    try:
+        import ray
+    except ImportError:
+        return _check("ray", "warn", "not installed: pip install 'ray>=2.9' for --backend ray")
+    address = os.environ.get("RAY_ADDRESS")
+    where = f"RAY_ADDRESS={address}" if address else "pass --ray-address, or a local Ray starts"
+    return _check("ray", "ok", f"{ray.__version__}: --backend ray available ({where})")
+
+
+def check_cgroups() -> Check:
+    from sandbox.cgroups import StepCgroup
+
+    group = StepCgroup.create(memory_bytes=1 << 30, pids=64)
+    if group is None:
         return _check(
-            "docker", "warn",
-            f"no engine reachable ({first}): start dockerd to use --sandbox docker; "
-            "--sandbox local works without it",
+            "cgroups", "warn",
+            "not writable here: the local sandbox limits memory and processes with rlimits "
+            "(which root ignores) and cannot catch a step that leaves its process group",
         )  # fmt: skip
-    return _check("docker", "ok", f"engine {version}")
+    group.remove()
+    kind = "v2" if group.v2 else "v1"
+    return _check("cgroups", "ok", f"{kind}: local steps get memory and process limits")
 
 
 def check_git() -> Check:
@@ -91,7 +119,9 @@ def check_keys() -> list[Check]:
     return checks
 
 
-CHECKS: list[Callable[[], Check]] = [check_python, check_torch, check_gpus, check_docker, check_git]
+CHECKS: list[Callable[[], Check]] = [
+    check_python, check_torch, check_gpus, check_docker, check_ray, check_cgroups, check_git,
+]  # fmt: skip
 
 
 def run_checks() -> list[dict[str, Any]]:

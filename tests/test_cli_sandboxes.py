@@ -1,0 +1,65 @@
+"""The CLI with --sandbox docker, --backend, --gpus and --slots, as a user runs them."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import (
+    TOY_ENV,
+    assert_one_line_error,
+    assert_store_consistent,
+    docker_unavailable_reason,
+    store_rows,
+)
+
+PATCH = TOY_ENV / "ideas" / "more_steps.patch"
+
+
+def test_run_idea_in_docker_scores_like_local(cli, toy_env, tmp_path) -> None:
+    if reason := docker_unavailable_reason():
+        pytest.skip(reason)
+    rewards = {}
+    for sandbox in ("local", "docker"):
+        runs = tmp_path / sandbox
+        res = cli("run-idea", "--patch", PATCH, "--env", toy_env, "--sandbox", sandbox,
+                  "--run-dir", runs, "--json")  # fmt: skip
+        assert res.rc == 0, res
+        assert res.json["status"] == "succeeded"
+        rewards[sandbox] = res.json["reward"]
+        assert store_rows(runs, "runs")[0]["sandbox"] == sandbox
+        assert_store_consistent(runs)
+    assert rewards["docker"] == pytest.approx(rewards["local"])
+
+
+def test_baseline_seeds_share_slots(cli, toy_env, run_dir) -> None:
+    res = cli("baseline", "--env", toy_env, "--seeds", "3", "--slots", "2", "--json",
+              "--run-dir", run_dir)  # fmt: skip
+    assert res.rc == 0, res
+    assert [r["seed"] for r in res.json["runs"]] == [0, 1, 2]
+    assert all(r["status"] == "succeeded" for r in res.json["runs"])
+    assert all("queued" in r["timings"] for r in res.json["runs"])
+    assert_store_consistent(run_dir)
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["--sandbox", "docker:colour=blue"], ["no option 'colour'", "image, network"]),
+        (["--sandbox", "local:network=maybe"], ["must be a bool"]),
+        (["--sandbox", "vm"], ["unknown sandbox kind 'vm'", "docker, local"]),
+        (["--backend", "slurm"], ["unknown --backend 'slurm'"]),
+        (["--gpus", "a,b"], ["--gpus takes device ids"]),
+    ],
+)
+def test_bad_sandbox_and_backend_options(cli, toy_env, run_dir, args, needles) -> None:
+    res = cli("baseline", "--env", toy_env, "--seeds", "1", *args, "--run-dir", run_dir)
+    assert res.rc == 2
+    assert_one_line_error(res, *needles)
+    assert not run_dir.exists()  # nothing written
+
+
+def test_a_gpu_scale_without_gpus_says_what_to_do(cli, run_dir) -> None:
+    res = cli("baseline", "--env", "posttrain_grpo", "--scale", "gpu", "--run-dir", run_dir)
+    assert res.rc == 2
+    assert_one_line_error(res, "needs 1 GPUs", "--gpus")
+    assert not run_dir.exists()

@@ -1,0 +1,83 @@
+"""The Ray backend against a real local Ray (`ray.init(num_cpus=2)`): shipping and results."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from agent.executor import RunRequest, run_baseline
+from agent.store import Store
+from environments import load_environment
+from sandbox.ray_backend import NOT_SHIPPED, checkout_bundle, git_bundle, tar_dir, untar
+
+ray = pytest.importorskip("ray", reason="Ray is a dev dependency: pip install -e '.[dev]'")
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def test_tar_roundtrip_skips_files_above_the_limit(tmp_path) -> None:
+    src = tmp_path / "src"
+    (src / "logs").mkdir(parents=True)
+    (src / "logs" / "train.stdout").write_text("hello\n")
+    (src / "ckpt.bin").write_bytes(b"x" * 5000)
+    data, skipped = tar_dir(src, max_file_bytes=1000)
+    assert skipped == ["ckpt.bin"]
+    untar(data, tmp_path / "dst")
+    assert (tmp_path / "dst" / "logs" / "train.stdout").read_text() == "hello\n"
+    assert not (tmp_path / "dst" / "ckpt.bin").exists()
+
+
+def test_bundle_ships_exactly_the_commit(tmp_path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    (repo / "train.py").write_text("print('candidate')\n")
+    subprocess.run([*git, "add", "."], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-qm", "c"], cwd=repo, check=True)
+    data, sha = git_bundle(repo)
+    checkout_bundle(data, sha, tmp_path / "worker" / "ws")
+    ws = tmp_path / "worker" / "ws"
+    assert (ws / "train.py").read_text() == "print('candidate')\n"
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ws, capture_output=True, text=True)
+    assert head.stdout.strip() == sha
+    # The temporary ref is gone from the driver's repo.
+    refs = subprocess.run(["git", "for-each-ref"], cwd=repo, capture_output=True, text=True)
+    assert "executor-ship" not in refs.stdout
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["shipped", "shared-path"])
+def test_baseline_through_ray_matches_local(local_ray, toy_env, tmp_path, shared) -> None:
+    env = load_environment(toy_env)
+    results = {}
+    for backend in ("local", "ray"):
+        run_dir = tmp_path / backend
+        req = RunRequest(env, "tiny", run_dir, backend=backend, ray_shared=shared)
+        store = Store(run_dir)
+        try:
+            results[backend] = asyncio.run(run_baseline(req, store, seeds=2))
+            runs = store.runs(results[backend]["candidate_id"])
+        finally:
+            store.close()
+        assert [r["status"] for r in runs] == ["succeeded", "succeeded"]
+    local, remote = results["local"], results["ray"]
+    assert remote["status"] == "succeeded"
+    # Same code, same seeds, same data: the same rewards, wherever they ran.
+    assert [r["reward"] for r in remote["runs"]] == pytest.approx(
+        [r["reward"] for r in local["runs"]]
+    )
+    for run in remote["runs"]:
+        artifacts = Path(run["artifacts"])
+        assert (artifacts / "logs" / "train.stdout").read_text().startswith("trained")
+        assert (artifacts / "eval" / "result.json").is_file()
+        assert (artifacts / "output" / "metrics.jsonl").is_file()
+        assert not (artifacts / NOT_SHIPPED).exists()
+        assert run["timings"]["train"] > 0
