@@ -36,6 +36,8 @@ test: $(VENV)/.installed
 # NANOGPT_REF: karpathy/nanoGPT's model.py, checked out outside this repository.
 bench: $(VENV)/.installed
 	$(PY) bench/run_idea_overhead.py
+	scripts/docker_engine.sh
+	$(PY) bench/sandbox_and_scheduler.py
 	$(PY) bench/grpo_step_time.py
 	@if [ -n "$(NANOGPT_REF)" ]; then $(PY) bench/nanogpt_throughput.py --reference $(NANOGPT_REF); \
 	else echo "skipping bench/nanogpt_throughput.py: set NANOGPT_REF=/path/to/nanoGPT/model.py"; fi

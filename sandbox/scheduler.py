@@ -95,6 +95,7 @@ class JobRecord:
     slot_seconds: float = 0.0
     gpu_seconds: float = 0.0
     status: str = "queued"  # queued | running | done | failed | cancelled
+    slot_indices: tuple[int, ...] = ()  # the slots of its latest attempt
 
     @property
     def waited_s(self) -> float | None:
@@ -224,6 +225,7 @@ class Scheduler:
         self.waiting.remove(job)
         job.slots = tuple(self.free[: job.record.slots_needed])
         del self.free[: job.record.slots_needed]
+        job.record.slot_indices = tuple(s.index for s in job.slots)
         self.running.add(job)
         job.run_started = time.monotonic()
         if job.record.started is None:
