@@ -23,6 +23,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from rich.console import Console
@@ -75,7 +76,7 @@ async def run_workload(jobs: list[tuple[float, int]], slots: int, root: Path) ->
     sched = Scheduler([Slot(i) for i in range(slots)])
     sandbox = get_sandbox("local")
 
-    def job(i: int, seconds: float):  # noqa: ANN202
+    def job(i: int, seconds: float) -> Callable[[tuple[Slot, ...]], Awaitable[None]]:
         async def fn(_: tuple[Slot, ...]) -> None:
             async with sandbox.session(layout(root / f"job-{i}")):
                 await sandbox.exec(Step("train", f"sleep {seconds}", 60))
@@ -144,7 +145,8 @@ def main() -> None:
                 continue
             med = statistics.median(times)
             over = med - bare
-            table.add_row(kind, f"{med:.3f}", f"{over:.3f}", f"{goal}", "yes" if over < goal else "NO")
+            met = "yes" if over < goal else "NO"
+            table.add_row(kind, f"{med:.3f}", f"{over:.3f}", f"{goal}", met)
         console.print(table)
 
         jobs = workload(args.jobs)
