@@ -126,8 +126,12 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=20, help="Sessions per sandbox (median).")
     ap.add_argument("--jobs", type=int, default=30, help="Jobs in the scheduler workload.")
     ap.add_argument("--slots", type=int, default=3)
-    ap.add_argument("--plot", type=Path, default=Path("bench/scheduler_timeline.png"),
-                    help="Where to draw the job timeline (needs matplotlib).")
+    ap.add_argument(
+        "--plot",
+        type=Path,
+        default=Path("bench/scheduler_timeline.png"),
+        help="Where to draw the job timeline (needs matplotlib).",
+    )
     args = ap.parse_args()
     console = Console()
     root = Path(tempfile.mkdtemp(prefix="bench-sandbox-"))
