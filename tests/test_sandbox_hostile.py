@@ -7,6 +7,7 @@ is shared), the test pins down that documented difference instead of skipping it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import subprocess
@@ -188,3 +189,79 @@ async def test_a_step_that_escapes_its_process_group_still_dies(tmp_path) -> Non
     assert res.status is RunStatus.SUCCEEDED
     await asyncio.sleep(0.2)
     assert our_step_processes(tmp_path) == []
+
+
+async def test_cancel_stops_the_step_and_removes_everything(kind, tmp_path) -> None:
+    sb = make_sandbox(kind)
+    lay = make_layout(tmp_path)
+    await sb.prepare(lay)
+    task = asyncio.create_task(sb.exec(Step("train", "echo started; sleep 60", 120)))
+    out = lay.log_dir / "train.stdout"
+    for _ in range(100):
+        if out.exists() and out.read_text():
+            break
+        await asyncio.sleep(0.05)
+    t0 = time.monotonic()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await sb.cleanup()
+    assert time.monotonic() - t0 < 5
+    assert_nothing_running(kind, tmp_path)
+
+
+@pytest.mark.skipif(DOCKER_SKIP is not None, reason=str(DOCKER_SKIP))
+def test_sweep_removes_containers_of_a_dead_harness_only() -> None:
+    from sandbox.docker_sandbox import (
+        LABEL,
+        OWNER_LABEL,
+        docker_client,
+        owner_label,
+        sweep_leftovers,
+    )
+    from sandbox.images import BASE_IMAGE
+
+    client = docker_client()
+    dead = subprocess.Popen(["true"])
+    dead_label = owner_label(dead.pid)
+    dead.wait()
+    made = {
+        name: client.containers.create(
+            BASE_IMAGE, ["sleep", "60"], labels={LABEL: "docker", OWNER_LABEL: label}
+        )
+        for name, label in (("dead", dead_label), ("alive", owner_label()))
+    }
+    try:
+        assert sweep_leftovers(client) >= 1
+        ids = {c.id for c in client.containers.list(all=True)}
+        assert made["dead"].id not in ids and made["alive"].id in ids
+    finally:
+        for c in made.values():
+            with contextlib.suppress(Exception):
+                c.remove(force=True)
+
+
+@pytest.mark.skipif(DOCKER_SKIP is not None, reason=str(DOCKER_SKIP))
+def test_docker_step_configuration(tmp_path) -> None:
+    """What cannot run here (GPUs) is checked in the container's configuration."""
+    sb = get_sandbox("docker")
+    lay = make_layout(tmp_path)
+    sb.image = "executor-base:bookworm"  # type: ignore[attr-defined]
+    train = sb.container_config(  # type: ignore[attr-defined]
+        lay, Step("train", "python train.py", 10, gpus=(2, 5), limits=Limits(memory_gb=2, cpus=4))
+    )
+    assert train["device_requests"][0].device_ids == ["2", "5"]
+    assert train["environment"]["CUDA_VISIBLE_DEVICES"] == "0,1"  # renumbered inside
+    assert train["mem_limit"] == train["memswap_limit"] == 2 * 1024**3
+    assert train["nano_cpus"] == 4 * 10**9 and train["network_mode"] == "none"
+    assert train["read_only"] and train["cap_drop"] == ["ALL"]
+    mounts = {v["bind"]: v["mode"] for v in train["volumes"].values()}
+    assert mounts == {"/workspace": "rw", "/env": "ro", "/output": "rw"}
+    assert "EXECUTOR_RESULT_PATH" not in train["environment"]
+    evaluate = sb.container_config(  # type: ignore[attr-defined]
+        lay, Step("evaluate", "python /env/evaluate.py", 10, sees_result_dir=True)
+    )
+    mounts = {v["bind"]: v["mode"] for v in evaluate["volumes"].values()}
+    assert mounts == {"/workspace": "ro", "/env": "ro", "/output": "ro", "/result": "rw"}
+    assert evaluate["environment"]["EXECUTOR_RESULT_PATH"] == "/result/result.json"
+    assert "device_requests" not in evaluate
