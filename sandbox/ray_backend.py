@@ -89,6 +89,26 @@ def _git(cwd: Path, *args: str) -> str:
     ).stdout
 
 
+async def _interruptible(aw: Any) -> Any:
+    """Await `aw` while waking the loop 5 times a second.
+
+    `ray.cancel` interrupts the task with `_thread.interrupt_main()`, which Python only acts
+    on while the main thread runs bytecode; an event loop idle in epoll would never notice,
+    and the step would outlive its cancelled task. Woken, the interrupt cancels the run and
+    its sandbox kills the step.
+    """
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(0.2)
+
+    heartbeat = asyncio.ensure_future(beat())
+    try:
+        return await aw
+    finally:
+        heartbeat.cancel()
+
+
 def run_on_worker(payload: dict[str, Any]) -> dict[str, Any]:
     """The Ray task: materialize the run, execute it in the sandbox, ship the results back."""
     import ray
@@ -113,7 +133,7 @@ def run_on_worker(payload: dict[str, Any]) -> dict[str, Any]:
             get_sandbox(payload["sandbox"]), seed=payload["seed"], gpus=gpus,
             timeout_s=payload["timeout_s"], expected_env=payload["expected_env"],
         )  # fmt: skip
-        outcome = asyncio.run(run)
+        outcome = asyncio.run(_interruptible(run))
         shipped = b""
         if not payload["shared"]:
             shipped, skipped = tar_dir(artifacts, payload["ship_max_bytes"])

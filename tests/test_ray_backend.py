@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,43 @@ def test_baseline_through_ray_matches_local(local_ray, toy_env, tmp_path, shared
         assert (artifacts / "output" / "metrics.jsonl").is_file()
         assert not (artifacts / NOT_SHIPPED).exists()
         assert run["timings"]["train"] > 0
+
+
+def test_cancelling_a_ray_run_kills_its_step_on_the_worker(local_ray, toy_env, tmp_path) -> None:
+    from sandbox.backends import RunJob
+    from sandbox.ray_backend import RayBackend
+    from sandbox.workspace import BaselineRepo
+    from tests.conftest import our_step_processes
+
+    (toy_env / "repo" / "train.py").write_text(
+        "import os, pathlib, time\n"
+        "LR = 0.01\nSTEPS = 100\n"  # the manifest's knobs point here
+        "pathlib.Path(os.environ['EXECUTOR_OUTPUT_DIR'], 'started').write_text('1')\n"
+        "time.sleep(120)\n"
+    )
+    env = load_environment(toy_env)
+    baseline = BaselineRepo(tmp_path / "runs", env)
+    ws = baseline.new_workspace(tmp_path / "runs" / "workspaces" / "w")
+    backend = RayBackend(shared=True)  # shared: the worker's step writes under tmp_path
+    job = RunJob(env, "tiny", ws.path, tmp_path / "artifacts", seed=0,
+                 expected_env=baseline.pinned_env_hashes)  # fmt: skip
+
+    async def go() -> None:
+        task = asyncio.create_task(backend.run(job))
+        started = tmp_path / "artifacts" / "output" / "started"
+        for _ in range(300):
+            if started.exists():
+                break
+            await asyncio.sleep(0.1)
+        assert started.exists(), "the step never started on the worker"
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(go())
+    for _ in range(100):  # the worker gets the interrupt and its sandbox kills the step
+        if not our_step_processes(tmp_path):
+            break
+        time.sleep(0.1)
+    assert our_step_processes(tmp_path) == []
+    ws.remove()
