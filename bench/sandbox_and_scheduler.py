@@ -1,9 +1,9 @@
 """Sandbox overhead per run, and the scheduler's slot utilization on a mixed workload.
 
-1. Overhead: one sandbox session (prepare, exec, collect, cleanup) around `sleep 0.2`,
-   minus the same command run bare with subprocess; median of N, local and Docker
-   (Docker is skipped, with the reason, where no engine runs). Goals: < 0.3 s local,
-   < 1.0 s Docker.
+1. Overhead per run: a sandbox session shaped like a run (prepare; a train step and an
+   evaluate step, each `sleep 0.2`; collect; cleanup), minus the same two commands run bare
+   with subprocess; median of N, local and Docker (Docker is skipped, with the reason,
+   where no engine runs). Goals: < 0.3 s local, < 1.0 s Docker.
 2. Utilization: 30 jobs of mixed lengths (0.5–2 s; one in five needs 2 slots) on 3 slots,
    each a real `sleep` in the local sandbox, submitted at once with their expected
    lengths. Reported: busy slot-seconds over slot-seconds while jobs were waiting (the
@@ -46,7 +46,8 @@ def bare_times(n: int) -> list[float]:
     times = []
     for _ in range(n):
         t0 = time.perf_counter()
-        subprocess.run(["/bin/sh", "-c", COMMAND], check=True)
+        for _step in ("train", "evaluate"):
+            subprocess.run(["/bin/sh", "-c", COMMAND], check=True)
         times.append(time.perf_counter() - t0)
     return times
 
@@ -58,10 +59,12 @@ async def sandbox_times(kind: str, n: int, root: Path) -> list[float]:
         lay = layout(root / f"{kind}-{i}")
         t0 = time.perf_counter()
         async with sb.session(lay):
-            res = await sb.exec(Step("train", COMMAND, 60))
+            train = await sb.exec(Step("train", COMMAND, 60))
+            evaluate = await sb.exec(Step("evaluate", COMMAND, 60, sees_result_dir=True))
         elapsed = time.perf_counter() - t0
-        if res.status != "succeeded":
-            raise SystemExit(f"{kind}: {res.reason}")
+        for res in (train, evaluate):
+            if res.status != "succeeded":
+                raise SystemExit(f"{kind}: {res.reason}")
         if i > 0:  # the first one warms caches (and, for Docker, checks the image)
             times.append(elapsed)
     return times
@@ -137,7 +140,8 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="bench-sandbox-"))
     try:
         bare = statistics.median(bare_times(args.repeats))
-        table = Table(title=f"sandbox overhead beyond `{COMMAND}` (median of {args.repeats})")
+        title = f"overhead per run (train + evaluate, each `{COMMAND}`), median of {args.repeats}"
+        table = Table(title=title)
         for col in ("sandbox", "median wall s", "overhead s", "goal s", "met"):
             table.add_column(col, justify="right")
         table.add_row("bare", f"{bare:.3f}", "-", "-", "-")

@@ -154,7 +154,6 @@ class LocalSandbox(Sandbox):
         self.kill_grace_s = kill_grace_s
         self.use_cgroups = cgroups
         self.home: Path | None = None
-        self.last_mode: str | None = None  # "cgroup" or "rlimit": how the last step was held
 
     async def prepare(self, layout: RunLayout) -> None:
         await super().prepare(layout)
@@ -182,7 +181,6 @@ class LocalSandbox(Sandbox):
         err_path = layout.log_dir / f"{step.name}.stderr"
         limits = step.limits
         group = StepCgroup.create(limits.memory_bytes, limits.pids) if self.use_cgroups else None
-        self.last_mode = "cgroup" if group else "rlimit"
         rlimits = _rlimits(limits, bool(step.gpus), cgroup=group is not None)
 
         def preexec() -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from environments import load_environment
-from sandbox import RunLayout, RunStatus, Sandbox, Step, get_sandbox
+from sandbox import RunLayout, RunStatus, Sandbox, SandboxUnavailable, Step, get_sandbox
 from sandbox.base import Limits, StepResult
 from sandbox.output import truncation_marker
 from sandbox.run import run_candidate
@@ -265,3 +265,41 @@ def test_docker_step_configuration(tmp_path) -> None:
     assert mounts == {"/workspace": "ro", "/env": "ro", "/output": "ro", "/result": "rw"}
     assert evaluate["environment"]["EXECUTOR_RESULT_PATH"] == "/result/result.json"
     assert "device_requests" not in evaluate
+
+
+@pytest.mark.skipif(DOCKER_SKIP is not None, reason=str(DOCKER_SKIP))
+async def test_the_environment_image_is_built_once_per_dockerfile_content(tmp_path) -> None:
+    from sandbox.docker_sandbox import docker_client
+    from sandbox.images import BASE_IMAGE, image_tag
+
+    dockerfile = tmp_path / "Dockerfile"
+    marker = uuid.uuid4().hex
+    dockerfile.write_text(f"FROM {BASE_IMAGE}\nRUN echo {marker} > /built.txt\n")
+    tag = image_tag(dockerfile)
+    client = docker_client()
+    try:
+        for attempt in range(2):
+            sb = get_sandbox("docker")
+            lay = make_layout(tmp_path / str(attempt))
+            lay = RunLayout(lay.workspace, lay.env_dir, lay.output_dir, lay.result_dir,
+                            lay.log_dir, dockerfile=dockerfile)  # fmt: skip
+            t0 = time.monotonic()
+            async with sb.session(lay):
+                res = await sb.exec(Step("train", "cat /built.txt", 30))
+            assert res.stdout_path.read_text().strip() == marker
+            assert sb.image == tag  # type: ignore[attr-defined]
+            if attempt == 1:
+                assert time.monotonic() - t0 < 5  # cached: no rebuild
+        dockerfile.write_text(dockerfile.read_text() + "RUN true\n")
+        assert image_tag(dockerfile) != tag  # new content, new image
+    finally:
+        with contextlib.suppress(Exception):
+            client.images.remove(tag, force=True)
+
+
+def test_a_missing_image_says_how_to_get_it(tmp_path) -> None:
+    if DOCKER_SKIP:
+        pytest.skip(DOCKER_SKIP)
+    sb = get_sandbox("docker", image="executor-no-such-image:1")
+    with pytest.raises(SandboxUnavailable, match="not found: pull or build it"):
+        asyncio.run(sb.prepare(make_layout(tmp_path)))
