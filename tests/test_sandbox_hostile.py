@@ -280,6 +280,7 @@ async def test_the_environment_image_is_built_once_per_dockerfile_content(tmp_pa
     try:
         for attempt in range(2):
             sb = get_sandbox("docker")
+            (tmp_path / str(attempt)).mkdir()
             lay = make_layout(tmp_path / str(attempt))
             lay = RunLayout(lay.workspace, lay.env_dir, lay.output_dir, lay.result_dir,
                             lay.log_dir, dockerfile=dockerfile)  # fmt: skip
