@@ -172,7 +172,12 @@ class DockerSandbox(Sandbox):
             "cap_drop": ["ALL"],
             "security_opt": ["no-new-privileges"],
             "init": True,  # reaps zombies and forwards signals to the step
-            "labels": {LABEL: "docker", OWNER_LABEL: owner_label(), "executor.step": step.name},
+            "labels": {
+                LABEL: "docker",
+                OWNER_LABEL: owner_label(),
+                "executor.step": step.name,
+                "executor.output": str(layout.output_dir),  # which run, for people and tests
+            },
             "pids_limit": limits.pids or -1,
             # No copy of the output in Docker's own log: ours is the capped one, and the
             # json-file driver slows a chatty step a hundredfold.

@@ -164,6 +164,12 @@ def our_step_processes(root: Path) -> list[int]:
 def nothing_left_behind(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """After the whole suite: no step process, container or step cgroup of ours remains."""
     root = tmp_path_factory.getbasetemp()
+    before: set[str] = set()
+    if docker_unavailable_reason() is None:
+        from sandbox.docker_sandbox import docker_client, our_containers
+
+        # Another executor on this machine may have its own running: only the suite's count.
+        before = {c.id for c in our_containers(docker_client())}
     yield
     assert our_step_processes(root) == [], "sandbox step processes outlived the suite"
     from sandbox.cgroups import PARENT, ROOT
@@ -173,5 +179,5 @@ def nothing_left_behind(tmp_path_factory: pytest.TempPathFactory) -> Any:
     if docker_unavailable_reason() is None:
         from sandbox.docker_sandbox import docker_client, our_containers
 
-        left = our_containers(docker_client())
+        left = [c for c in our_containers(docker_client()) if c.id not in before]
         assert left == [], f"containers left behind: {[c.name for c in left]}"
