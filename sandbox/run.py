@@ -82,6 +82,7 @@ async def run_candidate(
                           extra_env=train_env, limits=limits)  # fmt: skip
         train = await sandbox.exec(train_step)
         timings["train"] = train.duration_s
+        record_usage(layout, train)
         if train.status is not RunStatus.SUCCEEDED:
             return outcome(train.status, _with_tail(train))
         if changed := env_changes(env, expected):
@@ -95,12 +96,28 @@ async def run_candidate(
                        sees_result_dir=True, extra_env=scale_env, limits=limits)  # fmt: skip
         evaluate = await sandbox.exec(ev_step)
         timings["evaluate"] = evaluate.duration_s
+        record_usage(layout, evaluate)
     if evaluate.status is RunStatus.INFRA_ERROR:
         return outcome(evaluate.status, evaluate.reason)
     if evaluate.status is not RunStatus.SUCCEEDED:
         # The evaluator is trusted, so its failure means the artifacts were unusable.
         return outcome(RunStatus.FAILED, "evaluator: " + _with_tail(evaluate))
     return score(env, layout.result_dir / "result.json", outcome, scale.metric_range)
+
+
+def record_usage(layout: RunLayout, step: StepResult) -> None:
+    """Add a step's resource use to logs/usage.json (peak memory where the sandbox measures
+    it), so a scale's `memory_gb` can be set from what runs really take."""
+    path = layout.log_dir / "usage.json"
+    try:
+        usage = json.loads(path.read_text())
+    except (OSError, ValueError):
+        usage = {}
+    usage[step.name] = {
+        "status": str(step.status), "exit_code": step.exit_code,
+        "duration_s": round(step.duration_s, 3), "peak_memory_bytes": step.peak_memory_bytes,
+    }  # fmt: skip
+    path.write_text(json.dumps(usage, indent=1) + "\n")
 
 
 def env_changes(env: Environment, expected: dict[str, str]) -> str | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -101,6 +102,9 @@ async def test_memory_bomb_is_killed_at_the_limit(kind, tmp_path) -> None:
         pytest.fail(f"no cgroup here: the rlimit gave {res.reason} (run as root for cgroups)")
     assert res.status is RunStatus.KILLED, res
     assert "0.25 GB memory limit" in str(res.reason)
+    if kind == "local":  # the cgroup saw it reach the limit
+        assert res.peak_memory_bytes is not None
+        assert res.peak_memory_bytes >= 0.2 * 1024**3
 
 
 async def test_a_gigabyte_of_stdout_is_capped_with_a_marker(kind, tmp_path) -> None:
@@ -178,6 +182,8 @@ async def test_editing_the_evaluator_at_run_time_is_stopped_or_flagged(
         assert "Read-only file system" in stdout
         assert (toy_env / "evaluate.py").read_text() == before
         assert outcome.status is RunStatus.SUCCEEDED, outcome.reason
+        usage = json.loads((tmp_path / "artifacts" / "logs" / "usage.json").read_text())
+        assert set(usage) == {"train", "evaluate"} and usage["train"]["status"] == "succeeded"
     else:
         # The local sandbox cannot stop the write; the hash check catches it.
         assert (toy_env / "evaluate.py").read_text() != before
