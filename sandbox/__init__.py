@@ -1,15 +1,25 @@
-"""Running a candidate: workspaces, sandboxes (by name), and the run of Contract 2.
+"""Running a candidate: workspaces, sandboxes (by name), the run of Contract 2, and where
+runs execute (`backends`: this machine's slot `scheduler`, or Ray).
 
-Public surface: `get_sandbox`, `sandbox_kinds`, `Sandbox`, `Step`, `StepResult`,
+Public surface: `get_sandbox`, `sandbox_kinds`, `Sandbox`, `Step`, `StepResult`, `Limits`,
 `RunLayout`, `RunStatus`, `SandboxUnavailable`.
 """
 
 from sandbox import docker_sandbox as _docker  # noqa: F401  (registers "docker")
 from sandbox import local as _local  # noqa: F401  (registers "local")
-from sandbox.base import RunLayout, RunStatus, Sandbox, SandboxUnavailable, Step, StepResult
+from sandbox.base import (
+    Limits,
+    RunLayout,
+    RunStatus,
+    Sandbox,
+    SandboxUnavailable,
+    Step,
+    StepResult,
+)
 from sandbox.registry import get_sandbox, sandbox_kinds
 
 __all__ = [
+    "Limits",
     "RunLayout",
     "RunStatus",
     "Sandbox",
