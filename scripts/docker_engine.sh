@@ -21,7 +21,10 @@ install_packages() {
     say "cannot install $* (needs root and apt-get); Docker tests will skip"
     return 1
   fi
+  # A fresh machine may have stale or no package lists: update once, then retry.
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >"${LOG}.apt" 2>&1 \
+    || { apt-get update -q >>"${LOG}.apt" 2>&1 \
+         && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >>"${LOG}.apt" 2>&1; } \
     || { say "apt-get install $* failed (see ${LOG}.apt)"; return 1; }
 }
 
