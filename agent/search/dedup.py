@@ -1,0 +1,167 @@
+"""Catching duplicate ideas before they cost a run.
+
+Two cheap signals always: the normalized text (case, punctuation, stop words and word order
+of a bag of words ignored), and word-shingle plus character-trigram Jaccard similarity, which
+catches rewordings like "use a cosine LR schedule" vs "switch the learning rate schedule to
+cosine". An embedding model, when one is available locally, adds a semantic signal.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+_WORD = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?")
+# Words that change nothing about what an idea does.
+_STOP = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "to",
+        "of",
+        "in",
+        "on",
+        "for",
+        "and",
+        "or",
+        "with",
+        "by",
+        "from",
+        "into",
+        "at",
+        "as",
+        "is",
+        "are",
+        "be",
+        "we",
+        "our",
+        "use",
+        "using",
+        "try",
+        "apply",
+        "add",
+        "adding",
+        "instead",
+        "replace",
+        "replacing",
+        "switch",
+        "change",
+        "changing",
+        "it",
+        "its",
+        "this",
+        "that",
+        "than",
+        "then",
+        "so",
+        "which",
+        "will",
+        "should",
+    ]
+)
+# Spellings of the same thing.
+_SYNONYMS = {"lr": "learning_rate", "learning": "learning_rate", "rate": "", "warm": "warmup",
+             "optimiser": "optimizer", "normalisation": "normalization"}  # fmt: skip
+
+Embed = Callable[[Sequence[str]], list[list[float]]]
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-case content words, synonyms merged."""
+    out = []
+    for w in _WORD.findall(text.lower()):
+        w = _SYNONYMS.get(w, w)
+        if w and w not in _STOP:
+            out.append(w)
+    return out
+
+
+def normalized(text: str) -> str:
+    """A key equal for ideas that differ only in case, punctuation, stop words or word order."""
+    return " ".join(sorted(set(tokens(text))))
+
+
+def _shingles(text: str) -> set[str]:
+    words = tokens(text)
+    grams = set(words) | {f"{a} {b}" for a, b in zip(words, words[1:], strict=False)}
+    squashed = " ".join(words)
+    grams |= {squashed[i : i + 3] for i in range(max(0, len(squashed) - 2))}
+    return grams
+
+
+def jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a or b else 1.0
+
+
+def _cosine(u: list[float], v: list[float]) -> float:
+    dot = sum(x * y for x, y in zip(u, v, strict=True))
+    nu, nv = math.sqrt(sum(x * x for x in u)), math.sqrt(sum(y * y for y in v))
+    return dot / (nu * nv) if nu and nv else 0.0
+
+
+@dataclass
+class Duplicate:
+    of: str  # the id of the earlier idea
+    similarity: float
+    signal: str  # "normalized" | "ngram" | "embedding"
+
+
+@dataclass
+class DuplicateIndex:
+    """The ideas seen so far; `check` says whether a new one repeats one of them."""
+
+    ngram_threshold: float = 0.8
+    embedding_threshold: float = 0.92
+    embed: Embed | None = None
+    _keys: dict[str, str] = field(default_factory=dict)
+    _grams: dict[str, set[str]] = field(default_factory=dict)
+    _words: dict[str, set[str]] = field(default_factory=dict)
+    _vectors: dict[str, list[float]] = field(default_factory=dict)
+
+    def check(self, text: str) -> Duplicate | None:
+        key = normalized(text)
+        if key in self._keys:
+            return Duplicate(self._keys[key], 1.0, "normalized")
+        grams, words = _shingles(text), set(tokens(text))
+        best = (0.0, "")
+        for idea, g in self._grams.items():
+            sim = jaccard(grams, g)
+            # Shingles catch rewordings; the word set catches reorderings ("cosine LR
+            # schedule" vs "LR schedule: cosine") once there are enough words to judge.
+            if len(words) >= 3 and len(self._words[idea]) >= 3:
+                sim = max(sim, jaccard(words, self._words[idea]))
+            best = max(best, (sim, idea))
+        if best[0] >= self.ngram_threshold:
+            return Duplicate(best[1], best[0], "ngram")
+        if self.embed is not None and self._vectors:
+            vec = self.embed([text])[0]
+            sim, idea = max((_cosine(vec, v), i) for i, v in self._vectors.items())
+            if sim >= self.embedding_threshold:
+                return Duplicate(idea, sim, "embedding")
+        return None
+
+    def add(self, idea_id: str, text: str) -> None:
+        self._keys.setdefault(normalized(text), idea_id)
+        self._grams[idea_id] = _shingles(text)
+        self._words[idea_id] = set(tokens(text))
+        if self.embed is not None:
+            self._vectors[idea_id] = self.embed([text])[0]
+
+    def __len__(self) -> int:
+        return len(self._grams)
+
+
+def local_embedder() -> Embed | None:
+    """A sentence-embedding model if one is installed with its weights (no downloads)."""
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError:
+        return None
+    try:
+        model = SentenceTransformer("all-MiniLM-L6-v2", local_files_only=True)
+    except Exception:  # no weights on disk: the cheap signals still run
+        return None
+    return lambda texts: [list(map(float, v)) for v in model.encode(list(texts))]
