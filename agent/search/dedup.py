@@ -8,6 +8,7 @@ cosine". An embedding model, when one is available locally, adds a semantic sign
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -86,7 +87,7 @@ def normalized(text: str) -> str:
 
 def _shingles(text: str) -> set[str]:
     words = tokens(text)
-    grams = set(words) | {f"{a} {b}" for a, b in zip(words, words[1:], strict=False)}
+    grams = set(words) | {f"{a} {b}" for a, b in itertools.pairwise(words)}
     squashed = " ".join(words)
     grams |= {squashed[i : i + 3] for i in range(max(0, len(squashed) - 2))}
     return grams
