@@ -1,0 +1,131 @@
+"""The `hparam` ideator: plain hyper-parameter search over an environment's knobs.
+
+A baseline for "does my LLM beat tuning?": Optuna's TPE proposes values for the manifest's
+`knobs`, and each proposal becomes an ordinary candidate — an idea text naming the values
+and SEARCH/REPLACE edits that set them — run and scored like any LLM idea. The study is
+rebuilt from the archive's finished trials each time, so resuming a search resumes TPE too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from environments import Environment
+from environments.manifest import Knob, knob_regex
+
+
+@dataclass(frozen=True)
+class Proposal:
+    values: dict[str, Any]  # knob name -> value
+    idea: str  # the idea text stored in the archive
+    edits: str  # SEARCH/REPLACE blocks that set the values
+
+
+def _distribution(knob: Knob) -> Any:
+    import optuna.distributions as d
+
+    if knob.type == "float":
+        assert knob.range is not None
+        return d.FloatDistribution(knob.range[0], knob.range[1], log=knob.log)
+    if knob.type == "int":
+        assert knob.range is not None
+        return d.IntDistribution(int(knob.range[0]), int(knob.range[1]), log=knob.log)
+    if knob.type == "bool":
+        return d.CategoricalDistribution([False, True])
+    assert knob.choices is not None
+    return d.CategoricalDistribution(list(knob.choices))
+
+
+def knobs_for(env: Environment, scale: str) -> list[Knob]:
+    """The knobs that matter at `scale`; a ValueError says what to do when there are none."""
+    knobs = [k for k in env.manifest.knobs if k.scales is None or scale in k.scales]
+    if not knobs:
+        raise ValueError(
+            f"{env.name} declares no knobs for scale {scale!r}: the hparam ideator needs "
+            "[[knobs]] in env.toml (or use an LLM ideator)"
+        )
+    return knobs
+
+
+def _literal(knob: Knob, value: Any) -> str:
+    """The value as it is written in code."""
+    if knob.type == "bool":
+        return "True" if value else "False"
+    if knob.type == "int":
+        return str(int(value))
+    if knob.type == "float":
+        return f"{float(value):.4g}"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _as_written(knob: Knob, value: Any) -> Any:
+    if knob.type != "float":
+        return value
+    assert knob.range is not None
+    return min(max(float(_literal(knob, value)), knob.range[0]), knob.range[1])
+
+
+def edits_for(env: Environment, values: dict[str, Any]) -> str:
+    """SEARCH/REPLACE blocks setting each knob's line in the baseline repo to its value."""
+    blocks = []
+    for knob in env.manifest.knobs:
+        if knob.name not in values:
+            continue
+        text = (env.repo / knob.file).read_text()
+        match = knob_regex(knob).search(text)
+        if match is None:  # the manifest loader checks this; a changed repo would break it
+            raise ValueError(f"knob {knob.name}: pattern {knob.pattern!r} not in {knob.file}")
+        line_start = text.rfind("\n", 0, match.start()) + 1
+        line_end = text.find("\n", match.end())
+        line = text[line_start : line_end if line_end != -1 else len(text)]
+        new = line.replace(
+            match.group(0), knob.pattern.replace("{value}", _literal(knob, values[knob.name]))
+        )
+        blocks.append(f"{knob.file}\n<<<<<<< SEARCH\n{line}\n=======\n{new}\n>>>>>>> REPLACE\n")
+    return "\n".join(blocks)
+
+
+def idea_text(values: dict[str, Any], knobs: list[Knob]) -> str:
+    shown = ", ".join(f"{k.name}={_literal(k, values[k.name])}" for k in knobs if k.name in values)
+    return f"Hyper-parameters: {shown}"
+
+
+def propose(
+    env: Environment,
+    scale: str,
+    history: list[tuple[dict[str, Any], float | None]],
+    n: int,
+    seed: int = 0,
+    maximize: bool = True,
+) -> list[Proposal]:
+    """`n` new proposals from TPE, given finished trials (values, reward or None if failed)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    knobs = knobs_for(env, scale)
+    dists = {k.name: _distribution(k) for k in knobs}
+    # Seeded by how much is known, so a resumed search proposes what the first one would.
+    sampler = optuna.samplers.TPESampler(seed=seed + len(history), n_startup_trials=8)
+    study = optuna.create_study(direction="maximize" if maximize else "minimize", sampler=sampler)
+    for values, reward in history:
+        params = {k: v for k, v in values.items() if k in dists}
+        if len(params) != len(dists):
+            continue
+        state = (
+            optuna.trial.TrialState.COMPLETE if reward is not None else optuna.trial.TrialState.FAIL
+        )
+        study.add_trial(optuna.trial.create_trial(
+            params=params, distributions=dists, value=reward, state=state
+        ))  # fmt: skip
+    proposals = []
+    by_name = {k.name: k for k in knobs}
+    for _ in range(n):
+        trial = study.ask(dists)
+        # The values as written in code, so the archive's history is exactly what ran.
+        values = {name: _as_written(by_name[name], v) for name, v in trial.params.items()}
+        proposals.append(Proposal(values, idea_text(values, knobs), edits_for(env, values)))
+        # Pending trials count for TPE's next suggestion only once told; mark them failed
+        # here so one batch spreads out instead of repeating itself.
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    return proposals

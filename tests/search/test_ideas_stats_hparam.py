@@ -1,0 +1,110 @@
+"""Reading ideas from ideator answers, the leaderboard's statistics, and the hparam ideator."""
+
+from __future__ import annotations
+
+import math
+import shutil
+
+import pytest
+
+from agent.implementer.edits import parse_edits
+from agent.search.hparam import knobs_for, propose
+from agent.search.ideas_parse import IdeaParseError, parse_ideas
+from agent.search.stats import compare, interval, t95
+from environments import load_environment
+
+
+def test_tagged_ideas() -> None:
+    text = (
+        "Here you go.\n<idea>Use a cosine schedule\nwith warmup.</idea>\n"
+        "<IDEA>Add QK-norm to attention</IDEA>"
+    )
+    assert parse_ideas(text) == ["Use a cosine schedule with warmup.", "Add QK-norm to attention"]
+
+
+def test_json_ideas_plain_fenced_and_objects() -> None:
+    assert parse_ideas('["Use label smoothing 0.1", "Tie input and output embeddings"]') == [
+        "Use label smoothing 0.1", "Tie input and output embeddings",
+    ]  # fmt: skip
+    fenced = (
+        '```json\n{"ideas": [{"title": "SwiGLU", "description": "Replace GELU with SwiGLU"}]}\n```'
+    )
+    assert parse_ideas(fenced) == ["SwiGLU: Replace GELU with SwiGLU"]
+
+
+def test_numbered_ideas_span_lines() -> None:
+    text = (
+        "1. Use a cosine schedule\n   decaying to 10%.\n2) Add dropout of 0.1 to attention\n"
+        "- Use RMSNorm instead of LayerNorm"
+    )
+    assert parse_ideas(text) == [
+        "Use a cosine schedule decaying to 10%.", "Add dropout of 0.1 to attention",
+        "Use RMSNorm instead of LayerNorm",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", ["", "I have no ideas today.", "<idea>ok</idea>", "[]", "1. hi"])
+def test_no_ideas_is_an_error_naming_the_formats(text) -> None:
+    with pytest.raises(IdeaParseError, match="no parseable idea"):
+        parse_ideas(text)
+
+
+def test_interval_and_t_quantiles() -> None:
+    assert t95(1) == 12.706 and t95(30) == 2.042 and t95(2.7) == t95(2)
+    assert abs(t95(200) - 1.972) < 0.005
+    iv = interval([1.0, 2.0, 3.0])
+    assert iv.mean == 2.0 and iv.half_width == pytest.approx(4.303 * 1.0 / math.sqrt(3))
+    assert math.isinf(interval([5.0]).half_width) and "n=1" in str(interval([5.0]))
+
+
+def test_a_single_lucky_run_never_wins() -> None:
+    assert not compare([0.9], [0.5, 0.51, 0.49]).wins
+    assert not compare([0.52, 0.47, 0.55], [0.5, 0.51, 0.49]).wins  # within noise
+    result = compare([0.60, 0.61, 0.62], [0.50, 0.51, 0.49])
+    assert result.wins and result.difference.low > 0
+    assert compare([0.6, 0.6], [0.5, 0.5]).wins  # no noise at all, a clear difference
+
+
+@pytest.fixture
+def toy(tmp_path):
+    from tests.conftest import TOY_ENV
+
+    dst = tmp_path / "toy"
+    shutil.copytree(TOY_ENV, dst)
+    return load_environment(dst)
+
+
+def test_hparam_proposals_are_valid_edits_within_the_knob_ranges(toy) -> None:
+    proposals = propose(toy, "tiny", [], 4)
+    assert len({p.idea for p in proposals}) == 4
+    for p in proposals:
+        assert 0.0001 <= p.values["lr"] <= 1.0 and 10 <= p.values["steps"] <= 2000
+        edits = parse_edits(p.edits)
+        assert [e.path for e in edits] == ["train.py", "train.py"]
+        assert f"STEPS = {p.values['steps']}" in edits[1].replace
+
+
+def test_hparam_edits_apply_to_the_baseline(toy, tmp_path) -> None:
+    p = propose(toy, "tiny", [], 1)[0]
+    patch = tmp_path / "p.txt"
+    patch.write_text(p.edits)
+    text = (toy.repo / "train.py").read_text()
+    for e in parse_edits(p.edits):
+        assert text.count(e.search) == 1
+        text = text.replace(e.search, e.replace)
+    compile(text, "train.py", "exec")
+    assert f"STEPS = {p.values['steps']}" in text
+
+
+def test_hparam_is_deterministic_given_the_history(toy) -> None:
+    history = [({"lr": 0.01, "steps": 100}, 0.5), ({"lr": 0.1, "steps": 300}, 0.9),
+               ({"lr": 0.5, "steps": 50}, None)]  # fmt: skip
+    a = [p.values for p in propose(toy, "tiny", history, 3, seed=1)]
+    b = [p.values for p in propose(toy, "tiny", history, 3, seed=1)]
+    assert a == b
+
+
+def test_an_environment_without_knobs_says_what_to_do(toy) -> None:
+    toy.manifest.knobs.clear()
+    with pytest.raises(ValueError, match=r"needs \[\[knobs\]\]"):
+        knobs_for(toy, "tiny")
