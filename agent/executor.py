@@ -58,13 +58,20 @@ async def run_idea(
     client: LLMClient | None = None,
     patch_text: str | None = None,
     progress: Progress = lambda _: None,
+    idea_id: str | None = None,
+    backend: Backend | None = None,
 ) -> dict[str, Any]:
-    """Implement `idea` (with the LLM, or from a patch), run it, and report."""
+    """Implement `idea` (with the LLM, or from a patch), run it, and report.
+
+    `idea_id`: the idea is already in the store (a search recorded it). `backend`: share one
+    (and its slots) across many calls; otherwise one is made for this call.
+    """
     t0 = time.monotonic()
     env = req.env
     baseline = BaselineRepo(req.run_dir, env)
     source = "patch" if patch_text is not None else "cli"
-    idea_id = store.add_idea(idea, env.name, env.repo_hash, req.scale, source)
+    if idea_id is None:
+        idea_id = store.add_idea(idea, env.name, env.repo_hash, req.scale, source)
     progress("implementing" if client else "applying the patch")
     impl = await implement(
         idea_id=idea_id, idea=idea, env=env, baseline=baseline, store=store,
@@ -93,14 +100,16 @@ async def run_idea(
     if impl.workspace is None:
         report["timings"]["total"] = time.monotonic() - t0
         return report
-    backend = req.make_backend()
+    own_backend = backend is None
+    backend = backend or req.make_backend()
     try:
         run_id, outcome = await _run(
             impl.candidate_id, impl.workspace.path, req, store, baseline, backend,
             on_start=lambda: progress(f"training ({req.scale}, seed {req.seed})"),
         )  # fmt: skip
     finally:
-        backend.close()
+        if own_backend:
+            backend.close()
         impl.workspace.remove()  # the commit stays under refs/candidates/
     fields = _outcome_fields(run_id, outcome)
     report["timings"].update(fields.pop("timings"))

@@ -1,0 +1,185 @@
+"""Ideators: where a search's ideas come from.
+
+- `PROVIDER:MODEL`: an LLM, prompted with the task and the archive (fresh ideas in epoch 0;
+  then exploit — the best ideas with their rewards — and explore — a random sample with
+  failures and their reasons), asked in batches with the epoch's earlier ideas to avoid.
+- `hparam`: Optuna TPE over the environment's knobs (`agent.search.hparam`).
+- `replay:FILE`: ideas (and optional diffs) from a JSONL file, in order.
+
+Every ideator returns `ProposedIdea`s; the search records them before any of them runs.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from agent.llm import LLMClient
+from agent.llm.types import Message
+from agent.prompts import render
+from agent.search.archive import ArchivedIdea
+from agent.search.hparam import propose
+from agent.search.ideas_parse import parse_ideas
+from environments import Environment
+
+
+@dataclass(frozen=True)
+class ProposedIdea:
+    text: str
+    role: str  # fresh | exploit | explore | hparam | replay
+    payload: dict[str, Any] = field(default_factory=dict)  # e.g. {"edits": ...} for patches
+
+
+@dataclass
+class IdeationContext:
+    env: Environment
+    scale: str
+    epoch: int
+    history: list[ArchivedIdea]  # every earlier idea of this search, in order
+    baseline_reward: float | None
+    seed: int = 0
+
+
+class Ideator(Protocol):
+    name: str
+
+    async def propose(self, ctx: IdeationContext, n: int) -> list[ProposedIdea]: ...
+
+
+def exploit_share(epoch: int, start: float = 0.5, cap: float = 0.8, step: float = 0.1) -> float:
+    """The exploit fraction of an epoch's ideas: none in epoch 0, then growing to `cap`."""
+    if epoch == 0:
+        return 0.0
+    return min(cap, start + step * (epoch - 1))
+
+
+@dataclass
+class LLMIdeator:
+    client: LLMClient
+    batch_size: int = 10
+    top_k: int = 5  # best ideas shown to exploit
+    sample_k: int = 10  # ideas sampled for explore
+    exploit_start: float = 0.5
+    exploit_cap: float = 0.8
+    prompts: list[str] = field(default_factory=list)  # every prompt sent, for tests and reports
+
+    @property
+    def name(self) -> str:
+        return f"{self.client.provider}:{self.client.model}"
+
+    async def propose(self, ctx: IdeationContext, n: int) -> list[ProposedIdea]:
+        share = exploit_share(ctx.epoch, self.exploit_start, self.exploit_cap)
+        scored = [i for i in ctx.history if i.reward is not None and i.status == "succeeded"]
+        n_exploit = round(n * share) if scored else 0
+        plan = [("exploit", n_exploit), ("explore" if ctx.epoch else "fresh", n - n_exploit)]
+        out: list[ProposedIdea] = []
+        for role, count in plan:
+            while count > 0:
+                batch = min(count, self.batch_size)
+                texts = await self._ask(ctx, role, batch, avoid=[p.text for p in out])
+                texts = texts[:batch]
+                out.extend(ProposedIdea(t, role) for t in texts)
+                count -= len(texts)
+        return out
+
+    async def _ask(self, ctx: IdeationContext, role: str, n: int, avoid: list[str]) -> list[str]:
+        manifest = ctx.env.manifest
+        values = {
+            "task": ctx.env.task_text,
+            "n": str(n),
+            "baseline": "unknown" if ctx.baseline_reward is None else f"{ctx.baseline_reward:.4g}",
+            "avoid": _avoid_block(avoid),
+        }
+        if role == "fresh":
+            values.update(metric=manifest.metric.name, direction=manifest.metric.direction)
+        elif role == "exploit":
+            best = sorted(
+                (i for i in ctx.history if i.reward is not None and i.status == "succeeded"),
+                key=lambda i: i.reward or 0.0, reverse=True,
+            )[: self.top_k]  # fmt: skip
+            values["best"] = "\n".join(f"- reward {i.reward:.4g}: {i.text}" for i in best)
+        else:
+            rng = random.Random(f"{ctx.seed}-{ctx.epoch}-{len(avoid)}")
+            pool = [i for i in ctx.history if i.status != "duplicate"]
+            sample = rng.sample(pool, min(self.sample_k, len(pool)))
+            values["sample"] = "\n".join(_describe(i) for i in sample) or "(none yet)"
+        prompt = render(f"ideate_{role}", **values)
+        self.prompts.append(prompt)
+        answer = await self.client.complete(
+            [Message("user", prompt)], system=render("ideate_system"), temperature=1.0,
+            nonce=f"epoch{ctx.epoch}-{role}-{len(avoid)}",
+        )  # fmt: skip
+        return parse_ideas(answer.text)
+
+
+def _describe(idea: ArchivedIdea) -> str:
+    if idea.status == "succeeded" and idea.reward is not None:
+        return f"- reward {idea.reward:.4g}: {idea.text}"
+    reason = (idea.reason or idea.status).splitlines()[0][:200]
+    return f"- FAILED ({idea.status}: {reason}): {idea.text}"
+
+
+def _avoid_block(avoid: list[str]) -> str:
+    if not avoid:
+        return ""
+    listed = "\n".join(f"- {t}" for t in avoid)
+    return f"Already proposed this epoch (propose different ones):\n{listed}"
+
+
+@dataclass
+class HparamIdeator:
+    name: str = "hparam"
+
+    async def propose(self, ctx: IdeationContext, n: int) -> list[ProposedIdea]:
+        history = [
+            (i.payload.get("values", {}), i.reward if i.status == "succeeded" else None)
+            for i in ctx.history
+            if i.role == "hparam"
+        ]
+        maximize = True  # rewards are higher-is-better by contract
+        return [
+            ProposedIdea(p.idea, "hparam", {"values": p.values, "edits": p.edits})
+            for p in propose(ctx.env, ctx.scale, history, n, seed=ctx.seed, maximize=maximize)
+        ]
+
+
+@dataclass
+class ReplayIdeator:
+    path: Path
+    name: str = "replay"
+
+    def __post_init__(self) -> None:
+        self.items = load_replay(self.path)
+
+    async def propose(self, ctx: IdeationContext, n: int) -> list[ProposedIdea]:
+        start = len(ctx.history)
+        return [
+            ProposedIdea(item["idea"], "replay", {"edits": item["code_diff"]} if item.get(
+                "code_diff") else {})
+            for item in self.items[start : start + n]
+        ]  # fmt: skip
+
+
+def load_replay(path: Path) -> list[dict[str, Any]]:
+    """Lines of {"idea": ..., "code_diff"?: ...}; ValueError naming the first bad line."""
+    items = []
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as e:
+        raise ValueError(f"replay file {path}: {e.strerror or e}") from None
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except ValueError as e:
+            raise ValueError(f"{path}:{n}: not JSON ({e})") from None
+        if not isinstance(item, dict) or not str(item.get("idea", "")).strip():
+            raise ValueError(f'{path}:{n}: each line needs an "idea" string')
+        items.append(item)
+    if not items:
+        raise ValueError(f"replay file {path} holds no ideas")
+    return items

@@ -1,0 +1,238 @@
+"""`executor search`: epochs of ideas against an environment, every result archived.
+
+Per search: measure the baseline over several seeds (the noise estimate), then for each
+epoch ask the ideator for ideas (recorded before any runs), drop duplicates of earlier
+ideas before they cost a run, implement and run the rest on the backend's slots, and close
+the epoch. At the end the top ideas re-run on held-out seeds, and the leaderboard compares
+each against the baseline (`agent.search.stats`). Every step is written to the store first,
+so `--resume` continues exactly where a killed search stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from agent.executor import RunRequest, run_baseline, run_idea
+from agent.llm import LLMClient
+from agent.search.archive import Archive, ArchivedIdea
+from agent.search.dedup import DuplicateIndex
+from agent.search.ideas_parse import IdeaParseError
+from agent.search.ideators import IdeationContext, Ideator
+from agent.search.stats import Comparison, Interval, compare, interval
+from agent.store import Store
+
+HELD_OUT_SEED = 1000  # re-runs use seeds from here: never those the search saw
+
+
+@dataclass
+class SearchConfig:
+    """A search's settings; fixed at its start and stored, so a resume cannot drift."""
+
+    epochs: int = field(default=3, metadata={"help": "Epochs of ideas."})
+    ideas_per_epoch: int = field(default=8, metadata={"help": "Ideas generated per epoch."})
+    baseline_seeds: int = field(default=3, metadata={"help": "Baseline runs (noise estimate)."})
+    rerun_top: int = field(default=3, metadata={"help": "Top ideas re-run at the end."})
+    rerun_seeds: int = field(default=2, metadata={"help": "Held-out seeds per re-run idea."})
+    seed: int = field(default=0, metadata={"help": "Seeds the ideator's sampling."})
+    ideator: str = field(default="hparam", metadata={"help": "hparam | replay:FILE | P:MODEL"})
+    implementer: str = field(default="", metadata={"help": "PROVIDER:MODEL for LLM ideas."})
+
+
+@dataclass
+class LeaderboardRow:
+    idea_id: str
+    text: str
+    epoch: int
+    search_reward: float
+    rerun: Interval | None
+    versus_baseline: Comparison | None
+
+
+Progress = Callable[[str], None]
+
+
+async def run_search(
+    config: SearchConfig,
+    req: RunRequest,
+    store: Store,
+    ideator: Ideator,
+    *,
+    implementer: LLMClient | None = None,
+    resume: bool = False,
+    progress: Progress = lambda _: None,
+) -> dict[str, Any]:
+    archive = Archive(store)
+    env = req.env
+    search = archive.latest() if resume else None
+    if resume and search is None:
+        raise ValueError(f"no search to resume in {req.run_dir}: start one without --resume")
+    if search is not None:
+        if search["env_hash"] != env.repo_hash:
+            raise ValueError(
+                f"{req.run_dir} holds a search of {search['env']} ({search['env_hash'][:12]}); "
+                f"this is {env.name} ({env.repo_hash[:12]}): use another --run-dir"
+            )
+        config = SearchConfig(**search["config"])  # the stored settings win on resume
+        search_id = search["id"]
+        if n := archive.close_interrupted_runs(search_id):
+            progress(f"resuming: {n} interrupted runs will run again")
+    else:
+        search_id = archive.start(env.name, env.repo_hash, req.scale, asdict(config))
+
+    baseline = store.baseline_rewards(env.repo_hash, req.scale)
+    if len(baseline) < config.baseline_seeds:
+        progress(f"baseline: {config.baseline_seeds} seeds")
+        await run_baseline(req, store, config.baseline_seeds, progress)
+        baseline = store.baseline_rewards(env.repo_hash, req.scale)
+    base_mean = sum(baseline) / len(baseline) if baseline else None
+
+    backend = req.make_backend()
+    try:
+        for epoch in range(config.epochs):
+            if epoch not in archive.epochs_generated(search_id):
+                history = archive.ideas(search_id)
+                ctx = IdeationContext(env, req.scale, epoch, history, base_mean, config.seed)
+                progress(f"epoch {epoch}: asking {ideator.name} for ideas")
+                try:
+                    proposed = await ideator.propose(ctx, config.ideas_per_epoch)
+                except IdeaParseError as e:
+                    archive.finish(search_id, "failed", str(e))
+                    raise
+                archive.record_epoch(
+                    search_id, epoch,
+                    [(p.text, p.role, ideator.name, p.payload) for p in proposed],
+                    env.name, env.repo_hash, req.scale,
+                )  # fmt: skip
+            await _run_epoch(archive, search_id, epoch, req, store, backend, implementer,
+                             progress)  # fmt: skip
+            archive.finish_epoch(search_id, epoch)
+        board = await _leaderboard(archive, search_id, config, req, store, backend, baseline)
+    finally:
+        backend.close()
+    archive.finish(search_id, "done")
+    return {
+        "search_id": search_id,
+        "env": env.name,
+        "scale": req.scale,
+        "baseline": None if not baseline else str(interval(baseline)),
+        "ideas": [asdict(i) for i in archive.ideas(search_id)],
+        "leaderboard": [_row_json(r) for r in board],
+    }
+
+
+async def _run_epoch(
+    archive: Archive,
+    search_id: str,
+    epoch: int,
+    req: RunRequest,
+    store: Store,
+    backend: Any,
+    implementer: LLMClient | None,
+    progress: Progress,
+) -> None:
+    """Run every idea of `epoch` that has no final result yet, duplicates excepted."""
+    everything = archive.ideas(search_id)
+    index = DuplicateIndex()
+    pending: list[ArchivedIdea] = []
+    for idea in everything:
+        if idea.status == "duplicate":
+            continue
+        if idea.epoch == epoch and idea.status == "proposed":
+            if dup := index.check(idea.text):
+                archive.set_status(
+                    idea.idea_id, "duplicate", f"repeats {dup.of} ({dup.signal} "
+                    f"similarity {dup.similarity:.2f})", duplicate_of=dup.of,
+                )  # fmt: skip
+                continue
+            pending.append(idea)
+        index.add(idea.idea_id, idea.text)
+
+    async def one(idea: ArchivedIdea) -> None:
+        archive.set_status(idea.idea_id, "running")
+        edits = idea.payload.get("edits")
+        report = await run_idea(
+            idea.text, req, store, client=None if edits else implementer,
+            patch_text=edits, idea_id=idea.idea_id, backend=backend,
+        )  # fmt: skip
+        archive.set_status(idea.idea_id, report["status"], report.get("reason"))
+        shown = report["reward"] if report["reward"] is not None else report["status"]
+        progress(f"epoch {epoch}: {idea.text[:50]} -> {shown}")
+
+    await asyncio.gather(*(one(i) for i in pending))
+
+
+async def _leaderboard(
+    archive: Archive,
+    search_id: str,
+    config: SearchConfig,
+    req: RunRequest,
+    store: Store,
+    backend: Any,
+    baseline: list[float],
+) -> list[LeaderboardRow]:
+    """Re-run the top ideas on held-out seeds; rank by the re-run mean, never by one run."""
+    scored = [
+        i for i in archive.ideas(search_id) if i.status == "succeeded" and i.reward is not None
+    ]
+    top = sorted(scored, key=lambda i: i.reward or 0.0, reverse=True)[: config.rerun_top]
+    rows = []
+    for idea in top:
+        rewards = _held_out_rewards(store, idea.idea_id)
+        for k in range(len(rewards), config.rerun_seeds):
+            seed = HELD_OUT_SEED + k
+            edits = idea.payload.get("edits")
+            # A re-run reuses the idea's validated commit by replaying its diff as a patch.
+            diff = edits or _candidate_diff(store, idea.idea_id)
+            if diff is None:
+                break
+            rep = await run_idea(
+                idea.text, replace(req, seed=seed), store, patch_text=diff,
+                idea_id=idea.idea_id, backend=backend,
+            )  # fmt: skip
+            if rep["reward"] is not None:
+                rewards.append(rep["reward"])
+        rows.append(
+            LeaderboardRow(
+                idea.idea_id, idea.text, idea.epoch, idea.reward or 0.0,
+                interval(rewards) if rewards else None,
+                compare(rewards, baseline) if rewards and baseline else None,
+            )
+        )  # fmt: skip
+    rows.sort(key=lambda r: r.rerun.mean if r.rerun else float("-inf"), reverse=True)
+    return rows
+
+
+def _held_out_rewards(store: Store, idea_id: str) -> list[float]:
+    rows = store.db.execute(
+        "SELECT r.reward FROM runs r JOIN candidates c ON r.candidate_id = c.id WHERE "
+        "c.idea_id=? AND r.seed>=? AND r.status='succeeded' ORDER BY r.seed",
+        (idea_id, HELD_OUT_SEED),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _candidate_diff(store: Store, idea_id: str) -> str | None:
+    row = store.db.execute(
+        "SELECT diff FROM candidates WHERE idea_id=? AND status='validated' ORDER BY created_at "
+        "LIMIT 1",
+        (idea_id,),
+    ).fetchone()
+    return row[0] if row and row[0] else None
+
+
+def _row_json(r: LeaderboardRow) -> dict[str, Any]:
+    return {
+        "idea_id": r.idea_id,
+        "idea": r.text,
+        "epoch": r.epoch,
+        "search_reward": r.search_reward,
+        "rerun_mean": r.rerun.mean if r.rerun else None,
+        "rerun_ci95": r.rerun.half_width if r.rerun else None,
+        "rerun_n": r.rerun.n if r.rerun else 0,
+        "diff_vs_baseline": r.versus_baseline.difference.mean if r.versus_baseline else None,
+        "diff_ci95": r.versus_baseline.difference.half_width if r.versus_baseline else None,
+        "beats_baseline": bool(r.versus_baseline and r.versus_baseline.wins),
+    }
