@@ -273,6 +273,102 @@ def baseline_cmd(
     raise typer.Exit(0 if result["status"] == "succeeded" else 1)
 
 
+@app.command("search")
+@one_line_errors
+def search_cmd(
+    env: EnvOpt = ...,  # type: ignore[assignment]
+    scale: ScaleOpt = "tiny",
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Epochs of ideas.")] = 3,
+    ideas_per_epoch: Annotated[
+        int, typer.Option("--ideas-per-epoch", min=1, help="Ideas generated per epoch.")
+    ] = 8,
+    ideator: Annotated[
+        str, typer.Option("--ideator", help="hparam, replay:FILE, or PROVIDER:MODEL.")
+    ] = "hparam",
+    implementer: Annotated[
+        str | None,
+        typer.Option("--implementer", help="PROVIDER:MODEL that implements LLM ideas."),
+    ] = None,
+    base_url: Annotated[
+        str | None, typer.Option("--base-url", help="LLM server URL for both LLMs.")
+    ] = None,
+    baseline_seeds: Annotated[
+        int, typer.Option("--baseline-seeds", min=1, help="Baseline runs (the noise estimate).")
+    ] = 3,
+    rerun_top: Annotated[int, typer.Option("--rerun-top", min=0, help="Ideas re-run.")] = 3,
+    rerun_seeds: Annotated[
+        int, typer.Option("--rerun-seeds", min=1, help="Held-out seeds per re-run.")
+    ] = 2,
+    seed: Annotated[int, typer.Option("--seed", help="Seeds the ideator.")] = 0,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the search in --run-dir.")
+    ] = False,
+    sandbox: SandboxOpt = "local",
+    backend: BackendOpt = "local",
+    gpus: GpusOpt = None,
+    slots: SlotsOpt = 1,
+    run_dir: RunDirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Search: epochs of ideas run against ENV, every result archived, top ideas re-run."""
+    from agent.executor import RunRequest
+    from agent.search.ideators import HparamIdeator, LLMIdeator, ReplayIdeator
+    from agent.search.loop import SearchConfig, run_search
+    from agent.store import Store
+
+    environment, sb = _preflight(env, scale, sandbox)
+    _check_backend(environment, scale, backend, gpus, slots)
+    run_path = _run_dir(run_dir)
+    cache = run_path / "llm_cache"
+    ideator_obj: Any
+    if ideator == "hparam":
+        from agent.search.hparam import knobs_for
+
+        try:
+            knobs_for(environment, scale)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        ideator_obj = HparamIdeator()
+    elif ideator.startswith("replay:"):
+        from agent.search.ideators import load_replay
+
+        try:
+            load_replay(Path(ideator[len("replay:") :]))
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        ideator_obj = ReplayIdeator(Path(ideator[len("replay:") :]))
+    else:
+        ideator_obj = LLMIdeator(_make_client(ideator, base_url, cache))
+    impl_client = _make_client(implementer, base_url, cache) if implementer else None
+    if isinstance(ideator_obj, LLMIdeator) and impl_client is None:
+        impl_client = ideator_obj.client
+    config = SearchConfig(
+        epochs=epochs, ideas_per_epoch=ideas_per_epoch, baseline_seeds=baseline_seeds,
+        rerun_top=rerun_top, rerun_seeds=rerun_seeds, seed=seed, ideator=ideator,
+        implementer=implementer or "",
+    )  # fmt: skip
+    req = RunRequest(environment, scale, run_path, sb, 0, None, backend=backend, gpus=gpus,
+                     slots=slots)  # fmt: skip
+    with closing(Store(run_path)) as store, _progress(as_json) as progress:
+        if impl_client is not None:
+            impl_client.on_call = _book_llm_calls(store)
+        try:
+            result = asyncio.run(
+                run_search(
+                    config,
+                    req,
+                    store,
+                    ideator_obj,
+                    implementer=impl_client,
+                    resume=resume,
+                    progress=progress,
+                )  # fmt: skip
+            )
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+    _emit(result, as_json, report.print_search)
+
+
 @app.command("envs")
 @one_line_errors
 def envs_cmd(as_json: JsonOpt = False) -> None:

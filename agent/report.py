@@ -257,3 +257,26 @@ def print_doctor(console: Console, data: dict[str, Any]) -> None:
     for c in data["checks"]:
         t.add_row(c["name"], _styled(c["verdict"]), c["detail"])
     console.print(t)
+
+
+def print_search(console: Console, r: dict[str, Any]) -> None:
+    """The search's ideas by status, then the leaderboard of re-run ideas."""
+    counts: dict[str, int] = {}
+    for idea in r["ideas"]:
+        counts[idea["status"]] = counts.get(idea["status"], 0) + 1
+    shown = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    console.print(f"search {r['search_id']}: {r['env']} ({r['scale']}): {shown}")
+    console.print(f"baseline reward: {r['baseline']}")
+    t = Table(title="leaderboard (re-run on held-out seeds)")
+    for col in ("idea", "epoch", "search", "re-run mean ± 95%", "vs baseline", "wins"):
+        t.add_column(col)
+    for row in r["leaderboard"]:
+        rerun = "-" if row["rerun_mean"] is None else (
+            f"{row['rerun_mean']:.4g} ± {row['rerun_ci95']:.2g} (n={row['rerun_n']})"
+        )  # fmt: skip
+        diff = "-" if row["diff_vs_baseline"] is None else (
+            f"{row['diff_vs_baseline']:+.4g} ± {row['diff_ci95']:.2g}"
+        )  # fmt: skip
+        t.add_row(row["idea"][:60], str(row["epoch"]), f"{row['search_reward']:.4g}", rerun,
+                  diff, "yes" if row["beats_baseline"] else "no")  # fmt: skip
+    console.print(t)
