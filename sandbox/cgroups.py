@@ -50,7 +50,8 @@ class StepCgroup:
     @classmethod
     def create(cls, memory_bytes: int | None, pids: int | None) -> StepCgroup | None:
         """A new group with these limits, or None where cgroups cannot be used here."""
-        name = f"step-{uuid.uuid4().hex[:12]}"
+        # The owner's pid in the name lets a later process sweep what a killed one left.
+        name = f"step-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         try:
             if (ROOT / "cgroup.controllers").is_file():
                 return cls._create_v2(name, memory_bytes, pids)
@@ -150,3 +151,24 @@ class StepCgroup:
                     break
                 except OSError:
                     time.sleep(0.01)
+
+
+def sweep_orphans() -> int:
+    """Kill and remove step groups whose owner process is gone (it was SIGKILLed, or the
+    machine's harness crashed): their steps would otherwise run on, unseen. Returns how many."""
+    swept = 0
+    dirs: dict[str, list[Path]] = {}
+    for d in [*ROOT.glob(f"*/{PARENT}/step-*"), *ROOT.glob(f"{PARENT}/step-*")]:
+        dirs.setdefault(d.name, []).append(d)
+    for name, paths in dirs.items():
+        pid = name.split("-")[1]
+        if pid.isdigit() and Path(f"/proc/{pid}").exists():
+            continue
+        v2 = not any(p.parent.parent.name in ("memory", "pids") for p in paths)
+        group = StepCgroup(
+            {("unified" if v2 else p.parent.parent.name): p for p in paths}, v2=v2
+        )
+        group.kill_all()
+        group.remove()
+        swept += 1
+    return swept

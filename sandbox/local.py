@@ -36,7 +36,7 @@ from sandbox.base import (
     Step,
     StepResult,
 )
-from sandbox.cgroups import StepCgroup
+from sandbox.cgroups import StepCgroup, sweep_orphans
 from sandbox.output import CappedLog
 from sandbox.registry import register
 
@@ -50,6 +50,8 @@ _SECRET = re.compile(
     r"(API_KEY|_TOKEN|SECRET|PASSWORD|CREDENTIAL|ACCESS_KEY|PRIVATE_KEY|^AWS_|^GH_)",
     re.IGNORECASE,
 )
+
+_swept = False  # orphaned step groups are swept once per process
 
 # Signals that mean "stopped by a limit" (OOM killer, CPU/file-size rlimits), not a code bug.
 _LIMIT_SIGNALS = {signal.SIGKILL, signal.SIGXCPU, signal.SIGXFSZ}
@@ -153,6 +155,11 @@ class LocalSandbox(Sandbox):
         self.network = network
         self.kill_grace_s = kill_grace_s
         self.use_cgroups = cgroups
+        global _swept
+        if cgroups and not _swept:
+            _swept = True
+            with contextlib.suppress(OSError):
+                sweep_orphans()
         self.home: Path | None = None
 
     async def prepare(self, layout: RunLayout) -> None:

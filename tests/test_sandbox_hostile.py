@@ -340,3 +340,23 @@ def test_a_missing_image_says_how_to_get_it(tmp_path) -> None:
     sb = get_sandbox("docker", image="executor-no-such-image:1")
     with pytest.raises(SandboxUnavailable, match="not found: pull or build it"):
         asyncio.run(sb.prepare(make_layout(tmp_path)))
+
+
+def test_a_killed_harness_leaves_no_step_running_after_the_next_start(tmp_path) -> None:
+    """Steps of a SIGKILLed harness live on in their cgroup; the next start sweeps them."""
+    needs_cgroups("local")
+    from sandbox.cgroups import StepCgroup, sweep_orphans
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    group = StepCgroup.create(1 << 30, 64)
+    assert group is not None
+    moved = {}
+    for ctl, d in group.dirs.items():  # as if the dead process had made it
+        moved[ctl] = d.rename(d.parent / f"step-{dead.pid}-test0000")
+    orphan = StepCgroup(moved, v2=group.v2)
+    step = subprocess.Popen(["sleep", "60"], preexec_fn=orphan.join, start_new_session=True)
+    assert orphan.pids() == [step.pid]
+    assert sweep_orphans() >= 1
+    step.wait(timeout=5)
+    assert not any(d.exists() for d in moved.values())
