@@ -165,9 +165,7 @@ def sweep_orphans() -> int:
         if pid.isdigit() and Path(f"/proc/{pid}").exists():
             continue
         v2 = not any(p.parent.parent.name in ("memory", "pids") for p in paths)
-        group = StepCgroup(
-            {("unified" if v2 else p.parent.parent.name): p for p in paths}, v2=v2
-        )
+        group = StepCgroup({("unified" if v2 else p.parent.parent.name): p for p in paths}, v2=v2)
         group.kill_all()
         group.remove()
         swept += 1

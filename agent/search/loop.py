@@ -11,6 +11,7 @@ so `--resume` continues exactly where a killed search stopped.
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -23,6 +24,7 @@ from agent.search.ideas_parse import IdeaParseError
 from agent.search.ideators import IdeationContext, Ideator
 from agent.search.stats import Comparison, Interval, compare, interval
 from agent.store import Store
+from sandbox.workspace import BaselineRepo, Workspace
 
 HELD_OUT_SEED = 1000  # re-runs use seeds from here: never those the search saw
 
@@ -79,6 +81,7 @@ async def run_search(
         search_id = search["id"]
         if n := archive.close_interrupted_runs(search_id):
             progress(f"resuming: {n} interrupted runs will run again")
+        _remove_stale_workspaces(req)
     else:
         search_id = archive.start(env.name, env.repo_hash, req.scale, asdict(config))
 
@@ -203,6 +206,20 @@ async def _leaderboard(
         )  # fmt: skip
     rows.sort(key=lambda r: r.rerun.mean if r.rerun else float("-inf"), reverse=True)
     return rows
+
+
+def _remove_stale_workspaces(req: RunRequest) -> None:
+    """Worktrees a killed search left behind (their candidates are closed in the store)."""
+    folder = req.run_dir / "workspaces"
+    if not folder.is_dir():
+        return
+    baseline = BaselineRepo(req.run_dir, req.env)
+    for path in folder.iterdir():
+        try:
+            Workspace(baseline, path).remove()
+        except Exception:  # half-made by the killed process: not a repo yet
+            shutil.rmtree(path, ignore_errors=True)
+    baseline.repo.git.worktree("prune")
 
 
 def _held_out_rewards(store: Store, idea_id: str) -> list[float]:

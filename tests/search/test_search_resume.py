@@ -1,0 +1,91 @@
+"""A search killed with SIGKILL mid-epoch resumes to exactly what an uninterrupted one does."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+from tests.conftest import EXECUTOR, assert_store_consistent, clean_environ, store_rows
+
+
+def slow_toy(toy_env: Path) -> Path:
+    train = toy_env / "repo" / "train.py"
+    train.write_text("import time as _t\n_t.sleep(0.8)\n" + train.read_text())
+    return toy_env
+
+
+def search_cmd(env: Path, runs: Path, *extra: str) -> list[str]:
+    return [str(EXECUTOR), "search", "--env", str(env), "--epochs", "2",
+            "--ideas-per-epoch", "3", "--baseline-seeds", "2", "--rerun-top", "1",
+            "--rerun-seeds", "2", "--slots", "2", "--run-dir", str(runs), "--json",
+            *extra]  # fmt: skip
+
+
+def idea_states(runs: Path) -> list[tuple[int, str]]:
+    try:
+        db = sqlite3.connect(runs / "executor.db", timeout=5)
+        rows = db.execute("SELECT epoch, status FROM search_ideas").fetchall()
+        db.close()
+        return rows
+    except sqlite3.Error:
+        return []
+
+
+def outcome(runs: Path) -> list[tuple[int, str, str, float | None]]:
+    db = sqlite3.connect(runs / "executor.db")
+    rows = db.execute(
+        "SELECT s.epoch, i.text, s.status, (SELECT r.reward FROM runs r JOIN candidates c ON "
+        "r.candidate_id = c.id WHERE c.idea_id = s.idea_id AND r.status != 'cancelled' AND "
+        "r.seed < 1000) FROM search_ideas s JOIN ideas i ON i.id = s.idea_id "
+        "ORDER BY s.epoch, s.position"
+    ).fetchall()
+    db.close()
+    return rows
+
+
+def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_search(toy_env, tmp_path) -> None:
+    env = slow_toy(toy_env)
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    ref = subprocess.run(search_cmd(env, whole), capture_output=True, text=True, timeout=300,
+                         env=clean_environ())  # fmt: skip
+    assert ref.returncode == 0, ref.stderr
+
+    proc = subprocess.Popen(search_cmd(env, killed), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=clean_environ())  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # mid-epoch 0: some ideas done, some running
+        states = idea_states(killed)
+        if any(s == "running" for _, s in states) and any(s == "succeeded" for _, s in states):
+            break
+        time.sleep(0.05)
+    else:
+        proc.kill()
+        raise AssertionError(f"never reached mid-epoch: {idea_states(killed)}")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    interrupted = [r for r in store_rows(killed, "runs") if r["status"] == "running"]
+    assert interrupted, "the kill should leave runs in flight"
+
+    res = subprocess.run(search_cmd(env, killed, "--resume"), capture_output=True, text=True,
+                         timeout=300, env=clean_environ())  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    # The same ideas, statuses and rewards as the uninterrupted search.
+    assert outcome(killed) == outcome(whole)
+    # Every idea has exactly one final run in the search (re-runs use held-out seeds).
+    runs = store_rows(killed, "runs")
+    cands = {c["id"]: c["idea_id"] for c in store_rows(killed, "candidates")}
+    for epoch, _text, status, _reward in outcome(killed):
+        assert status == "succeeded"
+    final: dict[str, int] = {}
+    for r in runs:
+        if r["status"] != "cancelled" and r["seed"] < 1000 and cands[r["candidate_id"]]:
+            idea = cands[r["candidate_id"]]
+            final[idea] = final.get(idea, 0) + 1
+    search_ideas = {row["idea_id"] for row in store_rows(killed, "search_ideas")}
+    assert all(final[i] == 1 for i in search_ideas), final
+    assert {r["status"] for r in runs if r["id"] in {x["id"] for x in interrupted}} == {"cancelled"}
+    assert_store_consistent(killed)
