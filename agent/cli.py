@@ -362,7 +362,7 @@ def search_cmd(
                     implementer=impl_client,
                     resume=resume,
                     progress=progress,
-                )  # fmt: skip
+                )
             )
         except ValueError as e:
             raise UsageError(str(e)) from None

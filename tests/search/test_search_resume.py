@@ -78,7 +78,7 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_search(toy_env, 
     # Every idea has exactly one final run in the search (re-runs use held-out seeds).
     runs = store_rows(killed, "runs")
     cands = {c["id"]: c["idea_id"] for c in store_rows(killed, "candidates")}
-    for epoch, _text, status, _reward in outcome(killed):
+    for _epoch, _text, status, _reward in outcome(killed):
         assert status == "succeeded"
     final: dict[str, int] = {}
     for r in runs:
