@@ -118,8 +118,16 @@ class LLMIdeator:
 def _describe(idea: ArchivedIdea) -> str:
     if idea.status == "succeeded" and idea.reward is not None:
         return f"- reward {idea.reward:.4g}: {idea.text}"
-    reason = (idea.reason or idea.status).splitlines()[0][:200]
-    return f"- FAILED ({idea.status}: {reason}): {idea.text}"
+    return f"- FAILED ({idea.status}: {failure_summary(idea.reason or idea.status)}): {idea.text}"
+
+
+def failure_summary(reason: str, limit: int = 300) -> str:
+    """The reason's first line and, for a crash, its last (the exception), on one line."""
+    lines = [line.strip() for line in reason.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    text = lines[0] if len(lines) == 1 else f"{lines[0]} ... {lines[-1]}"
+    return text[:limit]
 
 
 def _avoid_block(avoid: list[str]) -> str:
