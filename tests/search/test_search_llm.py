@@ -36,7 +36,8 @@ EDITS = {
     GOOD: edit("LR = 0.01\nSTEPS = 100", "LR = 0.1\nSTEPS = 300"),
     FAILING: edit(
         "STEPS = 100",
-        'STEPS = 150\nif "--smoke" not in sys.argv:\n    raise RuntimeError("diverged: loss is nan")',
+        'STEPS = 150\nif "--smoke" not in sys.argv:\n'
+        '    raise RuntimeError("diverged: loss is nan")',
     ),
     BETTER: edit("LR = 0.01\nSTEPS = 100", "LR = 0.2\nSTEPS = 400"),
     EXPLORE: edit(
@@ -76,9 +77,7 @@ def test_two_epoch_llm_search(llm_server, toy_env, tmp_path, monkeypatch) -> Non
                           rerun_seeds=2, ideator="openai:gpt-4.1")  # fmt: skip
     try:
         result = asyncio.run(
-            run_search(
-                config, RunRequest(env, "tiny", run_dir), store, ideator, implementer=client
-            )  # fmt: skip
+            run_search(config, RunRequest(env, "tiny", run_dir), store, ideator, implementer=client)
         )
         archive = Archive(store)
         ideas = {i.text: i for i in archive.ideas(result["search_id"])}
@@ -102,7 +101,7 @@ def test_two_epoch_llm_search(llm_server, toy_env, tmp_path, monkeypatch) -> Non
     assert candidates[DUPLICATE] == [] and "repeats" in str(ideas[DUPLICATE].reason)
     assert "diverged: loss is nan" in str(ideas[FAILING].reason)
 
-    fresh, exploit, explore = ideator.prompts
+    _fresh, exploit, explore = ideator.prompts
     assert "The best ideas so far" in exploit
     assert f"reward {ideas[GOOD].reward:.4g}: {GOOD}" in exploit
     assert IMPOSSIBLE not in exploit  # failures are not shown as successes
