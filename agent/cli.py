@@ -303,6 +303,13 @@ def search_cmd(
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue the search in --run-dir.")
     ] = False,
+    budget_usd: Annotated[
+        float | None, typer.Option("--budget-usd", help="Stop cleanly at this LLM spend.")
+    ] = None,
+    budget_gpu_hours: Annotated[
+        float | None,
+        typer.Option("--budget-gpu-hours", help="Stop cleanly at this many GPU-hours of runs."),
+    ] = None,
     sandbox: SandboxOpt = "local",
     backend: BackendOpt = "local",
     gpus: GpusOpt = None,
@@ -342,16 +349,21 @@ def search_cmd(
     impl_client = _make_client(implementer, base_url, cache) if implementer else None
     if isinstance(ideator_obj, LLMIdeator) and impl_client is None:
         impl_client = ideator_obj.client
-    config = SearchConfig(
-        epochs=epochs, ideas_per_epoch=ideas_per_epoch, baseline_seeds=baseline_seeds,
-        rerun_top=rerun_top, rerun_seeds=rerun_seeds, seed=seed, ideator=ideator,
-        implementer=implementer or "",
-    )  # fmt: skip
+    try:
+        config = SearchConfig(
+            epochs=epochs, ideas_per_epoch=ideas_per_epoch, baseline_seeds=baseline_seeds,
+            rerun_top=rerun_top, rerun_seeds=rerun_seeds, seed=seed, ideator=ideator,
+            implementer=implementer or "", budget_usd=budget_usd,
+            budget_gpu_hours=budget_gpu_hours,
+        )  # fmt: skip
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     req = RunRequest(environment, scale, run_path, sb, 0, None, backend=backend, gpus=gpus,
                      slots=slots)  # fmt: skip
     with closing(Store(run_path)) as store, _progress(as_json) as progress:
-        if impl_client is not None:
-            impl_client.on_call = _book_llm_calls(store)
+        clients = {id(c): c for c in (impl_client, getattr(ideator_obj, "client", None)) if c}
+        for c in clients.values():  # ideation and implementation spend both count
+            c.on_call = _book_llm_calls(store)
         try:
             result = asyncio.run(
                 run_search(

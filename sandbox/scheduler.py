@@ -133,6 +133,10 @@ class Scheduler:
             raise ValueError("a scheduler needs at least one slot")
         self.free = list(self.slots)
 
+    @property
+    def capacity(self) -> int:
+        return len(self.slots)
+
     def submit(
         self,
         fn: Callable[[tuple[Slot, ...]], Awaitable[T]],

@@ -41,6 +41,35 @@ class SearchConfig:
     seed: int = field(default=0, metadata={"help": "Seeds the ideator's sampling."})
     ideator: str = field(default="hparam", metadata={"help": "hparam | replay:FILE | P:MODEL"})
     implementer: str = field(default="", metadata={"help": "PROVIDER:MODEL for LLM ideas."})
+    budget_usd: float | None = field(default=None, metadata={"help": "Stop at this LLM spend."})
+    budget_gpu_hours: float | None = field(
+        default=None, metadata={"help": "Stop at this many GPU-hours of runs."}
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("budget_usd", "budget_gpu_hours"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                flag = "--" + name.replace("_", "-")
+                raise ValueError(f"{flag} must be above 0 (leave it out for no limit)")
+
+
+def spend(store: Store) -> dict[str, float]:
+    """What the run directory has spent so far: LLM dollars and GPU-hours of runs."""
+    usd = store.db.execute("SELECT COALESCE(SUM(cost_usd), 0) FROM llm_calls").fetchone()[0]
+    gpu_s = store.db.execute(
+        "SELECT COALESCE(SUM(json_extract(timings, '$.gpu_seconds')), 0) FROM runs"
+    ).fetchone()[0]
+    return {"usd": float(usd), "gpu_hours": float(gpu_s) / 3600}
+
+
+def over_budget(config: SearchConfig, store: Store) -> str | None:
+    spent = spend(store)
+    if config.budget_usd is not None and spent["usd"] >= config.budget_usd:
+        return f"LLM budget reached: ${spent['usd']:.2f} of ${config.budget_usd:.2f}"
+    if config.budget_gpu_hours is not None and spent["gpu_hours"] >= config.budget_gpu_hours:
+        return f"GPU budget reached: {spent['gpu_hours']:.2f} of {config.budget_gpu_hours} h"
+    return None
 
 
 @dataclass
@@ -77,7 +106,15 @@ async def run_search(
                 f"{req.run_dir} holds a search of {search['env']} ({search['env_hash'][:12]}); "
                 f"this is {env.name} ({env.repo_hash[:12]}): use another --run-dir"
             )
-        config = SearchConfig(**search["config"])  # the stored settings win on resume
+        # The stored settings win on resume, except budgets given again (to raise them).
+        stored = SearchConfig(**search["config"])
+        config = replace(
+            stored,
+            budget_usd=config.budget_usd if config.budget_usd is not None else stored.budget_usd,
+            budget_gpu_hours=config.budget_gpu_hours
+            if config.budget_gpu_hours is not None
+            else stored.budget_gpu_hours,
+        )
         search_id = search["id"]
         if n := archive.close_interrupted_runs(search_id):
             progress(f"resuming: {n} interrupted runs will run again")
@@ -94,7 +131,10 @@ async def run_search(
 
     backend = req.make_backend()
     try:
+        stopped: str | None = None
         for epoch in range(config.epochs):
+            if stopped := over_budget(config, store):
+                break
             if epoch not in archive.epochs_generated(search_id):
                 history = archive.ideas(search_id)
                 ctx = IdeationContext(env, req.scale, epoch, history, base_mean, config.seed)
@@ -109,14 +149,22 @@ async def run_search(
                     [(p.text, p.role, ideator.name, p.payload) for p in proposed],
                     env.name, env.repo_hash, req.scale,
                 )  # fmt: skip
-            await _run_epoch(archive, search_id, epoch, req, store, backend, implementer,
-                             progress)  # fmt: skip
+            stopped = await _run_epoch(
+                archive, search_id, epoch, req, store, backend, implementer, progress, config
+            )
+            if stopped:
+                break
             archive.finish_epoch(search_id, epoch)
         board = await _leaderboard(archive, search_id, config, req, store, backend, baseline)
     finally:
         backend.close()
-    archive.finish(search_id, "done")
+    archive.finish(search_id, "stopped" if stopped else "done", stopped)
+    if stopped:
+        progress(f"stopped: {stopped}")
     return {
+        "status": "stopped" if stopped else "done",
+        "reason": stopped,
+        "spend": spend(store),
         "search_id": search_id,
         "env": env.name,
         "scale": req.scale,
@@ -135,8 +183,11 @@ async def _run_epoch(
     backend: Any,
     implementer: LLMClient | None,
     progress: Progress,
-) -> None:
-    """Run every idea of `epoch` that has no final result yet, duplicates excepted."""
+    config: SearchConfig,
+) -> str | None:
+    """Run every idea of `epoch` that has no final result yet, duplicates excepted.
+
+    Returns why the search must stop (a budget), or None."""
     everything = archive.ideas(search_id)
     index = DuplicateIndex()
     pending: list[ArchivedIdea] = []
@@ -153,7 +204,17 @@ async def _run_epoch(
             pending.append(idea)
         index.add(idea.idea_id, idea.text)
 
+    slots = asyncio.Semaphore(getattr(getattr(backend, "scheduler", None), "capacity", 8))
+    stop: list[str] = []
+
     async def one(idea: ArchivedIdea) -> None:
+        async with slots:  # the budget is checked when a slot is free, not at queueing time
+            if stop or (reason := over_budget(config, store)):
+                stop.append(stop[0] if stop else str(reason))
+                return
+            await run_one(idea)
+
+    async def run_one(idea: ArchivedIdea) -> None:
         archive.set_status(idea.idea_id, "running")
         edits = idea.payload.get("edits")
         report = await run_idea(
@@ -165,6 +226,7 @@ async def _run_epoch(
         progress(f"epoch {epoch}: {idea.text[:50]} -> {shown}")
 
     await asyncio.gather(*(one(i) for i in pending))
+    return stop[0] if stop else None
 
 
 async def _leaderboard(

@@ -112,3 +112,40 @@ def test_two_epoch_llm_search(llm_server, toy_env, tmp_path, monkeypatch) -> Non
     top = result["leaderboard"][0]
     best = max(i.reward for i in ideas.values() if i.reward is not None)
     assert top["search_reward"] == best and top["rerun_n"] == 2
+
+
+def test_an_llm_budget_stops_the_search_cleanly(llm_server, toy_env, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-local-test")
+    llm_server.default = answer
+    client = make_client("openai:gpt-4.1", base_url=llm_server.openai_base_url)
+    run_dir = tmp_path / "runs"
+    store = Store(run_dir)
+    client.on_call = lambda record: store.add_llm_call(None, record)
+    config = SearchConfig(epochs=2, ideas_per_epoch=3, baseline_seeds=1, rerun_top=0,
+                          budget_usd=1e-9)  # fmt: skip
+    try:
+        result = asyncio.run(
+            run_search(
+                config,
+                RunRequest(load_environment(toy_env), "tiny", run_dir),
+                store,
+                LLMIdeator(client),
+                implementer=client,
+            )  # fmt: skip
+        )
+        ideas = Archive(store).ideas(result["search_id"])
+    finally:
+        store.close()
+    assert result["status"] == "stopped" and "LLM budget reached" in result["reason"]
+    assert result["spend"]["usd"] > 0
+    # The epoch's ideas are archived, none of them ran: nothing lost, nothing half-run.
+    assert [i.status for i in ideas] == ["proposed"] * 3
+
+
+def test_a_zero_budget_is_bad_input(cli, toy_env, tmp_path) -> None:
+    from tests.conftest import assert_one_line_error
+
+    res = cli("search", "--env", toy_env, "--budget-usd", "0", "--run-dir", tmp_path / "r")
+    assert res.rc == 2
+    assert_one_line_error(res, "--budget-usd must be above 0")
+    assert not (tmp_path / "r").exists()
