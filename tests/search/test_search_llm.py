@@ -131,7 +131,7 @@ def test_an_llm_budget_stops_the_search_cleanly(llm_server, toy_env, tmp_path, m
                 store,
                 LLMIdeator(client),
                 implementer=client,
-            )  # fmt: skip
+            )
         )
         ideas = Archive(store).ideas(result["search_id"])
     finally:
