@@ -97,6 +97,13 @@ class Archive:
         row["config"] = json.loads(row["config"])
         return row
 
+    def get(self, search_id: str) -> dict[str, Any] | None:
+        rows = self._rows("SELECT * FROM searches WHERE id=?", search_id)
+        if not rows:
+            return None
+        rows[0]["config"] = json.loads(rows[0]["config"])
+        return rows[0]
+
     def finish(self, search_id: str, status: str, reason: str | None = None) -> None:
         with self.store.tx() as db:
             db.execute(
