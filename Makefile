@@ -25,12 +25,12 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/executor baseline --env $(DEMO_ENV) --scale tiny --seeds 3
 	$(VENV)/bin/executor run-idea --patch $(DEMO_IDEA) --env $(DEMO_ENV) --scale tiny
 
-# The Docker sandbox tests need an engine and the base image: the script starts dockerd and
-# builds the image where it can (root, apt-get), and says why not where it cannot.
+# The Docker sandbox tests need an engine and the base image, the report tests Chromium: the
+# script installs and starts them where it can (root, apt-get), and says why not where not.
 test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	scripts/docker_engine.sh
+	scripts/test_deps.sh
 	$(PY) -m pytest -q
 
 # NANOGPT_REF: karpathy/nanoGPT's model.py, checked out outside this repository.

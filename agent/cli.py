@@ -381,6 +381,57 @@ def search_cmd(
     _emit(result, as_json, report.print_search)
 
 
+@app.command("report")
+@one_line_errors
+def report_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory holding a search.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="HTML file [default: RUN_DIR/report.html].")
+    ] = None,
+) -> None:
+    """Write a self-contained HTML report of the search in RUN_DIR; print its path."""
+    from agent.search.report import write_report
+
+    store = _existing_store(run_dir)
+    with closing(store):
+        try:
+            path = write_report(store, out or run_dir / "report.html")
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+    out_console = Console()
+    out_console.print(str(path.resolve()), highlight=False, soft_wrap=True)
+
+
+@app.command("export")
+@one_line_errors
+def export_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory holding a search.")],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="JSONL file [default: RUN_DIR/trajectories.jsonl]."),
+    ] = None,
+) -> None:
+    """Write the search's trajectories as JSONL (one idea per line); print the path."""
+    from agent.search.export import trajectories, write_jsonl
+
+    store = _existing_store(run_dir)
+    with closing(store):
+        rows = trajectories(store)
+    if not rows:
+        raise UsageError(f"{run_dir} holds no search: run `executor search` first")
+    path = out or run_dir / "trajectories.jsonl"
+    write_jsonl(rows, path)
+    Console().print(str(path.resolve()), highlight=False, soft_wrap=True)
+
+
+def _existing_store(run_dir: Path) -> Any:
+    from agent.store import DB_NAME, Store
+
+    if not (run_dir / DB_NAME).is_file():
+        raise UsageError(f"no store at {run_dir / DB_NAME}: pass the run directory of a search")
+    return Store(run_dir)
+
+
 @app.command("envs")
 @one_line_errors
 def envs_cmd(as_json: JsonOpt = False) -> None:

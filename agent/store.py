@@ -107,10 +107,18 @@ class Store:
         self.path = run_dir / DB_NAME
         self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
         self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at checkpoints, fast
-        self._migrate()
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable, fast
+            self._migrate()
+        except sqlite3.DatabaseError as e:
+            self.db.close()
+            # Never repaired or overwritten here: it may be someone's only archive.
+            raise StoreError(
+                f"{self.path} is not a readable executor store ({e}); restore it from a backup "
+                "or use another --run-dir"
+            ) from None
 
     def close(self) -> None:
         self.db.close()

@@ -1,0 +1,96 @@
+"""`executor report` opens in headless Chromium; `executor export` writes trajectories."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import assert_one_line_error
+
+CHROMIUM = shutil.which("chromium")
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory) -> Path:
+    """A finished 2-epoch hparam search on a private copy of the toy environment."""
+    from tests.conftest import EXECUTOR, TOY_ENV, clean_environ
+
+    root = tmp_path_factory.mktemp("searched")
+    env = root / "toy"
+    shutil.copytree(TOY_ENV, env)
+    runs = root / "runs"
+    res = subprocess.run(
+        [str(EXECUTOR), "search", "--env", str(env), "--epochs", "2", "--ideas-per-epoch", "3",
+         "--baseline-seeds", "3", "--rerun-top", "2", "--rerun-seeds", "2", "--run-dir",
+         str(runs), "--json"],
+        capture_output=True, text=True, timeout=300, env=clean_environ(),
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    return runs
+
+
+def test_export_writes_one_trajectory_per_idea(cli, searched) -> None:
+    res = cli("export", searched)
+    assert res.rc == 0, res
+    path = Path(res.stdout.strip())
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(rows) == 6
+    for row in rows:
+        for key in ("ideator_model", "executor_model", "env", "epoch", "idea", "code_diff",
+                    "result"):  # fmt: skip
+            assert key in row
+        assert row["ideator_model"] == "hparam" and row["env"] == "toy"
+        assert row["category"] == "hyperparameter"  # the diff changes numbers only
+        assert row["result"]["status"] == "succeeded" and row["result"]["reward"] > 0
+    assert {r["epoch"] for r in rows} == {0, 1}
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="Debian's chromium is not installed "
+    "(make test installs it with scripts/test_deps.sh where it can)",
+)
+def test_report_opens_in_headless_chromium(cli, searched, tmp_path) -> None:
+    res = cli("report", searched)
+    assert res.rc == 0, res
+    page = Path(res.stdout.strip())
+    html = page.read_text()
+    assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")  # no fetches
+    assert html.count("<svg") == 5 and "Leaderboard" in html
+    shot = tmp_path / "report.png"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}"]  # fmt: skip
+    dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", page.as_uri()], capture_output=True,
+                         text=True, timeout=120)  # fmt: skip
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    # Chromium parsed the page: the SVG plots and the leaderboard are in its DOM.
+    assert dom.stdout.count("<svg") == 5 and "re-run mean" in dom.stdout
+    assert "— wins" in dom.stdout or "vs baseline" in dom.stdout
+    png = subprocess.run([CHROMIUM, *flags, "--window-size=1200,1600", f"--screenshot={shot}",
+                          page.as_uri()], capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert png.returncode == 0 and shot.stat().st_size > 20_000  # a page with pictures on it
+
+
+def test_report_and_export_of_a_run_dir_without_a_search(cli, tmp_path, toy_env) -> None:
+    runs = tmp_path / "runs"
+    assert cli("baseline", "--env", toy_env, "--seeds", "1", "--run-dir", runs).rc == 0
+    for command in ("report", "export"):
+        res = cli(command, runs)
+        assert res.rc == 2
+        assert_one_line_error(res, "no search")
+
+
+def test_a_corrupted_store_is_reported_and_left_alone(cli, tmp_path) -> None:
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "executor.db").write_bytes(b"not a database" * 100)
+    for args in (("report", runs), ("show", "--run-dir", runs)):
+        res = cli(*args)
+        assert res.rc == 2
+        assert_one_line_error(res, "not a readable executor store")
+    assert (runs / "executor.db").read_bytes() == b"not a database" * 100
