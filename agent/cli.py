@@ -300,6 +300,10 @@ def search_cmd(
         int, typer.Option("--rerun-seeds", min=1, help="Held-out seeds per re-run.")
     ] = 2,
     seed: Annotated[int, typer.Option("--seed", help="Seeds the ideator.")] = 0,
+    mode: Annotated[
+        str,
+        typer.Option("--mode", help="epochs (the published method) or async (no barriers)."),
+    ] = "epochs",
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue the search in --run-dir.")
     ] = False,
@@ -311,6 +315,7 @@ def search_cmd(
         typer.Option("--budget-gpu-hours", help="Stop cleanly at this many GPU-hours of runs."),
     ] = None,
     sandbox: SandboxOpt = "local",
+    timeout: TimeoutOpt = None,
     backend: BackendOpt = "local",
     gpus: GpusOpt = None,
     slots: SlotsOpt = 1,
@@ -353,12 +358,12 @@ def search_cmd(
         config = SearchConfig(
             epochs=epochs, ideas_per_epoch=ideas_per_epoch, baseline_seeds=baseline_seeds,
             rerun_top=rerun_top, rerun_seeds=rerun_seeds, seed=seed, ideator=ideator,
-            implementer=implementer or "", budget_usd=budget_usd,
+            implementer=implementer or "", mode=mode, budget_usd=budget_usd,
             budget_gpu_hours=budget_gpu_hours,
         )  # fmt: skip
     except ValueError as e:
         raise UsageError(str(e)) from None
-    req = RunRequest(environment, scale, run_path, sb, 0, None, backend=backend, gpus=gpus,
+    req = RunRequest(environment, scale, run_path, sb, 0, timeout, backend=backend, gpus=gpus,
                      slots=slots)  # fmt: skip
     with closing(Store(run_path)) as store, _progress(as_json) as progress:
         clients = {id(c): c for c in (impl_client, getattr(ideator_obj, "client", None)) if c}

@@ -119,6 +119,40 @@ class Archive:
         )
         return [r["epoch"] for r in rows]
 
+    def record_ideas(
+        self,
+        search_id: str,
+        epoch: int,
+        first_position: int,
+        ideas: list[tuple[str, str, str, dict[str, Any]]],
+        env: str,
+        env_hash: str,
+        scale: str,
+        close_epoch: bool = False,
+    ) -> list[str]:
+        """Write ideas (text, role, ideator, payload) in one transaction; returns their ids.
+        `close_epoch` also marks the epoch generated, in the same transaction."""
+        now = time.time()
+        ids = []
+        with self.store.tx() as db:
+            for k, (text, role, ideator, payload) in enumerate(ideas):
+                idea_id = new_id("idea")
+                db.execute(
+                    "INSERT INTO ideas VALUES (?,?,?,?,?,?,?)",
+                    (idea_id, text, env, env_hash, scale, "search", now),
+                )
+                db.execute(
+                    "INSERT INTO search_ideas VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (idea_id, search_id, epoch, role, ideator, "proposed", None, None,
+                     json.dumps(payload), first_position + k),
+                )  # fmt: skip
+                ids.append(idea_id)
+            if close_epoch:
+                db.execute(
+                    "INSERT INTO search_epochs VALUES (?,?,?)", (search_id, epoch, "generated")
+                )
+        return ids
+
     def record_epoch(
         self,
         search_id: str,
@@ -128,24 +162,8 @@ class Archive:
         env_hash: str,
         scale: str,
     ) -> list[str]:
-        """Write an epoch's ideas (text, role, ideator, payload) at once; returns their ids."""
-        now = time.time()
-        ids = []
-        with self.store.tx() as db:
-            for position, (text, role, ideator, payload) in enumerate(ideas):
-                idea_id = new_id("idea")
-                db.execute(
-                    "INSERT INTO ideas VALUES (?,?,?,?,?,?,?)",
-                    (idea_id, text, env, env_hash, scale, "search", now),
-                )
-                db.execute(
-                    "INSERT INTO search_ideas VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    (idea_id, search_id, epoch, role, ideator, "proposed", None, None,
-                     json.dumps(payload), position),
-                )  # fmt: skip
-                ids.append(idea_id)
-            db.execute("INSERT INTO search_epochs VALUES (?,?,?)", (search_id, epoch, "generated"))
-        return ids
+        """An epoch's ideas, written at once with the epoch: it is never generated twice."""
+        return self.record_ideas(search_id, epoch, 0, ideas, env, env_hash, scale, True)
 
     def set_status(
         self, idea_id: str, status: str, reason: str | None = None, duplicate_of: str | None = None

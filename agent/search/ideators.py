@@ -73,7 +73,9 @@ class LLMIdeator:
     async def propose(self, ctx: IdeationContext, n: int) -> list[ProposedIdea]:
         share = exploit_share(ctx.epoch, self.exploit_start, self.exploit_cap)
         scored = [i for i in ctx.history if i.reward is not None and i.status == "succeeded"]
-        n_exploit = round(n * share) if scored else 0
+        # A fractional share (one idea at a time, in async mode) is drawn, reproducibly.
+        draw = random.Random(f"{ctx.seed}-{ctx.epoch}-{len(ctx.history)}").random()
+        n_exploit = int(n * share) + (draw < n * share - int(n * share)) if scored else 0
         plan = [("exploit", n_exploit), ("explore" if ctx.epoch else "fresh", n - n_exploit)]
         out: list[ProposedIdea] = []
         for role, count in plan:

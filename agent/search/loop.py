@@ -19,7 +19,7 @@ from typing import Any
 from agent.executor import RunRequest, run_baseline, run_idea
 from agent.llm import LLMClient
 from agent.search.archive import Archive, ArchivedIdea
-from agent.search.dedup import DuplicateIndex
+from agent.search.dedup import DuplicateIndex, local_embedder
 from agent.search.ideas_parse import IdeaParseError
 from agent.search.ideators import IdeationContext, Ideator
 from agent.search.stats import Comparison, Interval, compare, interval
@@ -41,12 +41,15 @@ class SearchConfig:
     seed: int = field(default=0, metadata={"help": "Seeds the ideator's sampling."})
     ideator: str = field(default="hparam", metadata={"help": "hparam | replay:FILE | P:MODEL"})
     implementer: str = field(default="", metadata={"help": "PROVIDER:MODEL for LLM ideas."})
+    mode: str = field(default="epochs", metadata={"help": "epochs (barriers) or async."})
     budget_usd: float | None = field(default=None, metadata={"help": "Stop at this LLM spend."})
     budget_gpu_hours: float | None = field(
         default=None, metadata={"help": "Stop at this many GPU-hours of runs."}
     )
 
     def __post_init__(self) -> None:
+        if self.mode not in ("epochs", "async"):
+            raise ValueError(f"--mode is epochs or async, not {self.mode!r}")
         for name in ("budget_usd", "budget_gpu_hours"):
             value = getattr(self, name)
             if value is not None and value <= 0:
@@ -130,9 +133,12 @@ async def run_search(
     base_mean = sum(baseline) / len(baseline) if baseline else None
 
     backend = req.make_backend()
+    runner = _Runner(archive, req, store, backend, implementer, progress)
     try:
         stopped: str | None = None
-        for epoch in range(config.epochs):
+        if config.mode == "async":
+            stopped = await _run_async(archive, search_id, runner, config, ideator, base_mean)
+        for epoch in range(config.epochs if config.mode == "epochs" else 0):
             if stopped := over_budget(config, store):
                 break
             if epoch not in archive.epochs_generated(search_id):
@@ -149,10 +155,7 @@ async def run_search(
                     [(p.text, p.role, ideator.name, p.payload) for p in proposed],
                     env.name, env.repo_hash, req.scale,
                 )  # fmt: skip
-            stopped = await _run_epoch(
-                archive, search_id, epoch, req, store, backend, implementer, progress, config
-            )
-            if stopped:
+            if stopped := await _run_epoch(archive, search_id, epoch, runner, config):
                 break
             archive.finish_epoch(search_id, epoch)
         board = await _leaderboard(archive, search_id, config, req, store, backend, baseline)
@@ -174,58 +177,134 @@ async def run_search(
     }
 
 
+@dataclass
+class _Runner:
+    """What running one idea of a search needs, and the progress line after each."""
+
+    archive: Archive
+    req: RunRequest
+    store: Store
+    backend: Any
+    implementer: LLMClient | None
+    progress: Progress
+    rewards: list[float | None] = field(default_factory=list)
+
+    async def run(self, idea: ArchivedIdea, label: str) -> None:
+        self.archive.set_status(idea.idea_id, "running")
+        edits = idea.payload.get("edits")
+        report = await run_idea(
+            idea.text, self.req, self.store, client=None if edits else self.implementer,
+            patch_text=edits, idea_id=idea.idea_id, backend=self.backend,
+        )  # fmt: skip
+        self.archive.set_status(idea.idea_id, report["status"], report.get("reason"))
+        self.rewards.append(report["reward"])
+        best = max((r for r in self.rewards if r is not None), default=None)
+        spent = spend(self.store)
+        self.progress(
+            f"{label}: {len(self.rewards)} done, best {'-' if best is None else f'{best:.4g}'}"
+            f", ${spent['usd']:.2f}, {spent['gpu_hours']:.2f} GPU-h | last: {idea.text[:40]}"
+        )
+
+
+def _mark_if_duplicate(archive: Archive, index: DuplicateIndex, idea: ArchivedIdea) -> bool:
+    if dup := index.check(idea.text):
+        archive.set_status(
+            idea.idea_id, "duplicate",
+            f"repeats {dup.of} ({dup.signal} similarity {dup.similarity:.2f})",
+            duplicate_of=dup.of,
+        )  # fmt: skip
+        return True
+    index.add(idea.idea_id, idea.text)
+    return False
+
+
+def _capacity(backend: Any) -> int:
+    return int(getattr(getattr(backend, "scheduler", None), "capacity", 8))
+
+
 async def _run_epoch(
-    archive: Archive,
-    search_id: str,
-    epoch: int,
-    req: RunRequest,
-    store: Store,
-    backend: Any,
-    implementer: LLMClient | None,
-    progress: Progress,
-    config: SearchConfig,
+    archive: Archive, search_id: str, epoch: int, runner: _Runner, config: SearchConfig
 ) -> str | None:
     """Run every idea of `epoch` that has no final result yet, duplicates excepted.
 
     Returns why the search must stop (a budget), or None."""
-    everything = archive.ideas(search_id)
-    index = DuplicateIndex()
+    index = DuplicateIndex(embed=local_embedder())
     pending: list[ArchivedIdea] = []
-    for idea in everything:
+    for idea in archive.ideas(search_id):
         if idea.status == "duplicate":
             continue
         if idea.epoch == epoch and idea.status == "proposed":
-            if dup := index.check(idea.text):
-                archive.set_status(
-                    idea.idea_id, "duplicate", f"repeats {dup.of} ({dup.signal} "
-                    f"similarity {dup.similarity:.2f})", duplicate_of=dup.of,
-                )  # fmt: skip
-                continue
-            pending.append(idea)
-        index.add(idea.idea_id, idea.text)
+            if not _mark_if_duplicate(archive, index, idea):
+                pending.append(idea)
+        else:
+            index.add(idea.idea_id, idea.text)
 
-    slots = asyncio.Semaphore(getattr(getattr(backend, "scheduler", None), "capacity", 8))
+    slots = asyncio.Semaphore(_capacity(runner.backend))
     stop: list[str] = []
 
     async def one(idea: ArchivedIdea) -> None:
         async with slots:  # the budget is checked when a slot is free, not at queueing time
-            if stop or (reason := over_budget(config, store)):
+            if stop or (reason := over_budget(config, runner.store)):
                 stop.append(stop[0] if stop else str(reason))
                 return
-            await run_one(idea)
-
-    async def run_one(idea: ArchivedIdea) -> None:
-        archive.set_status(idea.idea_id, "running")
-        edits = idea.payload.get("edits")
-        report = await run_idea(
-            idea.text, req, store, client=None if edits else implementer,
-            patch_text=edits, idea_id=idea.idea_id, backend=backend,
-        )  # fmt: skip
-        archive.set_status(idea.idea_id, report["status"], report.get("reason"))
-        shown = report["reward"] if report["reward"] is not None else report["status"]
-        progress(f"epoch {epoch}: {idea.text[:50]} -> {shown}")
+            await runner.run(idea, f"epoch {epoch}")
 
     await asyncio.gather(*(one(i) for i in pending))
+    return stop[0] if stop else None
+
+
+async def _run_async(
+    archive: Archive,
+    search_id: str,
+    runner: _Runner,
+    config: SearchConfig,
+    ideator: Ideator,
+    base_mean: float | None,
+) -> str | None:
+    """No epoch barrier: whenever a slot frees, the next idea is generated from the archive as
+    it stands then, and run. `epoch` labels every `ideas_per_epoch` ideas, for reports."""
+    req, total = runner.req, config.epochs * config.ideas_per_epoch
+    index = DuplicateIndex(embed=local_embedder())
+    for idea in archive.ideas(search_id):
+        if idea.status not in ("duplicate", "proposed"):
+            index.add(idea.idea_id, idea.text)
+    lock = asyncio.Lock()  # one ideator call at a time, each seeing all earlier results
+    stop: list[str] = []
+
+    async def next_idea() -> ArchivedIdea | None:
+        async with lock:
+            while True:
+                if stop or (reason := over_budget(config, runner.store)):
+                    stop.append(stop[0] if stop else str(reason))
+                    return None
+                history = archive.ideas(search_id)
+                waiting = [i for i in history if i.status == "proposed"]  # a resume's first
+                if waiting:
+                    idea = waiting[0]
+                else:
+                    if len(history) >= total:
+                        return None
+                    epoch = len(history) // config.ideas_per_epoch
+                    ctx = IdeationContext(req.env, req.scale, epoch, history, base_mean,
+                                          config.seed)  # fmt: skip
+                    proposed = (await ideator.propose(ctx, 1))[:1]
+                    if not proposed:
+                        return None
+                    p = proposed[0]
+                    (idea_id,) = archive.record_ideas(
+                        search_id, epoch, len(history), [(p.text, p.role, ideator.name,
+                        p.payload)], req.env.name, req.env.repo_hash, req.scale,
+                    )  # fmt: skip
+                    idea = next(i for i in archive.ideas(search_id) if i.idea_id == idea_id)
+                if not _mark_if_duplicate(archive, index, idea):
+                    archive.set_status(idea.idea_id, "running")  # claimed by this worker
+                    return idea
+
+    async def worker() -> None:
+        while (idea := await next_idea()) is not None:
+            await runner.run(idea, f"async (epoch {idea.epoch})")
+
+    await asyncio.gather(*(worker() for _ in range(_capacity(runner.backend))))
     return stop[0] if stop else None
 
 
