@@ -150,6 +150,9 @@ async def run_search(
                 except IdeaParseError as e:
                     archive.finish(search_id, "failed", str(e))
                     raise
+                if not proposed:  # e.g. a replay file that has run out
+                    stopped = f"{ideator.name} proposed no ideas for epoch {epoch}"
+                    break
                 archive.record_epoch(
                     search_id, epoch,
                     [(p.text, p.role, ideator.name, p.payload) for p in proposed],
