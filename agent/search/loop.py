@@ -203,9 +203,12 @@ class _Runner:
         self.rewards.append(report["reward"])
         best = max((r for r in self.rewards if r is not None), default=None)
         spent = spend(self.store)
+        sched = getattr(self.backend, "scheduler", None)
+        busy = f"{len(sched.running)} running, {len(sched.waiting)} queued, " if sched else ""
         self.progress(
-            f"{label}: {len(self.rewards)} done, best {'-' if best is None else f'{best:.4g}'}"
-            f", ${spent['usd']:.2f}, {spent['gpu_hours']:.2f} GPU-h | last: {idea.text[:40]}"
+            f"{label}: {busy}{len(self.rewards)} done, best "
+            f"{'-' if best is None else f'{best:.4g}'}, ${spent['usd']:.2f}, "
+            f"{spent['gpu_hours']:.2f} GPU-h | last: {idea.text[:40]}"
         )
 
 
