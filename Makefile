@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 # The CPU build on a machine that has it; GPU users may set TORCH="torch" to keep their own.
 TORCH  ?= torch==2.13.0
 
-.PHONY: demo test lint bench clean
+.PHONY: demo demo-idea test lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,14 +14,21 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-# The main job offline: measure the baseline over 3 seeds, then run an idea against it
-# (local sandbox, tiny scale: about 9 minutes on 2 CPU cores). For a seconds-long version:
-#   make demo DEMO_ENV=tests/toy_env DEMO_IDEA=tests/toy_env/ideas/more_steps.patch
-# GRPO post-training instead (about 9 minutes):
-#   make demo DEMO_ENV=posttrain_grpo DEMO_IDEA=environments/posttrain_grpo/ideas/no_std_normalization.patch
+# The main job offline: a hyper-parameter search (Optuna TPE over the manifest's knobs) on
+# pretrain_nanogpt at tiny scale: 3 baseline seeds, 3 epochs of 2 ideas, the best re-run on
+# 2 held-out seeds, each run's training cut to 35 s (--timeout 50); then the HTML report.
+# About 14 minutes on 2 CPU cores. One idea against a measured baseline instead:
+#   make demo-idea DEMO_ENV=tests/toy_env DEMO_IDEA=tests/toy_env/ideas/more_steps.patch
 DEMO_ENV  ?= pretrain_nanogpt
 DEMO_IDEA ?= environments/pretrain_nanogpt/ideas/higher_lr.patch
+DEMO_DIR  ?= runs/demo
 demo: $(VENV)/.installed
+	$(VENV)/bin/executor search --env $(DEMO_ENV) --scale tiny --ideator hparam --epochs 3 \
+	    --ideas-per-epoch 2 --baseline-seeds 3 --rerun-top 1 --rerun-seeds 2 --timeout 50 \
+	    --run-dir $(DEMO_DIR)
+	@echo "report: $$($(VENV)/bin/executor report $(DEMO_DIR))"
+
+demo-idea: $(VENV)/.installed
 	$(VENV)/bin/executor baseline --env $(DEMO_ENV) --scale tiny --seeds 3
 	$(VENV)/bin/executor run-idea --patch $(DEMO_IDEA) --env $(DEMO_ENV) --scale tiny
 

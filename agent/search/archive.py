@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS searches (
     config TEXT NOT NULL,              -- JSON: the search's settings, fixed at its start
     status TEXT NOT NULL,              -- running | done | stopped (budget) | failed
     reason TEXT,
+    baseline_candidate TEXT,           -- the candidate whose runs are this search's baseline
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL
 );
@@ -81,8 +82,9 @@ class Archive:
         now = time.time()
         with self.store.tx() as db:
             db.execute(
-                "INSERT INTO searches VALUES (?,?,?,?,?,?,?,?,?)",
-                (search_id, env, env_hash, scale, json.dumps(config), "running", None, now, now),
+                "INSERT INTO searches VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (search_id, env, env_hash, scale, json.dumps(config), "running", None, None, now,
+                 now),
             )
         return search_id
 
@@ -103,6 +105,21 @@ class Archive:
             return None
         rows[0]["config"] = json.loads(rows[0]["config"])
         return rows[0]
+
+    def set_baseline(self, search_id: str, candidate_id: str) -> None:
+        with self.store.tx() as db:
+            db.execute(
+                "UPDATE searches SET baseline_candidate=? WHERE id=?", (candidate_id, search_id)
+            )
+
+    def baseline_rewards(self, search_id: str) -> list[float]:
+        """Rewards of this search's own baseline runs (same scale and timeout as its ideas)."""
+        rows = self._rows(
+            "SELECT r.reward FROM runs r JOIN searches s ON r.candidate_id = s.baseline_candidate"
+            " WHERE s.id=? AND r.status='succeeded' ORDER BY r.seed",
+            search_id,
+        )
+        return [r["reward"] for r in rows]
 
     def finish(self, search_id: str, status: str, reason: str | None = None) -> None:
         with self.store.tx() as db:

@@ -125,11 +125,13 @@ async def run_search(
     else:
         search_id = archive.start(env.name, env.repo_hash, req.scale, asdict(config))
 
-    baseline = store.baseline_rewards(env.repo_hash, req.scale)
+    # The search's own baseline: same scale and --timeout as its ideas, so they compare.
+    baseline = archive.baseline_rewards(search_id)
     if len(baseline) < config.baseline_seeds:
         progress(f"baseline: {config.baseline_seeds} seeds")
-        await run_baseline(req, store, config.baseline_seeds, progress)
-        baseline = store.baseline_rewards(env.repo_hash, req.scale)
+        measured = await run_baseline(req, store, config.baseline_seeds, progress)
+        archive.set_baseline(search_id, measured["candidate_id"])
+        baseline = archive.baseline_rewards(search_id)
     base_mean = sum(baseline) / len(baseline) if baseline else None
 
     backend = req.make_backend()

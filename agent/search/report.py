@@ -33,7 +33,7 @@ def render_report(store: Store, search_id: str | None = None) -> str:
     if search is None:
         raise ValueError("this run directory holds no search: run `executor search` first")
     rows = trajectories(store, search["id"])
-    baseline = store.baseline_rewards(search["env_hash"], search["scale"])
+    baseline = archive.baseline_rewards(search["id"])
     spent = spend(store)
     title = f"Search {search['id']}: {search['env']} ({search['scale']})"
     meta = [
