@@ -51,6 +51,8 @@ CREATE TABLE IF NOT EXISTS search_ideas (
 );
 """
 
+HELD_OUT_SEED = 1000  # final re-runs use seeds from here: never those the search itself used
+
 TERMINAL = {"succeeded", "failed", "timeout", "killed", "flagged", "rejected", "duplicate",
             "cancelled", "infra_error", "error"}  # fmt: skip
 
@@ -83,8 +85,18 @@ class Archive:
         with self.store.tx() as db:
             db.execute(
                 "INSERT INTO searches VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (search_id, env, env_hash, scale, json.dumps(config), "running", None, None, now,
-                 now),
+                (
+                    search_id,
+                    env,
+                    env_hash,
+                    scale,
+                    json.dumps(config),
+                    "running",
+                    None,
+                    None,
+                    now,
+                    now,
+                ),
             )
         return search_id
 
@@ -203,7 +215,7 @@ class Archive:
         sql = (
             "SELECT s.*, i.text, (SELECT MAX(r.reward) FROM candidates c JOIN runs r"
             " ON r.candidate_id = c.id WHERE c.idea_id = s.idea_id AND r.status='succeeded'"
-            " AND r.seed < 1000)"
+            f" AND r.seed < {HELD_OUT_SEED})"
             " AS reward FROM search_ideas s JOIN ideas i ON i.id = s.idea_id WHERE s.search_id=?"
         )
         args: list[Any] = [search_id]

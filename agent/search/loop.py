@@ -18,15 +18,13 @@ from typing import Any
 
 from agent.executor import RunRequest, run_baseline, run_idea
 from agent.llm import LLMClient
-from agent.search.archive import Archive, ArchivedIdea
+from agent.search.archive import HELD_OUT_SEED, Archive, ArchivedIdea
 from agent.search.dedup import DuplicateIndex, local_embedder
 from agent.search.ideas_parse import IdeaParseError
 from agent.search.ideators import IdeationContext, Ideator
 from agent.search.stats import Comparison, Interval, compare, interval
 from agent.store import Store
 from sandbox.workspace import BaselineRepo, Workspace
-
-HELD_OUT_SEED = 1000  # re-runs use seeds from here: never those the search saw
 
 
 @dataclass

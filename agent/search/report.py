@@ -14,10 +14,10 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from agent.search.archive import Archive
+from agent.search.archive import HELD_OUT_SEED, Archive
 from agent.search.dedup import _shingles, jaccard
 from agent.search.export import trajectories
-from agent.search.loop import HELD_OUT_SEED, spend
+from agent.search.loop import spend
 from agent.search.stats import compare, interval
 from agent.search.svg import bar_chart, line_chart
 from agent.store import Store
