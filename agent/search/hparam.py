@@ -56,7 +56,7 @@ def _literal(knob: Knob, value: Any) -> str:
         return str(int(value))
     if knob.type == "float":
         return f"{float(value):.4g}"
-    return repr(value) if isinstance(value, str) else str(value)
+    return str(value)  # a choice: the knob's pattern carries any quotes around it
 
 
 def _as_written(knob: Knob, value: Any) -> Any:

@@ -108,3 +108,21 @@ def test_an_environment_without_knobs_says_what_to_do(toy) -> None:
     toy.manifest.knobs.clear()
     with pytest.raises(ValueError, match=r"needs \[\[knobs\]\]"):
         knobs_for(toy, "tiny")
+
+
+def test_hparam_edits_of_every_knob_kind_keep_the_real_environment_valid(tmp_path) -> None:
+    """pretrain_nanogpt's knobs: floats, ints, and a quoted choice (`schedule`)."""
+    from environments import resolve_environment
+    from environments.manifest import knob_regex
+
+    env = resolve_environment("pretrain_nanogpt")
+    proposal = propose(env, "tiny", [], 1, seed=3)[0]
+    text = (env.repo / "config.py").read_text()
+    for e in parse_edits(proposal.edits):
+        assert text.count(e.search) == 1
+        text = text.replace(e.search, e.replace)
+    compile(text, "config.py", "exec")
+    schedule = next(k for k in env.manifest.knobs if k.name == "schedule")
+    written = knob_regex(schedule).search(text)
+    assert written is not None and written.group(1) == proposal.values["schedule"]
+    assert proposal.values["schedule"] in ("linear", "cosine", "constant")
