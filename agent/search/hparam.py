@@ -1,9 +1,11 @@
 """The `hparam` ideator: plain hyper-parameter search over an environment's knobs.
 
-A baseline for "does my LLM beat tuning?": Optuna's TPE proposes values for the manifest's
-`knobs`, and each proposal becomes an ordinary candidate — an idea text naming the values
-and SEARCH/REPLACE edits that set them — run and scored like any LLM idea. The study is
-rebuilt from the archive's finished trials each time, so resuming a search resumes TPE too.
+A baseline for "does my LLM beat tuning?": values for the manifest's `knobs` become ordinary
+candidates — an idea text naming the values and SEARCH/REPLACE edits that set them — run and
+scored like any LLM idea. It starts where a person tuning by hand would: the baseline with
+one knob moved at a time (x3 and /3 on a log scale, half-way to the range's end otherwise,
+the next choice); then Optuna's TPE takes over, its study rebuilt from the archive's trials
+each time, so resuming a search resumes the tuning too.
 """
 
 from __future__ import annotations
@@ -91,6 +93,39 @@ def idea_text(values: dict[str, Any], knobs: list[Knob]) -> str:
     return f"Hyper-parameters: {shown}"
 
 
+def _moved(knob: Knob, up: bool) -> Any:
+    """The knob's default moved one step up or down, within its range."""
+    d = knob.default
+    if knob.type == "bool":
+        return not d if up else d
+    if knob.type == "choice":
+        assert knob.choices is not None
+        i = knob.choices.index(d) if d in knob.choices else 0
+        return knob.choices[(i + (1 if up else -1)) % len(knob.choices)]
+    assert knob.range is not None
+    lo, hi = knob.range
+    x = float(d)
+    if knob.log and x > 0:
+        x = x * 3 if up else x / 3
+    else:
+        x = x + (hi - x) / 2 if up else x - (x - lo) / 2
+    x = min(max(x, lo), hi)
+    return int(round(x)) if knob.type == "int" else x
+
+
+def one_knob_moves(knobs: list[Knob]) -> list[dict[str, Any]]:
+    """The baseline with one knob moved at a time: every knob up, then every knob down."""
+    defaults = {k.name: k.default for k in knobs}
+    moves = []
+    for up in (True, False):
+        for k in knobs:
+            value = _as_written(k, _moved(k, up))
+            move = {**defaults, k.name: value}
+            if value != k.default and move not in moves:
+                moves.append(move)
+    return moves
+
+
 def propose(
     env: Environment,
     scale: str,
@@ -120,7 +155,13 @@ def propose(
         ))  # fmt: skip
     proposals = []
     by_name = {k.name: k for k in knobs}
+    tried = [values for values, _ in history]
+    first = [m for m in one_knob_moves(knobs) if m not in tried]
     for _ in range(n):
+        if first:
+            values = first.pop(0)
+            proposals.append(Proposal(values, idea_text(values, knobs), edits_for(env, values)))
+            continue
         trial = study.ask(dists)
         # The values as written in code, so the archive's history is exactly what ran.
         values = {name: _as_written(by_name[name], v) for name, v in trial.params.items()}

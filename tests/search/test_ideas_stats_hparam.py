@@ -126,3 +126,17 @@ def test_hparam_edits_of_every_knob_kind_keep_the_real_environment_valid(tmp_pat
     written = knob_regex(schedule).search(text)
     assert written is not None and written.group(1) == proposal.values["schedule"]
     assert proposal.values["schedule"] in ("linear", "cosine", "constant")
+
+
+def test_hparam_starts_with_one_knob_moves_then_tpe(toy) -> None:
+    from agent.search.hparam import one_knob_moves
+
+    moves = one_knob_moves(knobs_for(toy, "tiny"))
+    # lr is log-scaled: x3 and /3; steps is linear in [10, 2000]: half-way up and down.
+    assert moves == [{"lr": 0.03, "steps": 100}, {"lr": 0.01, "steps": 1050},
+                     {"lr": 0.003333, "steps": 100}, {"lr": 0.01, "steps": 55}]  # fmt: skip
+    first = propose(toy, "tiny", [], 3)
+    assert [p.values for p in first] == moves[:3]
+    history = [(m, 0.5) for m in moves]
+    after = propose(toy, "tiny", history, 2)  # the moves are used up: TPE proposes
+    assert all(p.values not in moves for p in after)
