@@ -110,7 +110,7 @@ def _moved(knob: Knob, up: bool) -> Any:
     else:
         x = x + (hi - x) / 2 if up else x - (x - lo) / 2
     x = min(max(x, lo), hi)
-    return int(round(x)) if knob.type == "int" else x
+    return round(x) if knob.type == "int" else x
 
 
 def one_knob_moves(knobs: list[Knob]) -> list[dict[str, Any]]:
