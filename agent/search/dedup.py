@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 _WORD = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?")
+_NUMBER = re.compile(r"(?<![a-z_])-?\d+(?:\.\d+)?(?:e-?\d+)?", re.IGNORECASE)
 # Words that change nothing about what an idea does.
 _STOP = frozenset(
     [
@@ -75,6 +76,11 @@ def tokens(text: str) -> list[str]:
     out = []
     for w in _WORD.findall(text.lower()):
         w = _SYNONYMS.get(w, w)
+        if w[:1].isdigit():
+            try:
+                w = repr(float(w))  # 0.030 and 0.03 are the same value
+            except ValueError:
+                pass
         if w and w not in _STOP:
             out.append(w)
     return out
@@ -91,6 +97,17 @@ def _shingles(text: str) -> set[str]:
     squashed = " ".join(words)
     grams |= {squashed[i : i + 3] for i in range(max(0, len(squashed) - 2))}
     return grams
+
+
+def _numbers(text: str) -> frozenset[str]:
+    """The numbers an idea names, normalized (0.10 == 0.1)."""
+    out = set()
+    for m in _NUMBER.findall(text):
+        try:
+            out.add(repr(float(m)))
+        except ValueError:
+            continue
+    return frozenset(out)
 
 
 def jaccard(a: set[str], b: set[str]) -> float:
@@ -120,6 +137,7 @@ class DuplicateIndex:
     _keys: dict[str, str] = field(default_factory=dict)
     _grams: dict[str, set[str]] = field(default_factory=dict)
     _words: dict[str, set[str]] = field(default_factory=dict)
+    _numbers: dict[str, frozenset[str]] = field(default_factory=dict)
     _vectors: dict[str, list[float]] = field(default_factory=dict)
 
     def check(self, text: str) -> Duplicate | None:
@@ -127,8 +145,11 @@ class DuplicateIndex:
         if key in self._keys:
             return Duplicate(self._keys[key], 1.0, "normalized")
         grams, words = _shingles(text), set(tokens(text))
+        numbers = _numbers(text)
         best = (0.0, "")
         for idea, g in self._grams.items():
+            if self._numbers[idea] != numbers:
+                continue  # other values are another experiment: lr 0.03 is not lr 0.003
             sim = jaccard(grams, g)
             # Shingles catch rewordings; the word set catches reorderings ("cosine LR
             # schedule" vs "LR schedule: cosine") once there are enough words to judge.
@@ -137,9 +158,10 @@ class DuplicateIndex:
             best = max(best, (sim, idea))
         if best[0] >= self.ngram_threshold:
             return Duplicate(best[1], best[0], "ngram")
-        if self.embed is not None and self._vectors:
+        same_numbers = {i: v for i, v in self._vectors.items() if self._numbers[i] == numbers}
+        if self.embed is not None and same_numbers:
             vec = self.embed([text])[0]
-            sim, idea = max((_cosine(vec, v), i) for i, v in self._vectors.items())
+            sim, idea = max((_cosine(vec, v), i) for i, v in same_numbers.items())
             if sim >= self.embedding_threshold:
                 return Duplicate(idea, sim, "embedding")
         return None
@@ -148,6 +170,7 @@ class DuplicateIndex:
         self._keys.setdefault(normalized(text), idea_id)
         self._grams[idea_id] = _shingles(text)
         self._words[idea_id] = set(tokens(text))
+        self._numbers[idea_id] = _numbers(text)
         if self.embed is not None:
             self._vectors[idea_id] = self.embed([text])[0]
 

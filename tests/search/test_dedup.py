@@ -63,3 +63,12 @@ def test_embedding_signal_when_a_model_is_given() -> None:
 def test_normalized_ignores_order_case_and_filler() -> None:
     assert normalized("Use the AdamW optimizer") == normalized("adamw optimizer, use it")
     assert len(DuplicateIndex()) == 0
+
+
+def test_hyperparameter_ideas_with_other_values_are_different_experiments() -> None:
+    idx = DuplicateIndex()
+    idx.add("a", "Hyper-parameters: lr=0.03, steps=100")
+    assert idx.check("Hyper-parameters: lr=0.003333, steps=100") is None
+    assert idx.check("Hyper-parameters: lr=0.01, steps=55") is None
+    dup = idx.check("Hyper-parameters: steps=100, lr=0.030")
+    assert dup is not None and dup.of == "a"
