@@ -9,6 +9,7 @@ cosine". An embedding model, when one is available locally, adds a semantic sign
 from __future__ import annotations
 
 import itertools
+import contextlib
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -77,10 +78,8 @@ def tokens(text: str) -> list[str]:
     for w in _WORD.findall(text.lower()):
         w = _SYNONYMS.get(w, w)
         if w[:1].isdigit():
-            try:
+            with contextlib.suppress(ValueError):
                 w = repr(float(w))  # 0.030 and 0.03 are the same value
-            except ValueError:
-                pass
         if w and w not in _STOP:
             out.append(w)
     return out
