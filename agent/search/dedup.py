@@ -8,8 +8,8 @@ cosine". An embedding model, when one is available locally, adds a semantic sign
 
 from __future__ import annotations
 
-import itertools
 import contextlib
+import itertools
 import math
 import re
 from collections.abc import Callable, Sequence
