@@ -301,7 +301,9 @@ async def _run_async(
                         search_id, epoch, len(history), [(p.text, p.role, ideator.name,
                         p.payload)], req.env.name, req.env.repo_hash, req.scale,
                     )  # fmt: skip
-                    idea = next(i for i in archive.ideas(search_id) if i.idea_id == idea_id)
+                    # Just written: no need to read the whole archive back.
+                    idea = ArchivedIdea(idea_id, p.text, epoch, p.role, "proposed", None, None,
+                                        p.payload)  # fmt: skip
                 if not _mark_if_duplicate(archive, index, idea):
                     archive.set_status(idea.idea_id, "running")  # claimed by this worker
                     return idea

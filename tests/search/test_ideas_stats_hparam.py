@@ -86,8 +86,6 @@ def test_hparam_proposals_are_valid_edits_within_the_knob_ranges(toy) -> None:
 
 def test_hparam_edits_apply_to_the_baseline(toy, tmp_path) -> None:
     p = propose(toy, "tiny", [], 1)[0]
-    patch = tmp_path / "p.txt"
-    patch.write_text(p.edits)
     text = (toy.repo / "train.py").read_text()
     for e in parse_edits(p.edits):
         assert text.count(e.search) == 1
