@@ -90,7 +90,7 @@ def normalized(text: str) -> str:
     return " ".join(sorted(set(tokens(text))))
 
 
-def _shingles(text: str) -> set[str]:
+def shingles(text: str) -> set[str]:
     words = tokens(text)
     grams = set(words) | {f"{a} {b}" for a, b in itertools.pairwise(words)}
     squashed = " ".join(words)
@@ -143,7 +143,7 @@ class DuplicateIndex:
         key = normalized(text)
         if key in self._keys:
             return Duplicate(self._keys[key], 1.0, "normalized")
-        grams, words = _shingles(text), set(tokens(text))
+        grams, words = shingles(text), set(tokens(text))
         numbers = _numbers(text)
         best = (0.0, "")
         for idea, g in self._grams.items():
@@ -167,7 +167,7 @@ class DuplicateIndex:
 
     def add(self, idea_id: str, text: str) -> None:
         self._keys.setdefault(normalized(text), idea_id)
-        self._grams[idea_id] = _shingles(text)
+        self._grams[idea_id] = shingles(text)
         self._words[idea_id] = set(tokens(text))
         self._numbers[idea_id] = _numbers(text)
         if self.embed is not None:

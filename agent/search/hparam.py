@@ -6,10 +6,15 @@ scored like any LLM idea. It starts where a person tuning by hand would: the bas
 one knob moved at a time (x3 and /3 on a log scale, half-way to the range's end otherwise,
 the next choice); then Optuna's TPE takes over, its study rebuilt from the archive's trials
 each time, so resuming a search resumes the tuning too.
+
+The same knobs make an LLM-free implementer (`values_from_text`): an idea written as
+assignments, "lr=3e-3 warmup_steps=50", becomes the edits that set them. The ideator-RL
+trainer uses it to run a policy's ideas offline.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -170,3 +175,70 @@ def propose(
         # here so one batch spreads out instead of repeating itself.
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
     return proposals
+
+
+# -- the `hparam` implementer: ideas written as assignments ("lr=3e-3 warmup_steps=50") ------
+
+_ASSIGNMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*[=:]\s*([^\s,;]+)")
+
+
+class HparamIdeaError(ValueError):
+    """An idea the hparam implementer cannot turn into knob values; the text says why."""
+
+
+def _knob_named(name: str, knobs: list[Knob]) -> Knob | None:
+    """The knob called `name`, or the one knob whose name starts with it (warmup: warmup_steps)."""
+    exact = [k for k in knobs if k.name == name]
+    if exact:
+        return exact[0]
+    prefixed = [k for k in knobs if k.name.startswith(name)]
+    return prefixed[0] if len(prefixed) == 1 else None
+
+
+def _parse_value(knob: Knob, raw: str) -> Any:
+    raw = raw.strip().strip("\"'").rstrip(".")
+    if knob.type == "bool":
+        if raw.lower() in ("true", "1", "yes", "on"):
+            return True
+        if raw.lower() in ("false", "0", "no", "off"):
+            return False
+        raise HparamIdeaError(f"{knob.name}={raw} is not a boolean")
+    if knob.type == "choice":
+        assert knob.choices is not None
+        for choice in knob.choices:
+            if str(choice) == raw:
+                return choice
+        raise HparamIdeaError(f"{knob.name}={raw} is not one of {knob.choices}")
+    try:
+        value: float = float(raw)
+    except ValueError:
+        raise HparamIdeaError(f"{knob.name}={raw} is not a number") from None
+    assert knob.range is not None
+    lo, hi = knob.range
+    if not lo <= value <= hi:
+        raise HparamIdeaError(f"{knob.name}={raw} is outside its range [{lo:g}, {hi:g}]")
+    if knob.type == "int":
+        if value != int(value):
+            raise HparamIdeaError(f"{knob.name}={raw} is not a whole number")
+        return int(value)
+    return value
+
+
+def values_from_text(env: Environment, scale: str, text: str) -> dict[str, Any]:
+    """The knob values an idea assigns, e.g. "lr=3e-3 warmup=50"; unnamed knobs keep defaults.
+
+    Raises HparamIdeaError (one line, what is wrong) for unknown knobs, values outside a knob's
+    range, or an idea that assigns nothing."""
+    knobs = knobs_for(env, scale)
+    values: dict[str, Any] = {}
+    for name, raw in _ASSIGNMENT.findall(text):
+        knob = _knob_named(name.lower(), knobs)
+        if knob is None:
+            names = ", ".join(k.name for k in knobs)
+            raise HparamIdeaError(f"{name!r} is not a knob of {env.name} at {scale} ({names})")
+        if knob.name in values:
+            raise HparamIdeaError(f"{knob.name} is set twice")
+        values[knob.name] = _as_written(knob, _parse_value(knob, raw))
+    if not values:
+        raise HparamIdeaError("the idea sets no knob: write it as NAME=VALUE, e.g. lr=3e-3")
+    return values

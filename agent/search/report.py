@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.search.archive import HELD_OUT_SEED, Archive
-from agent.search.dedup import _shingles, jaccard
+from agent.search.dedup import jaccard, shingles
 from agent.search.export import trajectories
 from agent.search.loop import spend
 from agent.search.stats import compare, interval
@@ -79,7 +79,7 @@ def _plots(rows: list[dict[str, Any]], baseline: list[float], spent: dict[str, f
         ran = [r for r in here if r["status"] not in ("duplicate", "proposed")]
         if ran:
             success.append((e, sum(r["status"] == "succeeded" for r in ran) / len(ran)))
-        grams = [_shingles(r["idea"]) for r in here]
+        grams = [shingles(r["idea"]) for r in here]
         pairs = list(itertools.combinations(grams, 2))
         if pairs:
             diversity.append((e, statistics.fmean(1 - jaccard(a, b) for a, b in pairs)))
