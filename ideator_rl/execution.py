@@ -75,6 +75,12 @@ class ExecutionReward:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
         self._backend: Backend | None = None
+        # SQLite connections belong to their thread: the loop's runs write through their own.
+        self._loop_store, self._loop_records = self._on_loop(self._open_store())
+
+    async def _open_store(self) -> tuple[Store, Records]:
+        store = Store(self.req.run_dir)
+        return store, Records(store)
 
     # -- TRL's entry point --------------------------------------------------------------
 
@@ -186,7 +192,7 @@ class ExecutionReward:
         for key, e in zip(keys, extracted, strict=True):
             if not key or key in known or key in todo:
                 continue
-            hit = self.records.cached(key, env.repo_hash, scale)
+            hit = self._loop_records.cached(key, env.repo_hash, scale)
             if hit is not None:
                 known[key] = Outcome(hit, cached=True)
             else:
@@ -210,30 +216,40 @@ class ExecutionReward:
 
     async def _execute(self, key: str, idea: str) -> CachedResult:
         env, req = self.req.env, self.req
-        idea_id = self.store.add_idea(
+        idea_id = self._loop_store.add_idea(
             idea, env.name, env.repo_hash, req.scale, f"ideator_rl:{self.training_id}"
         )
         if self.config.implementer == "hparam":
             try:
                 patch: str | None = edits_for(env, values_from_text(env, req.scale, idea))
             except HparamIdeaError as e:
-                cand = self.store.add_candidate(idea_id, 0, "hparam", self.baseline_sha)
-                self.store.finish_candidate(cand, "rejected", error=str(e))
+                cand = self._loop_store.add_candidate(idea_id, 0, "hparam", self.baseline_sha)
+                self._loop_store.finish_candidate(cand, "rejected", error=str(e))
                 result = CachedResult(idea_id, "rejected", str(e), None)
-                self.records.cache(key, env.repo_hash, req.scale, result)
+                self._loop_records.cache(key, env.repo_hash, req.scale, result)
                 return result
             report = await run_idea(
-                idea, req, self.store, patch_text=patch, idea_id=idea_id, backend=self._backend
+                idea,
+                req,
+                self._loop_store,
+                patch_text=patch,
+                idea_id=idea_id,
+                backend=self._backend,
             )
         else:
             report = await run_idea(
-                idea, req, self.store, client=self.client, idea_id=idea_id, backend=self._backend
+                idea,
+                req,
+                self._loop_store,
+                client=self.client,
+                idea_id=idea_id,
+                backend=self._backend,
             )
         status = str(report["status"])
         reward = report["reward"] if status == "succeeded" else None
         result = CachedResult(idea_id, status, report.get("reason"), reward)
         if status not in RETRYABLE:
-            self.records.cache(key, env.repo_hash, req.scale, result)
+            self._loop_records.cache(key, env.repo_hash, req.scale, result)
         return result
 
     # -- the event loop thread ------------------------------------------------------------
@@ -252,6 +268,7 @@ class ExecutionReward:
         if self._backend is not None:
             backend, self._backend = self._backend, None
             self._loop.call_soon_threadsafe(backend.close)
+        self._loop.call_soon_threadsafe(self._loop_store.close)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=30)
 

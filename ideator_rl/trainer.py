@@ -1,0 +1,260 @@
+"""`executor train-ideator`: GRPO on execution reward, a LoRA adapter on the ideator.
+
+Read top to bottom: find or start the training in the run directory; measure the baseline;
+resolve the model (a hub id, a local path, or `tiny`, built here); build the prompt; hand TRL's
+`GRPOTrainer` the execution reward and a PEFT LoRA config; train, checkpointing the adapter
+every `save_every` steps; on `--resume`, continue from the last complete checkpoint (the
+execution cache makes re-done steps nearly free). Generation uses vLLM (colocated) on a GPU when
+it is installed, HF `generate` otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+from agent.executor import RunRequest, run_baseline
+from agent.implementer.context import editable_context
+from agent.llm import LLMClient
+from agent.prompts import render
+from agent.search.dedup import local_embedder
+from agent.store import Store
+from ideator_rl.config import TrainIdeatorConfig
+from ideator_rl.execution import ExecutionReward
+from ideator_rl.records import Records
+from ideator_rl.tiny_ideator import PROMPT_FILE, build_tiny_ideator
+
+Progress = Callable[[str], None]
+PROMPT_TOKENS = 30_000  # budget for task + code in a hub model's prompt
+
+
+def training_dir(run_dir: Path, training_id: str) -> Path:
+    return run_dir / "ideator" / training_id
+
+
+def last_checkpoint(folder: Path) -> Path | None:
+    """The newest complete checkpoint: trainer_state.json is written last, so a checkpoint a
+    kill interrupted (no state file) is skipped."""
+    done = [
+        p for p in folder.glob("checkpoint-*")
+        if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file()
+    ]  # fmt: skip
+    return max(done, key=lambda p: int(p.name.split("-")[-1]), default=None)
+
+
+def use_vllm(mode: str, cuda: bool, installed: bool) -> bool:
+    """auto: vLLM when there is a GPU and the package; on: insist (error says what is missing)."""
+    if mode == "off":
+        return False
+    if mode == "on" and not (cuda and installed):
+        missing = "a CUDA GPU" if not cuda else "the vllm package (pip install vllm)"
+        raise ValueError(f"--vllm on needs {missing}; use --vllm auto or off")
+    return cuda and installed
+
+
+def execution_gpus(
+    requested: str | None, detected: list[int], policy_gpu: int, scale_gpus: int
+) -> str | None:
+    """The GPUs runs may use: --gpus as given; else every GPU but the policy's.
+
+    A GPU scale on a machine whose only GPU trains the policy is a one-line error: the runs
+    would fight the policy for memory unless the user says so with --gpus."""
+    if requested is not None or not detected:
+        return requested
+    free = [g for g in detected if g != policy_gpu]
+    if scale_gpus and len(free) < scale_gpus:
+        raise ValueError(
+            f"the runs need {scale_gpus} GPU(s) besides the policy's (GPU {policy_gpu}) and "
+            f"this machine has {len(detected)}: give --gpus to share GPUs with the policy, or "
+            "train on a machine with more"
+        )
+    return ",".join(map(str, free)) if free else None
+
+
+def ideator_prompt(env: Any, scale: str, model_path: str) -> str:
+    """The prompt a locally built model was trained on, else the full research prompt."""
+    saved = Path(model_path) / PROMPT_FILE
+    if saved.is_file():
+        return saved.read_text()
+    return render(
+        "ideator_rl", task=env.task_text, files=editable_context(env, PROMPT_TOKENS)
+    ).strip()
+
+
+def grpo_args(cfg: TrainIdeatorConfig, out: Path, *, cuda: bool, vllm: bool) -> Any:
+    from trl import GRPOConfig
+
+    return GRPOConfig(
+        output_dir=str(out),
+        learning_rate=cfg.lr,
+        lr_scheduler_type="constant",
+        max_steps=cfg.steps,
+        # One generation batch per optimizer step: a "step" is prompts_per_step GRPO groups.
+        per_device_train_batch_size=cfg.group_size * cfg.prompts_per_step,
+        gradient_accumulation_steps=1,
+        steps_per_generation=1,
+        num_iterations=1,
+        num_generations=cfg.group_size,
+        max_completion_length=cfg.completion_tokens,
+        temperature=cfg.temperature,
+        beta=cfg.beta,
+        logging_steps=1,
+        save_strategy="steps",
+        save_steps=cfg.save_every,
+        save_total_limit=2,
+        report_to="none",
+        seed=cfg.seed,
+        bf16=cuda,  # CPU trains in fp32
+        gradient_checkpointing=False,
+        use_cpu=not cuda,
+        use_vllm=vllm,
+        vllm_mode="colocate",
+        vllm_gpu_memory_utilization=cfg.vllm_memory,
+        disable_tqdm=True,
+        shuffle_dataset=False,
+    )
+
+
+def _open_training(
+    records: Records, cfg: TrainIdeatorConfig, req: RunRequest, resume: bool
+) -> tuple[str, TrainIdeatorConfig]:
+    env = req.env
+    latest = records.latest()
+    if not resume:
+        return records.start(env.name, env.repo_hash, req.scale, asdict(cfg)), cfg
+    if latest is None:
+        raise ValueError(f"no ideator training to resume in {req.run_dir}: start one first")
+    if latest["env_hash"] != env.repo_hash or latest["scale"] != req.scale:
+        raise ValueError(
+            f"{req.run_dir} holds a training of {latest['env']} at {latest['scale']}; this is "
+            f"{env.name} at {req.scale}: use another --run-dir"
+        )
+    return latest["id"], TrainIdeatorConfig(**latest["config"])  # the stored settings win
+
+
+def train_ideator(
+    cfg: TrainIdeatorConfig,
+    req: RunRequest,
+    store: Store,
+    *,
+    client: LLMClient | None = None,
+    resume: bool = False,
+    progress: Progress = lambda _: None,
+) -> dict[str, Any]:
+    import torch
+
+    records = Records(store)
+    training_id, cfg = _open_training(records, cfg, req, resume)
+    req = replace(req, seed=cfg.seed)  # every idea runs with the same seed: rewards compare
+    folder = training_dir(req.run_dir, training_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        result = _train(cfg, req, store, records, training_id, folder, client, resume, progress,
+                        torch.cuda.is_available())  # fmt: skip
+    except BaseException as e:
+        records.finish(training_id, "failed", f"{type(e).__name__}: {e}".rstrip(": "))
+        raise
+    records.finish(training_id, "done")
+    return result
+
+
+def _baseline(req: RunRequest, store: Store, progress: Progress) -> float | None:
+    rewards = store.baseline_rewards(req.env.repo_hash, req.scale)
+    if not rewards:
+        progress("measuring the baseline")
+        asyncio.run(run_baseline(req, store, 1, progress))
+        rewards = store.baseline_rewards(req.env.repo_hash, req.scale)
+    return sum(rewards) / len(rewards) if rewards else None
+
+
+def _train(
+    cfg: TrainIdeatorConfig,
+    req: RunRequest,
+    store: Store,
+    records: Records,
+    training_id: str,
+    folder: Path,
+    client: LLMClient | None,
+    resume: bool,
+    progress: Progress,
+    cuda: bool,
+) -> dict[str, Any]:
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import AutoTokenizer, TrainerCallback
+    from trl import GRPOTrainer
+
+    env = req.env
+    baseline = _baseline(req, store, progress)
+    if cfg.tiny:
+        model = str(build_tiny_ideator(env, req.scale, folder / "base_tiny", seed=cfg.seed,
+                                       progress=progress))  # fmt: skip
+    else:
+        model = cfg.model
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    prompt_text = ideator_prompt(env, req.scale, model)
+    chat = bool(getattr(tokenizer, "chat_template", None)) and not cfg.tiny
+    prompt: Any = [{"role": "user", "content": prompt_text}] if chat else prompt_text
+    dataset = Dataset.from_dict({"prompt": [prompt] * (cfg.steps * cfg.prompts_per_step)})
+    vllm = use_vllm(cfg.vllm, cuda, importlib.util.find_spec("vllm") is not None)
+    if cuda:
+        import torch
+
+        torch.cuda.set_device(cfg.policy_gpu)
+
+    reward = ExecutionReward(
+        config=cfg, req=req, store=store, records=records, training_id=training_id,
+        baseline=baseline, client=client, embed=local_embedder(), progress=progress,
+        count_tokens=lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"]),
+    )  # fmt: skip
+
+    class _StepProgress(TrainerCallback):  # type: ignore[misc]
+        def on_step_end(self, args: Any, state: Any, control: Any, **_: Any) -> None:
+            progress(f"step {state.global_step}/{state.max_steps} trained")
+
+    checkpoints = folder / "checkpoints"
+    start = last_checkpoint(checkpoints) if resume else None
+    if resume and start is None and checkpoints.exists():
+        shutil.rmtree(checkpoints)  # only incomplete checkpoints: start over, cache intact
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=[reward],
+        args=grpo_args(cfg, checkpoints, cuda=cuda, vllm=vllm),
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=LoraConfig(
+            r=cfg.lora_r, lora_alpha=cfg.lora_alpha or 2 * cfg.lora_r, lora_dropout=0.0,
+            target_modules="all-linear", task_type="CAUSAL_LM",
+        ),
+        callbacks=[_StepProgress()],
+    )  # fmt: skip
+    try:
+        if start is not None:
+            progress(f"resuming from {start.name}")
+        trainer.train(resume_from_checkpoint=str(start) if start else None)
+        adapter = folder / "adapter"
+        trainer.save_model(str(adapter))  # the LoRA adapter and its config, not the base
+        tokenizer.save_pretrained(str(adapter))
+    finally:
+        reward.close()
+    steps = records.steps(training_id)
+    summary = {
+        "training_id": training_id,
+        "env": env.name,
+        "scale": req.scale,
+        "model": model,
+        "vllm": vllm,
+        "baseline": baseline,
+        "adapter": str(adapter),
+        "resumed_from": start.name if start else None,
+        "steps": steps,
+        "config": asdict(cfg),
+    }
+    (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    return summary
