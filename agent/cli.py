@@ -386,6 +386,129 @@ def search_cmd(
     _emit(result, as_json, report.print_search)
 
 
+@app.command("train-ideator")
+@one_line_errors
+def train_ideator_cmd(
+    env: EnvOpt = ...,  # type: ignore[assignment]
+    scale: ScaleOpt = "tiny",
+    model: Annotated[
+        str, typer.Option("--model", help="Hub id or path of the ideator; tiny: build one here.")
+    ] = "tiny",
+    implementer: Annotated[
+        str, typer.Option("--implementer", help="hparam (NAME=VALUE ideas) or PROVIDER:MODEL.")
+    ] = "hparam",
+    base_url: Annotated[
+        str | None, typer.Option("--base-url", help="LLM server URL for the implementer.")
+    ] = None,
+    steps: Annotated[int, typer.Option("--steps", min=1, help="GRPO optimizer steps.")] = 20,
+    group_size: Annotated[
+        int, typer.Option("--group-size", min=2, help="Ideas sampled per prompt (GRPO group).")
+    ] = 8,
+    prompts_per_step: Annotated[
+        int, typer.Option("--prompts-per-step", min=1, help="GRPO groups per step.")
+    ] = 1,
+    learning_rate: Annotated[
+        float | None,
+        typer.Option("--learning-rate", help="Adapter learning rate [default: 1e-5; tiny 3e-3]."),
+    ] = None,
+    lora_r: Annotated[int, typer.Option("--lora-r", min=1, help="LoRA rank.")] = 16,
+    temperature: Annotated[
+        float, typer.Option("--temperature", help="Sampling temperature.")
+    ] = 1.0,
+    max_completion_tokens: Annotated[
+        int | None,
+        typer.Option("--max-completion-tokens", help="Completion cap [default: 2048; tiny 64]."),
+    ] = None,
+    beta: Annotated[float, typer.Option("--beta", help="KL penalty to the base model.")] = 0.0,
+    reward: Annotated[
+        str, typer.Option("--reward", help="raw, baseline-relative or rank (inside the group).")
+    ] = "raw",
+    failure_reward: Annotated[
+        float, typer.Option("--failure-reward", help="Reward of a failed or flagged idea.")
+    ] = 0.0,
+    diversity_weight: Annotated[
+        float, typer.Option("--diversity-weight", help="Penalty weight for repeated ideas.")
+    ] = 0.0,
+    diversity_history: Annotated[
+        int, typer.Option("--diversity-history", help="Earlier steps the penalty compares.")
+    ] = 2,
+    novelty_weight: Annotated[
+        float, typer.Option("--novelty-weight", help="Bonus for ideas new to the archive.")
+    ] = 0.0,
+    length_bonus: Annotated[
+        float, typer.Option("--length-bonus", help="Most bonus for completion length.")
+    ] = 0.0,
+    length_cap: Annotated[
+        int, typer.Option("--length-cap", help="Tokens at which the length bonus stops.")
+    ] = 1024,
+    save_every: Annotated[
+        int, typer.Option("--save-every", min=1, help="Checkpoint the adapter every N steps.")
+    ] = 5,
+    seed: Annotated[int, typer.Option("--seed", help="Seeds sampling, adapter and runs.")] = 0,
+    vllm: Annotated[str, typer.Option("--vllm", help="auto, on or off.")] = "auto",
+    policy_gpu: Annotated[
+        int, typer.Option("--policy-gpu", help="GPU the policy trains on (runs use the rest).")
+    ] = 0,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the training in --run-dir.")
+    ] = False,
+    sandbox: SandboxOpt = "local",
+    timeout: TimeoutOpt = None,
+    backend: BackendOpt = "local",
+    gpus: GpusOpt = None,
+    slots: SlotsOpt = 1,
+    run_dir: RunDirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Train the ideator with GRPO on execution reward (LoRA); every idea is run and stored."""
+    from agent.executor import RunRequest
+    from agent.store import Store
+    from ideator_rl import TrainIdeatorConfig, train_ideator
+    from ideator_rl.trainer import execution_gpus
+    from sandbox.scheduler import detect_gpus
+
+    environment, sb = _preflight(env, scale, sandbox)
+    try:
+        config = TrainIdeatorConfig(
+            model=model, implementer=implementer, steps=steps, group_size=group_size,
+            prompts_per_step=prompts_per_step, learning_rate=learning_rate, lora_r=lora_r,
+            temperature=temperature, max_completion_tokens=max_completion_tokens, beta=beta,
+            reward=reward, failure_reward=failure_reward, diversity_weight=diversity_weight,
+            diversity_history=diversity_history, novelty_weight=novelty_weight,
+            length_bonus=length_bonus, length_cap=length_cap, save_every=save_every, seed=seed,
+            vllm=vllm, policy_gpu=policy_gpu,
+        )  # fmt: skip
+        if implementer == "hparam":
+            from agent.search.hparam import knobs_for
+
+            knobs_for(environment, scale)
+        gpus = execution_gpus(
+            gpus, detect_gpus() if backend == "local" else [], policy_gpu,
+            environment.scale(scale).gpus,
+        )  # fmt: skip
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if config.tiny and environment.scale(scale).gpus:
+        raise UsageError("--model tiny is for CPU scales: give a hub model for a GPU scale")
+    _check_backend(environment, scale, backend, gpus, slots)
+    run_path = _run_dir(run_dir)
+    client = None
+    if implementer != "hparam":
+        client = _make_client(implementer, base_url, run_path / "llm_cache")
+    req = RunRequest(environment, scale, run_path, sb, seed, timeout, backend=backend, gpus=gpus,
+                     slots=slots)  # fmt: skip
+    with closing(Store(run_path)) as store, _progress(as_json) as progress:
+        if client is not None:
+            client.on_call = _book_llm_calls(store)
+        try:
+            result = train_ideator(
+                config, req, store, client=client, resume=resume, progress=progress
+            )
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+    _emit(result, as_json, report.print_training)
+
+
 @app.command("report")
 @one_line_errors
 def report_cmd(

@@ -280,3 +280,25 @@ def print_search(console: Console, r: dict[str, Any]) -> None:
         t.add_row(row["idea"][:60], str(row["epoch"]), f"{row['search_reward']:.4g}", rerun,
                   diff, "yes" if row["beats_baseline"] else "no")  # fmt: skip
     console.print(t)
+
+
+def print_training(console: Console, r: dict[str, Any]) -> None:
+    """The training's collapse instruments, one row per step."""
+    console.print(
+        f"training {r['training_id']}: {r['env']} ({r['scale']}), model {r['model']}, "
+        f"baseline reward {_num(r['baseline'])}"
+    )
+    t = Table(title="collapse instruments per step")
+    cols = ("step", "mean reward", "max", "ran", "top-2 clusters", "similarity",
+            "tokens", "thinking", "executed", "cached")  # fmt: skip
+    for col in cols:
+        t.add_column(col)
+    for s in r["steps"]:
+        t.add_row(
+            str(s["step"]), _num(s["mean_reward"]), _num(s["max_reward"]),
+            f"{s['execution_rate']:.0%}", f"{s['top2_cluster_share']:.0%}",
+            f"{s['mean_pairwise_similarity']:.2f}", f"{s['completion_tokens']:.0f}",
+            f"{s['thinking_tokens']:.0f}", f"{s['executed']:.0f}", f"{s['cache_hits']:.0f}",
+        )  # fmt: skip
+    console.print(t)
+    console.print(f"adapter: {r['adapter']}")

@@ -1,4 +1,11 @@
 """Training the ideator (the model that writes research ideas) with execution reward.
 
-Arrives with the ideator-RL issue; it consumes rewards that `agent.executor` records.
+`executor train-ideator` (see `trainer.py`): TRL's GRPOTrainer with a LoRA adapter, each
+sampled idea implemented and run for real (`execution.py`), the reward shaped against mode
+collapse (`shaping.py`), everything recorded in the run directory's store (`records.py`).
 """
+
+from ideator_rl.config import TrainIdeatorConfig
+from ideator_rl.trainer import train_ideator
+
+__all__ = ["TrainIdeatorConfig", "train_ideator"]

@@ -14,6 +14,7 @@ import asyncio
 import importlib.util
 import json
 import shutil
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -24,6 +25,7 @@ from agent.implementer.context import editable_context
 from agent.llm import LLMClient
 from agent.prompts import render
 from agent.search.dedup import local_embedder
+from agent.search.loop import remove_stale_workspaces
 from agent.store import Store
 from ideator_rl.config import TrainIdeatorConfig
 from ideator_rl.execution import ExecutionReward
@@ -135,6 +137,8 @@ def _open_training(
             f"{req.run_dir} holds a training of {latest['env']} at {latest['scale']}; this is "
             f"{env.name} at {req.scale}: use another --run-dir"
         )
+    records.close_interrupted(latest["id"])
+    remove_stale_workspaces(req)
     return latest["id"], TrainIdeatorConfig(**latest["config"])  # the stored settings win
 
 
@@ -187,9 +191,13 @@ def _train(
 ) -> dict[str, Any]:
     from datasets import Dataset
     from peft import LoraConfig
-    from transformers import AutoTokenizer, TrainerCallback
+    from transformers import AutoTokenizer, PrinterCallback, TrainerCallback
+    from transformers.utils import logging as hf_logging
     from trl import GRPOTrainer
 
+    hf_logging.disable_progress_bar()
+    # transformers' own deprecation notices, raised inside TRL: not the user's to act on.
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
     env = req.env
     baseline = _baseline(req, store, progress)
     if cfg.tiny:
@@ -234,6 +242,8 @@ def _train(
         ),
         callbacks=[_StepProgress()],
     )  # fmt: skip
+    # Progress goes through `progress` (and the store); keep stdout for --json.
+    trainer.remove_callback(PrinterCallback)
     try:
         if start is not None:
             progress(f"resuming from {start.name}")

@@ -119,7 +119,7 @@ async def run_search(
         search_id = search["id"]
         if n := archive.close_interrupted_runs(search_id):
             progress(f"resuming: {n} interrupted runs will run again")
-        _remove_stale_workspaces(req)
+        remove_stale_workspaces(req)
     else:
         search_id = archive.start(env.name, env.repo_hash, req.scale, asdict(config))
 
@@ -357,7 +357,7 @@ async def _leaderboard(
     return rows
 
 
-def _remove_stale_workspaces(req: RunRequest) -> None:
+def remove_stale_workspaces(req: RunRequest) -> None:
     """Worktrees a killed search left behind (their candidates are closed in the store)."""
     folder = req.run_dir / "workspaces"
     if not folder.is_dir():
