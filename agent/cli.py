@@ -512,22 +512,36 @@ def train_ideator_cmd(
 @app.command("report")
 @one_line_errors
 def report_cmd(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory holding a search.")],
+    run_dir: Annotated[
+        Path, typer.Argument(help="A run directory holding a search or an ideator training.")
+    ],
     out: Annotated[
         Path | None, typer.Option("--out", help="HTML file [default: RUN_DIR/report.html].")
     ] = None,
 ) -> None:
-    """Write a self-contained HTML report of the search in RUN_DIR; print its path."""
+    """Write a self-contained HTML report of the search (or ideator training) in RUN_DIR."""
+    from agent.search.archive import Archive
     from agent.search.report import write_report
+    from ideator_rl.report import has_training, write_training_report
 
     store = _existing_store(run_dir)
+    paths = []
     with closing(store):
-        try:
-            path = write_report(store, out or run_dir / "report.html")
-        except ValueError as e:
-            raise UsageError(str(e)) from None
+        search, training = Archive(store).latest() is not None, has_training(store)
+        if not search and not training:
+            raise UsageError(
+                f"{run_dir} holds no search or ideator training: run `executor search` or "
+                "`executor train-ideator` first"
+            )
+        if search:
+            paths.append(write_report(store, out or run_dir / "report.html"))
+        if training:  # beside a search's report when the run dir holds both
+            default = run_dir / ("ideator_report.html" if search else "report.html")
+            target = out.with_name("ideator_" + out.name) if out and search else out or default
+            paths.append(write_training_report(store, target))
     out_console = Console()
-    out_console.print(str(path.resolve()), highlight=False, soft_wrap=True)
+    for path in paths:
+        out_console.print(str(path.resolve()), highlight=False, soft_wrap=True)
 
 
 @app.command("export")

@@ -13,7 +13,7 @@ from typing import Any
 
 _THINK = re.compile(r"<think>(.*?)</think>", re.DOTALL | re.IGNORECASE)
 _OPEN_THINK = re.compile(r"<think>", re.IGNORECASE)
-_IDEA_LABEL = re.compile(r"^\s*(?:\*\*)?idea(?:\*\*)?\s*:\s*", re.IGNORECASE | re.MULTILINE)
+_IDEA_LABEL = re.compile(r"^[\s*#_]*idea[*_]*\s*:[*_]*\s*", re.IGNORECASE | re.MULTILINE)
 MAX_IDEA_CHARS = 4000  # an idea, not an essay: longer answers are cut here
 
 

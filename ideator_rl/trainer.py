@@ -92,6 +92,12 @@ def ideator_prompt(env: Any, scale: str, model_path: str) -> str:
 def grpo_args(cfg: TrainIdeatorConfig, out: Path, *, cuda: bool, vllm: bool) -> Any:
     from trl import GRPOConfig
 
+    # Checkpointing activations trades speed for memory; ideator completions are short.
+    fields = GRPOConfig.__dataclass_fields__
+    no_checkpointing = {
+        "activation_checkpointing" if "activation_checkpointing" in fields
+        else "gradient_checkpointing": False
+    }  # fmt: skip
     return GRPOConfig(
         output_dir=str(out),
         learning_rate=cfg.lr,
@@ -113,7 +119,7 @@ def grpo_args(cfg: TrainIdeatorConfig, out: Path, *, cuda: bool, vllm: bool) -> 
         report_to="none",
         seed=cfg.seed,
         bf16=cuda,  # CPU trains in fp32
-        gradient_checkpointing=False,
+        **no_checkpointing,
         use_cpu=not cuda,
         use_vllm=vllm,
         vllm_mode="colocate",

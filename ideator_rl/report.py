@@ -1,0 +1,111 @@
+"""The HTML report of an ideator training: the collapse instruments plotted per step, and the
+ideas the policy wrote. `executor report RUN_DIR` writes it when the run holds a training."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from agent.search.svg import line_chart
+from agent.store import Store
+from ideator_rl.records import Records
+
+TEMPLATE = Path(__file__).parent / "templates" / "report.html"
+_SLOT = re.compile(r"\{\{([a-z_]+)\}\}")
+
+# (title, y label, {legend: instrument})
+PLOTS = [
+    ("Execution reward", "reward", {"mean": "mean_reward", "max": "max_reward"}),
+    ("Ideas that ran", "share of samples", {"ran": "execution_rate", "no idea": "no_idea_rate"}),
+    ("Collapse", "share / similarity",
+     {"top-2 clusters": "top2_cluster_share", "pairwise similarity": "mean_pairwise_similarity"}),
+    ("Lengths", "tokens", {"completion": "completion_tokens", "thinking": "thinking_tokens"}),
+    ("Distinct ideas per step", "ideas", {"distinct": "distinct_ideas", "executed": "executed"}),
+]  # fmt: skip
+
+
+def has_training(store: Store) -> bool:
+    return Records(store).latest() is not None
+
+
+def render_training_report(store: Store) -> str:
+    records = Records(store)
+    training = records.latest()
+    if training is None:
+        raise ValueError("this run directory holds no ideator training: run train-ideator first")
+    tid, cfg = training["id"], training["config"]
+    steps = records.steps(tid)
+    samples = records.samples(tid)
+    baseline = store.baseline_rewards(training["env_hash"], training["scale"])
+    base = sum(baseline) / len(baseline) if baseline else None
+    plots = []
+    for title, ylabel, series in PLOTS:
+        data = {name: [(s["step"], s[key]) for s in steps] for name, key in series.items()}
+        if title == "Execution reward" and base is not None and steps:
+            data["baseline"] = [(steps[0]["step"], base), (steps[-1]["step"], base)]
+        plots.append(line_chart(data, title, "step", ylabel))
+    first, last = (steps[0], steps[-1]) if steps else ({}, {})
+    meta = [
+        ("status", training["status"] + (f" ({training['reason']})" if training["reason"] else "")),
+        ("model", str(cfg["model"])),
+        ("implementer", str(cfg["implementer"])),
+        ("steps", f"{len(steps)} of {cfg['steps']}, {cfg['group_size']} ideas per group"),
+        ("reward", f"{cfg['reward']}; diversity {cfg['diversity_weight']}, novelty "
+                   f"{cfg['novelty_weight']}, length bonus {cfg['length_bonus']}"),
+        ("baseline reward", "not measured" if base is None else f"{base:.4g}"),
+        ("mean reward, first → last step",
+         f"{first.get('mean_reward', 0):.4g} → {last.get('mean_reward', 0):.4g}" if steps else "-"),
+        ("settings", json.dumps(cfg)),
+    ]  # fmt: skip
+    values = {
+        "title": escape(f"Ideator training {tid}: {training['env']} ({training['scale']})"),
+        "meta": "".join(f"<tr><td>{escape(k)}</td><td>{escape(v)}</td></tr>" for k, v in meta),
+        "plots": "".join(plots),
+        "ideas": _ideas(samples),
+        "last": _samples([s for s in samples if steps and s["step"] == last["step"]]),
+    }
+    return _SLOT.sub(lambda m: values[m.group(1)], TEMPLATE.read_text())
+
+
+def write_training_report(store: Store, out: Path) -> Path:
+    html = render_training_report(store)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(html)
+    tmp.replace(out)
+    return out
+
+
+def _ideas(samples: list[dict[str, Any]]) -> str:
+    counts = Counter(s["idea"] for s in samples)
+    info = {s["idea"]: s for s in samples}
+    rows = ["<table class='ideas'><tr><th>times</th><th>idea</th><th>status</th>"
+            "<th>execution reward</th><th>first step</th></tr>"]  # fmt: skip
+    for idea, n in counts.most_common(50):
+        s = info[idea]
+        first = min(x["step"] for x in samples if x["idea"] == idea)
+        rows.append(
+            f"<tr><td>{n}</td><td>{escape(idea or '(no idea)')}</td>"
+            f"<td class='{escape(s['status'])}'>{escape(s['status'])}</td>"
+            f"<td>{s['execution_reward']:.4g}</td><td>{first}</td></tr>"
+        )
+    rows.append("</table>")
+    return "".join(rows)
+
+
+def _samples(samples: list[dict[str, Any]]) -> str:
+    rows = ["<table class='ideas'><tr><th>#</th><th>completion</th><th>status</th>"
+            "<th>execution</th><th>trained on</th><th>terms</th></tr>"]  # fmt: skip
+    for s in samples:
+        terms = ", ".join(f"{k} {v:.3g}" for k, v in s["parts"].items() if v)
+        rows.append(
+            f"<tr><td>{s['position']}</td><td><pre>{escape(s['completion'])}</pre></td>"
+            f"<td class='{escape(s['status'])}'>{escape(s['status'])}"
+            f"{' (cached)' if s['cached'] else ''}</td><td>{s['execution_reward']:.4g}</td>"
+            f"<td>{s['reward']:.4g}</td><td>{escape(terms)}</td></tr>"
+        )
+    rows.append("</table>")
+    return "".join(rows)
