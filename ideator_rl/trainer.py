@@ -79,6 +79,16 @@ def execution_gpus(
     return ",".join(map(str, free)) if free else None
 
 
+def check_model(model: str) -> None:
+    """A local path must hold a model; anything else is a hub id, fetched by transformers."""
+    looks_local = model.startswith((".", "/", "~")) or Path(model).exists()
+    if looks_local and not (Path(model).expanduser() / "config.json").is_file():
+        raise ValueError(
+            f"--model {model}: no model there (no config.json); give a hub id, a folder saved "
+            "with save_pretrained, or tiny"
+        )
+
+
 def ideator_prompt(env: Any, scale: str, model_path: str) -> str:
     """The prompt a locally built model was trained on, else the full research prompt."""
     saved = Path(model_path) / PROMPT_FILE
@@ -159,6 +169,11 @@ def train_ideator(
 ) -> dict[str, Any]:
     import torch
 
+    if not cfg.tiny:
+        check_model(cfg.model)
+    vllm = use_vllm(
+        cfg.vllm, torch.cuda.is_available(), importlib.util.find_spec("vllm") is not None
+    )
     records = Records(store)
     training_id, cfg = _open_training(records, cfg, req, resume)
     req = replace(req, seed=cfg.seed)  # every idea runs with the same seed: rewards compare
@@ -166,7 +181,7 @@ def train_ideator(
     folder.mkdir(parents=True, exist_ok=True)
     try:
         result = _train(cfg, req, store, records, training_id, folder, client, resume, progress,
-                        torch.cuda.is_available())  # fmt: skip
+                        torch.cuda.is_available(), vllm)  # fmt: skip
     except BaseException as e:
         records.finish(training_id, "failed", f"{type(e).__name__}: {e}".rstrip(": "))
         raise
@@ -194,6 +209,7 @@ def _train(
     resume: bool,
     progress: Progress,
     cuda: bool,
+    vllm: bool,
 ) -> dict[str, Any]:
     from datasets import Dataset
     from peft import LoraConfig
@@ -216,7 +232,6 @@ def _train(
     chat = bool(getattr(tokenizer, "chat_template", None)) and not cfg.tiny
     prompt: Any = [{"role": "user", "content": prompt_text}] if chat else prompt_text
     dataset = Dataset.from_dict({"prompt": [prompt] * (cfg.steps * cfg.prompts_per_step)})
-    vllm = use_vllm(cfg.vllm, cuda, importlib.util.find_spec("vllm") is not None)
     if cuda:
         import torch
 

@@ -1,0 +1,119 @@
+"""End to end on CPU: `executor train-ideator` at tiny scale with real executions of the toy
+environment — killed mid-training, resumed from its last checkpoint, every idea in the store."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+from tests.conftest import (
+    EXECUTOR,
+    assert_one_line_error,
+    assert_store_consistent,
+    clean_environ,
+    store_rows,
+)
+
+
+def slow_toy(toy_env: Path) -> Path:
+    train = toy_env / "repo" / "train.py"
+    train.write_text("import time as _t\n_t.sleep(0.5)\n" + train.read_text())
+    return toy_env
+
+
+def train_cmd(env: Path, runs: Path, *extra: str) -> list[str]:
+    return [str(EXECUTOR), "train-ideator", "--env", str(env), "--steps", "5", "--group-size",
+            "4", "--save-every", "1", "--slots", "2", "--diversity-weight", "0.1",
+            "--run-dir", str(runs), "--json", *extra]  # fmt: skip
+
+
+def steps_recorded(runs: Path) -> list[int]:
+    try:
+        db = sqlite3.connect(runs / "executor.db", timeout=5)
+        rows = db.execute("SELECT step FROM rl_steps ORDER BY step").fetchall()
+        db.close()
+        return [r[0] for r in rows]
+    except sqlite3.Error:
+        return []
+
+
+def test_train_kill_resume_and_report(cli, toy_env, tmp_path) -> None:
+    env, runs = slow_toy(toy_env), tmp_path / "runs"
+    proc = subprocess.Popen(train_cmd(env, runs), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=clean_environ())  # fmt: skip
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:  # killed once two checkpoints are on disk
+        if len(list(runs.glob("ideator/*/checkpoints/checkpoint-2/trainer_state.json"))) == 1:
+            break
+        assert proc.poll() is None, "the training ended before it could be killed"
+        time.sleep(0.1)
+    else:
+        proc.kill()
+        raise AssertionError(f"no checkpoint-2 in time; steps recorded: {steps_recorded(runs)}")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert 2 <= max(steps_recorded(runs)) < 5
+
+    res = cli(*train_cmd(env, runs, "--resume")[1:], timeout=300)
+    assert res.rc == 0, res
+    out = res.json
+    assert out["resumed_from"] is not None and out["resumed_from"].startswith("checkpoint-")
+    assert [s["step"] for s in out["steps"]] == [1, 2, 3, 4, 5]
+    for s in out["steps"]:
+        assert 0 <= s["execution_rate"] <= 1 and 0 < s["top2_cluster_share"] <= 1
+        assert s["completion_tokens"] > 0 and s["thinking_tokens"] > 0
+
+    # The LoRA adapter: checkpointed, saved at the end, and trained (B no longer zero).
+    adapter = Path(out["adapter"])
+    assert (adapter / "adapter_config.json").is_file()
+    assert (adapter / "adapter_model.safetensors").is_file()
+    ckpts = sorted(adapter.parent.glob("checkpoints/checkpoint-*/adapter_model.safetensors"))
+    assert ckpts, "no adapter checkpoints"
+    from safetensors.torch import load_file
+
+    weights = load_file(adapter / "adapter_model.safetensors")
+    assert any("lora_B" in k and v.abs().sum() > 0 for k, v in weights.items())
+
+    # Every idea trained on is in the store with its run and reward.
+    samples = store_rows(runs, "rl_samples")
+    assert len(samples) == 5 * 4
+    ideas = {i["id"]: i for i in store_rows(runs, "ideas")}
+    cands = {c["id"]: c for c in store_rows(runs, "candidates")}
+    runs_by_idea: dict[str, list[dict]] = {}
+    for r in store_rows(runs, "runs"):
+        runs_by_idea.setdefault(cands[r["candidate_id"]]["idea_id"], []).append(r)
+    for s in samples:
+        if not s["idea"]:
+            assert s["status"] == "no_idea"
+            continue
+        assert ideas[s["idea_id"]]["source"].startswith("ideator_rl:")
+        if s["status"] == "succeeded":
+            final = [r for r in runs_by_idea[s["idea_id"]] if r["status"] == "succeeded"]
+            assert len(final) == 1 and final[0]["reward"] == s["execution_reward"]
+    (training,) = store_rows(runs, "rl_trainings")
+    assert training["status"] == "done"
+    assert_store_consistent(runs)
+
+    rep = cli("report", runs)
+    assert rep.rc == 0, rep
+    html = Path(rep.stdout.strip()).read_text()
+    assert html.count("<svg") == 5 and "Collapse" in html and "top-2 clusters" in html
+
+
+def test_bad_input_is_one_line_and_writes_nothing(cli, toy_env, tmp_path) -> None:
+    runs = tmp_path / "runs"
+    cases = [
+        (("--reward", "best"), "--reward is one of raw"),
+        (("--resume",), "no ideator training to resume"),
+        (("--model", "./no/such/model"), "no model there"),
+        (("--vllm", "on"), "--vllm on needs a CUDA GPU"),
+    ]
+    for extra, message in cases:
+        res = cli("train-ideator", "--env", toy_env, "--run-dir", runs, *extra)
+        assert res.rc == 2, res
+        assert_one_line_error(res, message)
+    assert not list(runs.glob("ideator/*")), "a refused training left files behind"
