@@ -1,8 +1,9 @@
 """The idea in a completion: its thinking kept out, so only the idea is executed and judged.
 
-Reasoning models write `<think>…</think>` before answering; our prompt asks for the idea
-after an `Idea:` line. A completion whose thinking never closes has no idea (it was cut off
-while thinking) and earns the failure reward.
+Reasoning models write `<think>…</think>` before answering (or only `…</think>`, when the chat
+template opens the thinking in the prompt); our prompt asks for the idea after an `Idea:` line.
+A completion whose thinking never closes has no idea (it was cut off while thinking) and earns
+the failure reward.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 _THINK = re.compile(r"<think>(.*?)</think>", re.DOTALL | re.IGNORECASE)
 _OPEN_THINK = re.compile(r"<think>", re.IGNORECASE)
+_CLOSE_THINK = re.compile(r"</think>", re.IGNORECASE)
 _IDEA_LABEL = re.compile(r"^[\s*#_]*idea[*_]*\s*:[*_]*\s*", re.IGNORECASE | re.MULTILINE)
 MAX_IDEA_CHARS = 4000  # an idea, not an essay: longer answers are cut here
 
@@ -37,6 +39,12 @@ def extract_idea(completion: Any) -> Extracted:
     text = completion_text(completion)
     thinking = "\n".join(m.strip() for m in _THINK.findall(text))
     answer = _THINK.sub("", text)
+    # A closing tag with no opening one: the chat template opened the thinking in the prompt
+    # (as R1-style templates do), so everything before the last close was thinking.
+    closes = list(_CLOSE_THINK.finditer(answer))
+    if closes and not _OPEN_THINK.search(answer[: closes[-1].start()]):
+        thinking = "\n".join(p for p in (thinking, answer[: closes[-1].start()].strip()) if p)
+        answer = answer[closes[-1].end() :]
     if _OPEN_THINK.search(answer):  # opened, never closed: cut off while thinking
         start = _OPEN_THINK.search(answer)
         assert start is not None

@@ -104,7 +104,7 @@ def grpo_args(cfg: TrainIdeatorConfig, out: Path, *, cuda: bool, vllm: bool) -> 
 
     # Checkpointing activations trades speed for memory; ideator completions are short.
     fields = GRPOConfig.__dataclass_fields__
-    no_checkpointing = {
+    no_checkpointing: dict[str, Any] = {
         "activation_checkpointing" if "activation_checkpointing" in fields
         else "gradient_checkpointing": False
     }  # fmt: skip
@@ -253,7 +253,7 @@ def _train(
         shutil.rmtree(checkpoints)  # only incomplete checkpoints: start over, cache intact
     trainer = GRPOTrainer(
         model=model,
-        reward_funcs=[reward],
+        reward_funcs=[reward],  # type: ignore[list-item]  # a callable object, as TRL allows
         args=grpo_args(cfg, checkpoints, cuda=cuda, vllm=vllm),
         train_dataset=dataset,
         processing_class=tokenizer,

@@ -26,3 +26,8 @@ def test_empty_and_chat_completions() -> None:
     assert extract_idea("<think>hmm</think>   ").problem == "the completion holds no idea"
     chat = [{"role": "assistant", "content": "**Idea:** use a cosine schedule"}]
     assert extract_idea(chat).idea == "use a cosine schedule"
+
+
+def test_thinking_opened_by_the_chat_template() -> None:
+    e = extract_idea("the baseline lr is 0.01, so raise it\n</think>\n\nIdea: lr=0.03")
+    assert e.idea == "lr=0.03" and e.thinking == "the baseline lr is 0.01, so raise it"
