@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 # The CPU build on a machine that has it; GPU users may set TORCH="torch" to keep their own.
 TORCH  ?= torch==2.13.0
 
-.PHONY: demo demo-idea test lint bench clean
+.PHONY: demo demo-idea demo-ideator test lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,13 @@ demo-idea: $(VENV)/.installed
 	$(VENV)/bin/executor baseline --env $(DEMO_ENV) --scale tiny --seeds 3
 	$(VENV)/bin/executor run-idea --patch $(DEMO_IDEA) --env $(DEMO_ENV) --scale tiny
 
+# Ideator RL offline: GRPO + LoRA on a tiny ideator built here, every idea run for real on the
+# toy environment; then the report with the collapse instruments. About 2 minutes.
+demo-ideator: $(VENV)/.installed
+	$(VENV)/bin/executor train-ideator --env tests/toy_env --steps 60 --group-size 8 --slots 2 \
+	    --save-every 20 --run-dir runs/demo-ideator
+	@echo "report: $$($(VENV)/bin/executor report runs/demo-ideator)"
+
 # The Docker sandbox tests need an engine and the base image, the report tests Chromium: the
 # script installs and starts them where it can (root, apt-get), and says why not where not.
 test: $(VENV)/.installed
@@ -46,6 +53,7 @@ bench: $(VENV)/.installed
 	scripts/docker_engine.sh
 	$(PY) bench/sandbox_and_scheduler.py
 	$(PY) bench/grpo_step_time.py
+	$(PY) bench/ideator_rl_collapse.py
 	@if [ -n "$(NANOGPT_REF)" ]; then $(PY) bench/nanogpt_throughput.py --reference $(NANOGPT_REF); \
 	else echo "skipping bench/nanogpt_throughput.py: set NANOGPT_REF=/path/to/nanoGPT/model.py"; fi
 

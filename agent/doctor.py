@@ -83,6 +83,27 @@ def check_ray() -> Check:
     return _check("ray", "ok", f"{ray.__version__}: --backend ray available ({where})")
 
 
+def check_ideator_rl() -> Check:
+    """train-ideator needs TRL and PEFT; vLLM only speeds up generation on a GPU."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for package in ("trl", "peft", "vllm"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = None
+    missing = [p for p in ("trl", "peft") if found[p] is None]
+    if missing:
+        return _check("ideator-rl", "fail", f"pip install {' '.join(missing)} for train-ideator")
+    vllm = (
+        f"vLLM {found['vllm']}: generation on a GPU uses it"
+        if found["vllm"]
+        else "no vLLM: generation uses HF generate (pip install vllm on a GPU machine for speed)"
+    )
+    return _check("ideator-rl", "ok", f"TRL {found['trl']}, PEFT {found['peft']}; {vllm}")
+
+
 def check_cgroups() -> Check:
     from sandbox.cgroups import StepCgroup
 
@@ -120,7 +141,8 @@ def check_keys() -> list[Check]:
 
 
 CHECKS: list[Callable[[], Check]] = [
-    check_python, check_torch, check_gpus, check_docker, check_ray, check_cgroups, check_git,
+    check_python, check_torch, check_gpus, check_docker, check_ray, check_ideator_rl,
+    check_cgroups, check_git,
 ]  # fmt: skip
 
 

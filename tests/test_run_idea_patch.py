@@ -210,6 +210,7 @@ def test_doctor_reports_each_check(cli) -> None:
     assert names["python"] == "ok" and names["torch"] == "ok" and names["git"] == "ok"
     assert names["OPENAI_API_KEY"] == "warn"  # the test environment has no keys
     assert {"gpus", "docker", "ray", "cgroups", "ANTHROPIC_API_KEY"} <= names.keys()
+    assert names["ideator-rl"] == "ok"  # TRL and PEFT are dependencies
     details = {c["name"]: c["detail"] for c in res.json["checks"]}
     assert details["gpus"].startswith("0 ")  # no GPU on the test machines
     assert res.rc == 0
