@@ -144,6 +144,7 @@ class ExecutionReward:
             is_novel = shaping.novel(ideas, archive, self.embed)
         shaped = shaping.shape(
             execution, groups, mode=cfg.reward, baseline=self.baseline,
+            succeeded=[o.result.status == "succeeded" for o in outcomes],
             diversity_weight=cfg.diversity_weight, in_group=in_group, in_history=in_history,
             novelty_weight=cfg.novelty_weight, is_novel=is_novel,
             length=shaping.length_bonuses(completion_tokens, cfg.length_bonus, cfg.length_cap),

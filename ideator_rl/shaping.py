@@ -102,6 +102,7 @@ def shape(
     *,
     mode: str,
     baseline: float | None,
+    succeeded: Sequence[bool] = (),
     diversity_weight: float = 0.0,
     in_group: Sequence[float] = (),
     in_history: Sequence[float] = (),
@@ -109,9 +110,18 @@ def shape(
     is_novel: Sequence[bool] = (),
     length: Sequence[float] = (),
 ) -> list[Shaped]:
+    """The transformed execution reward, then the counter-measure terms — for ideas that ran.
+
+    A failed idea keeps exactly its (transformed) failure reward. Were the terms applied to
+    failures, repeated garbage would score below varied garbage, and GRPO (which scales
+    advantages inside a group) would push a policy whose ideas all fail towards ever more
+    varied nonsense; we saw exactly that before gating the terms."""
     base = transform(execution, groups, mode, baseline)
     out = []
     for i, t in enumerate(base):
+        if succeeded and not succeeded[i]:
+            out.append(Shaped(t, t, 0.0, 0.0, 0.0))
+            continue
         penalty = diversity_weight * max(
             in_group[i] if in_group else 0.0, in_history[i] if in_history else 0.0
         )

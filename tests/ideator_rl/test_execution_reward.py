@@ -71,19 +71,21 @@ def test_a_batch_runs_each_distinct_idea_once_and_scores_failures(toy_env, run_d
     assert_store_consistent(run_dir)
 
 
-def test_diverging_ideas_get_the_failure_reward(toy_env, run_dir) -> None:
+def test_diverging_ideas_get_the_failure_reward_and_no_shaping(toy_env, run_dir) -> None:
     reward = make_reward(toy_env, run_dir, failure_reward=0.0, diversity_weight=0.5)
     try:
-        rewards, _ = reward.score(1, ["lr=1 steps=2000", "lr=1 steps=2000", "lr=0.03",
+        rewards, _ = reward.score(1, ["lr=1 steps=2000", "lr=1 steps=2000", "lr=0.1 steps=200",
                                       "lr=0.1 steps=200"], [[0, 1, 2, 3]], [5] * 4)  # fmt: skip
     finally:
         reward.close()
-    statuses = {s["idea"]: s for s in store_rows(run_dir, "rl_samples")}
-    assert statuses["lr=1 steps=2000"]["status"] in ("flagged", "failed")
-    assert statuses["lr=1 steps=2000"]["execution_reward"] == 0.0
-    # The two copies also pay the diversity penalty: half of 1/3 of their group each.
-    assert rewards[0] == rewards[1] == pytest.approx(-0.5 / 3)
-    assert rewards[3] > rewards[2] > 0
+    samples = {s["idea"]: s for s in store_rows(run_dir, "rl_samples")}
+    assert samples["lr=1 steps=2000"]["status"] in ("flagged", "failed")
+    assert samples["lr=1 steps=2000"]["execution_reward"] == 0.0
+    # Failed copies keep exactly the failure reward; the working copies pay the diversity
+    # penalty: half of the 1/3 of their group that repeats them.
+    assert rewards[:2] == [0.0, 0.0]
+    ran = samples["lr=0.1 steps=200"]["execution_reward"]
+    assert rewards[2] == rewards[3] == pytest.approx(ran - 0.5 / 3)
 
 
 def test_llm_implementer_ideas_are_implemented_through_the_sdk(

@@ -78,3 +78,19 @@ def test_collapse_instruments() -> None:
     assert shaping.mean_pairwise_similarity(["a b c", "a b c"]) == 1.0
     assert shaping.mean_pairwise_similarity(["dropout", "cosine"]) < 0.2
     assert shaping.clusters(["x=1", "", "x=1", ""]) in ([[0, 2], [1, 3]], [[1, 3], [0, 2]])
+
+
+def test_failed_ideas_keep_exactly_the_failure_reward() -> None:
+    # Four failures, two of them the same idea: penalizing the copies would make the varied
+    # failures look better, and GRPO would then teach the policy varied nonsense.
+    ideas = ["lr=9", "lr=9", "momentum=0.9", "warp=1"]
+    in_group, _ = shaping.repeat_shares(ideas, GROUP)
+    shaped = shaping.shape([0.0] * 4, GROUP, mode="raw", baseline=None,
+                           succeeded=[False] * 4, diversity_weight=0.5, in_group=in_group,
+                           novelty_weight=0.2, is_novel=[True] * 4,
+                           length=[0.1] * 4)  # fmt: skip
+    assert [s.reward for s in shaped] == [0.0] * 4
+    mixed = shaping.shape([0.9, 0.0], [[0, 1]], mode="raw", baseline=None,
+                          succeeded=[True, False], novelty_weight=0.2,
+                          is_novel=[True, True])  # fmt: skip
+    assert [s.reward for s in mixed] == pytest.approx([1.1, 0.0])
