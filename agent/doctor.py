@@ -87,7 +87,7 @@ def check_ideator_rl() -> Check:
     """train-ideator needs TRL and PEFT; vLLM only speeds up generation on a GPU."""
     from importlib.metadata import PackageNotFoundError, version
 
-    found = {}
+    found: dict[str, str | None] = {}
     for package in ("trl", "peft", "vllm"):
         try:
             found[package] = version(package)

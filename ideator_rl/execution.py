@@ -163,7 +163,7 @@ class ExecutionReward:
                 completion_tokens[i], ideas[i], o.result.idea_id or None, o.result.status,
                 o.result.reason, o.cached, execution[i], sh.reward, parts,
             ))  # fmt: skip
-        instruments = _instruments(samples, ideas, execution, self.embed)
+        instruments = _instruments(samples, ideas, execution, groups, self.embed)
         instruments["seconds"] = time.monotonic() - t0
         self.records.record_step(self.training_id, step, samples, instruments)
         self.progress(
@@ -279,7 +279,11 @@ def _canonical_text(idea: str) -> str:
 
 
 def _instruments(
-    samples: list[SampleRecord], ideas: list[str], execution: list[float], embed: Embed | None
+    samples: list[SampleRecord],
+    ideas: list[str],
+    execution: list[float],
+    groups: list[list[int]],
+    embed: Embed | None,
 ) -> dict[str, float]:
     """The collapse instruments of one step (see the issue: what the published study saw)."""
     n = len(samples)
@@ -297,4 +301,7 @@ def _instruments(
         "thinking_tokens": statistics.fmean(s.thinking_tokens for s in samples),
         "executed": float(sum(not s.cached and s.status != "no_idea" for s in samples)),
         "cache_hits": float(sum(s.cached for s in samples)),
+        # Groups whose rewards are all equal teach GRPO nothing (a policy whose ideas all
+        # fail, or that writes one idea only, stops learning).
+        "flat_groups": sum(len({samples[i].reward for i in g}) == 1 for g in groups) / len(groups),
     }

@@ -20,7 +20,8 @@ _SLOT = re.compile(r"\{\{([a-z_]+)\}\}")
 # (title, y label, {legend: instrument})
 PLOTS = [
     ("Execution reward", "reward", {"mean": "mean_reward", "max": "max_reward"}),
-    ("Ideas that ran", "share of samples", {"ran": "execution_rate", "no idea": "no_idea_rate"}),
+    ("Ideas that ran", "share",
+     {"ran": "execution_rate", "no idea": "no_idea_rate", "flat groups": "flat_groups"}),
     ("Collapse", "share / similarity",
      {"top-2 clusters": "top2_cluster_share", "pairwise similarity": "mean_pairwise_similarity"}),
     ("Lengths", "tokens", {"completion": "completion_tokens", "thinking": "thinking_tokens"}),

@@ -44,6 +44,7 @@ def test_a_batch_runs_each_distinct_idea_once_and_scores_failures(toy_env, run_d
         assert inst["executed"] == 2 and inst["cache_hits"] == 1  # the run and the rejection
         assert inst["execution_rate"] == 0.5 and inst["no_idea_rate"] == 0.25
         assert inst["top2_cluster_share"] == 0.75  # the two copies, then one other
+        assert inst["flat_groups"] == 0.0
         runs = store_rows(run_dir, "runs")
         ideas = {r["id"]: r for r in store_rows(run_dir, "ideas")}
         idea_runs = [r for r in runs if r["seed"] == 0 and r["status"] == "succeeded"]
@@ -58,6 +59,7 @@ def test_a_batch_runs_each_distinct_idea_once_and_scores_failures(toy_env, run_d
         assert rewards2 == [rewards[0]] * 4
         assert inst2["executed"] == 0 and inst2["cache_hits"] == 4
         assert inst2["top2_cluster_share"] == 1.0
+        assert inst2["flat_groups"] == 1.0  # one idea only: nothing for GRPO to learn
         assert len(store_rows(run_dir, "runs")) == len(runs)
     finally:
         reward.close()

@@ -4,6 +4,7 @@ environment — killed mid-training, resumed from its last checkpoint, every ide
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -100,8 +101,18 @@ def test_train_kill_resume_and_report(cli, toy_env, tmp_path) -> None:
 
     rep = cli("report", runs)
     assert rep.rc == 0, rep
-    html = Path(rep.stdout.strip()).read_text()
+    page = Path(rep.stdout.strip())
+    html = page.read_text()
     assert html.count("<svg") == 5 and "Collapse" in html and "top-2 clusters" in html
+    assert "flat groups" in html and "thinking" in html
+    chromium = shutil.which("chromium")
+    if chromium:  # where scripts/test_deps.sh could install it: the browser parses the plots
+        dom = subprocess.run(
+            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page.as_uri()],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert dom.returncode == 0 and dom.stdout.count("<svg") == 5, dom.stderr[-2000:]
 
 
 def test_bad_input_is_one_line_and_writes_nothing(cli, toy_env, tmp_path) -> None:
