@@ -177,13 +177,16 @@ class ExecutionReward:
     # -- executions -----------------------------------------------------------------------
 
     def _key(self, idea: str) -> str:
+        """The idea as the cache knows it: with what decides its result besides the env and
+        scale (the implementer, the run's seed and time budget)."""
+        how = f"|{self.config.implementer}|seed={self.req.seed}|timeout={self.req.timeout_s}"
         if self.config.implementer == "hparam":
             try:
                 values = values_from_text(self.req.env, self.req.scale, idea)
             except HparamIdeaError:
-                return "text:" + _canonical_text(idea)
-            return "hparam:" + json.dumps(values, sort_keys=True)
-        return "text:" + _canonical_text(idea)
+                return "text:" + _canonical_text(idea) + how
+            return "hparam:" + json.dumps(values, sort_keys=True) + how
+        return "text:" + _canonical_text(idea) + how
 
     async def _outcomes(self, extracted: list[Extracted]) -> list[Outcome]:
         env, scale = self.req.env, self.req.scale

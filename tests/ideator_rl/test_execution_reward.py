@@ -18,13 +18,15 @@ from ideator_rl.records import Records
 from tests.conftest import GOOD_EDIT, assert_store_consistent, store_rows
 
 
-def make_reward(toy_env: Path, run_dir: Path, client: Any = None, **cfg: Any) -> ExecutionReward:
+def make_reward(
+    toy_env: Path, run_dir: Path, client: Any = None, seed: int = 0, **cfg: Any
+) -> ExecutionReward:
     env = resolve_environment(str(toy_env))
     store = Store(run_dir)
     records = Records(store)
     config = TrainIdeatorConfig(group_size=4, **cfg)
     training = records.start(env.name, env.repo_hash, "tiny", {})
-    req = RunRequest(env, "tiny", run_dir, slots=2)
+    req = RunRequest(env, "tiny", run_dir, seed=seed, slots=2)
     return ExecutionReward(config=config, req=req, store=store, records=records,
                            training_id=training, baseline=0.68, client=client)  # fmt: skip
 
@@ -71,6 +73,19 @@ def test_a_batch_runs_each_distinct_idea_once_and_scores_failures(toy_env, run_d
             assert s["idea_id"] is not None
     assert [s["step"] for s in store_rows(run_dir, "rl_steps")] == [1, 2]
     assert_store_consistent(run_dir)
+
+
+def test_the_cache_is_per_seed(toy_env, run_dir) -> None:
+    executed = []
+    for seed in (0, 0, 1):  # the same idea: run, cached, and run again under another seed
+        reward = make_reward(toy_env, run_dir, seed=seed)
+        try:
+            _, inst = reward.score(1, ["lr=0.3", "lr=0.3"], [[0, 1]], [3, 3])
+        finally:
+            reward.close()
+        executed.append(inst["executed"])
+    assert executed == [1, 0, 1]
+    assert sorted(r["seed"] for r in store_rows(run_dir, "runs")) == [0, 1]
 
 
 def test_diverging_ideas_get_the_failure_reward_and_no_shaping(toy_env, run_dir) -> None:
