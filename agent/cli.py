@@ -115,7 +115,7 @@ def _run_dir(run_dir: Path | None) -> Path:
 
 RunDirOpt = Annotated[
     Path | None,
-    typer.Option("--run-dir", help="Where the store, workspaces and logs live [default: ./runs]."),
+    typer.Option("--run-dir", help="Where the store, workspaces and logs live (default: ./runs)."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 EnvOpt = Annotated[str, typer.Option("--env", help="Environment name or folder with env.toml.")]
@@ -135,14 +135,14 @@ BackendOpt = Annotated[
 ]
 GpusOpt = Annotated[
     str | None,
-    typer.Option("--gpus", help="GPU ids the local backend may use, e.g. 0,1 [default: all]."),
+    typer.Option("--gpus", help="GPU ids the local backend may use, e.g. 0,1 (default: all)."),
 ]
 SlotsOpt = Annotated[
     int, typer.Option("--slots", min=1, help="Concurrent runs at a CPU (tiny) scale.")
 ]
 RayAddressOpt = Annotated[
     str | None,
-    typer.Option("--ray-address", help="Ray cluster, e.g. ray://head:10001 [default: local]."),
+    typer.Option("--ray-address", help="Ray cluster, e.g. ray://head:10001 (default: local)."),
 ]
 RaySharedOpt = Annotated[
     bool,
@@ -409,7 +409,7 @@ def train_ideator_cmd(
     ] = 1,
     learning_rate: Annotated[
         float | None,
-        typer.Option("--learning-rate", help="Adapter learning rate [default: 1e-5; tiny 3e-3]."),
+        typer.Option("--learning-rate", help="Adapter learning rate (default: 1e-5; tiny 3e-3)."),
     ] = None,
     lora_r: Annotated[int, typer.Option("--lora-r", min=1, help="LoRA rank.")] = 16,
     temperature: Annotated[
@@ -417,7 +417,7 @@ def train_ideator_cmd(
     ] = 1.0,
     max_completion_tokens: Annotated[
         int | None,
-        typer.Option("--max-completion-tokens", help="Completion cap [default: 2048; tiny 64]."),
+        typer.Option("--max-completion-tokens", help="Completion cap (default: 2048; tiny 64)."),
     ] = None,
     beta: Annotated[float, typer.Option("--beta", help="KL penalty to the base model.")] = 0.0,
     reward: Annotated[
@@ -516,7 +516,7 @@ def report_cmd(
         Path, typer.Argument(help="A run directory holding a search or an ideator training.")
     ],
     out: Annotated[
-        Path | None, typer.Option("--out", help="HTML file [default: RUN_DIR/report.html].")
+        Path | None, typer.Option("--out", help="HTML file (default: RUN_DIR/report.html).")
     ] = None,
 ) -> None:
     """Write a self-contained HTML report of the search (or ideator training) in RUN_DIR."""
@@ -550,7 +550,7 @@ def export_cmd(
     run_dir: Annotated[Path, typer.Argument(help="A run directory holding a search.")],
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="JSONL file [default: RUN_DIR/trajectories.jsonl]."),
+        typer.Option("--out", help="JSONL file (default: RUN_DIR/trajectories.jsonl)."),
     ] = None,
 ) -> None:
     """Write the search's trajectories as JSONL (one idea per line); print the path."""

@@ -28,13 +28,13 @@ class TrainIdeatorConfig:
         default=1, metadata={"help": "Groups per step (the one environment prompt, repeated)."}
     )
     learning_rate: float | None = field(
-        default=None, metadata={"help": "Adapter learning rate [default: 1e-5; 3e-3 for tiny]."}
+        default=None, metadata={"help": "Adapter learning rate (default: 1e-5; 3e-3 for tiny)."}
     )
     lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
-    lora_alpha: int | None = field(default=None, metadata={"help": "LoRA alpha [default: 2r]."})
+    lora_alpha: int | None = field(default=None, metadata={"help": "LoRA alpha (default: 2r)."})
     temperature: float = field(default=1.0, metadata={"help": "Sampling temperature."})
     max_completion_tokens: int | None = field(
-        default=None, metadata={"help": "Completion cap in tokens [default: 2048; 64 for tiny]."}
+        default=None, metadata={"help": "Completion cap in tokens (default: 2048; 64 for tiny)."}
     )
     beta: float = field(default=0.0, metadata={"help": "KL penalty to the base model."})
     reward: str = field(
