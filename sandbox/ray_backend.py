@@ -14,6 +14,7 @@ node with this package (`pip install 'executor[ray]'`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import socket
 import subprocess
@@ -109,6 +110,15 @@ async def _interruptible(aw: Any) -> Any:
         heartbeat.cancel()
 
 
+CANCEL_GRACE_S = 30.0
+
+
+async def _settled(ref: Any) -> None:
+    """Wait for a (cancelled) task to end, however it ends."""
+    with contextlib.suppress(BaseException):
+        await ref
+
+
 def run_on_worker(payload: dict[str, Any]) -> dict[str, Any]:
     """The Ray task: materialize the run, execute it in the sandbox, ship the results back."""
     import ray
@@ -199,8 +209,16 @@ class RayBackend:
         try:
             result = await ref
         except asyncio.CancelledError:
-            # Not force: the task gets KeyboardInterrupt, so its sandbox kills the step.
+            # Not force: the task gets KeyboardInterrupt, so its sandbox kills the step. Wait
+            # for that (bounded), so the step is dead when this run returns; a task that does
+            # not stop in time is killed with its worker.
             self.ray.cancel(ref)
+            try:
+                await asyncio.wait_for(asyncio.shield(_settled(ref)), CANCEL_GRACE_S)
+            except TimeoutError:
+                self.ray.cancel(ref, force=True)
+            except BaseException:  # a second Ctrl-C: stop waiting
+                pass
             raise
         except self.ray.exceptions.RayError as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

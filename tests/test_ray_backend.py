@@ -116,7 +116,7 @@ def test_cancelling_a_ray_run_kills_its_step_on_the_worker(local_ray, toy_env, t
             await task
 
     asyncio.run(go())
-    for _ in range(100):  # the worker gets the interrupt and its sandbox kills the step
+    for _ in range(300):  # the worker gets the interrupt and its sandbox kills the step
         if not our_step_processes(tmp_path):
             break
         time.sleep(0.1)
