@@ -16,10 +16,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import signal
 import socket
 import subprocess
 import tarfile
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +115,16 @@ async def _interruptible(aw: Any) -> Any:
 CANCEL_GRACE_S = 30.0
 
 
+def _take_sigint_back() -> None:
+    """`ray.cancel` interrupts a task with `_thread.interrupt_main()`, which does nothing while
+    SIGINT is ignored — and a worker inherits that from whoever started Ray (a background job,
+    a long pytest session). The run would then never stop; handle SIGINT as Python does."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(
+        signal.SIGINT
+    ) in (signal.SIG_IGN, signal.SIG_DFL, None):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 async def _settled(ref: Any) -> None:
     """Wait for a (cancelled) task to end, however it ends."""
     with contextlib.suppress(BaseException):
@@ -127,6 +139,7 @@ def run_on_worker(payload: dict[str, Any]) -> dict[str, Any]:
     from sandbox.registry import get_sandbox
     from sandbox.run import run_candidate
 
+    _take_sigint_back()
     gpus = tuple(int(g) for g in ray.get_gpu_ids())
     with tempfile.TemporaryDirectory(prefix="executor-ray-") as tmp_name:
         tmp = Path(tmp_name)
