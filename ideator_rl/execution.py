@@ -90,7 +90,7 @@ class ExecutionReward:
         completions: Sequence[Any],
         completion_ids: Sequence[Sequence[int]] | None = None,
         trainer_state: Any = None,
-        log_metric: Callable[[str], None] | None = None,
+        log_metric: Callable[[str, float], None] | None = None,
         **_: Any,
     ) -> list[float]:
         step = (trainer_state.global_step if trainer_state is not None else 0) + 1
@@ -107,7 +107,7 @@ class ExecutionReward:
         rewards, instruments = self.score(step, list(completions), groups, tokens)
         if log_metric is not None:
             for name, value in instruments.items():
-                log_metric(f"ideator/{name}", float(value))  # type: ignore[call-arg]
+                log_metric(f"ideator/{name}", float(value))
         return rewards
 
     # -- one batch ------------------------------------------------------------------------
