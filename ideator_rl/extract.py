@@ -45,9 +45,7 @@ def extract_idea(completion: Any) -> Extracted:
     if closes and not _OPEN_THINK.search(answer[: closes[-1].start()]):
         thinking = "\n".join(p for p in (thinking, answer[: closes[-1].start()].strip()) if p)
         answer = answer[closes[-1].end() :]
-    if _OPEN_THINK.search(answer):  # opened, never closed: cut off while thinking
-        start = _OPEN_THINK.search(answer)
-        assert start is not None
+    if start := _OPEN_THINK.search(answer):  # opened, never closed: cut off while thinking
         thinking = (thinking + "\n" + answer[start.end() :]).strip()
         return Extracted("", thinking, "the completion ended inside its thinking")
     label = _IDEA_LABEL.search(answer)

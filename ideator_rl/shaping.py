@@ -51,28 +51,23 @@ def repeat_shares(
 
     Near-duplicate means what the search's dedup means: same words, n-gram overlap, or (with an
     embedder) embedding similarity, and the same numbers (lr 0.03 is not lr 0.003)."""
-    single = [_single(t, embed) for t in ideas]
-    past = [_single(h, embed) for h in history if h]
+    past = DuplicateIndex(embed=embed)
+    for n, h in enumerate(h for h in history if h):
+        past.add(str(n), h)
     in_group = [0.0] * len(ideas)
     in_history = [0.0] * len(ideas)
     for group in groups:
+        members = DuplicateIndex(embed=embed)
         for i in group:
-            others = [j for j in group if j != i and ideas[j]]
-            if ideas[i] and others:
-                repeats = sum(single[j].check(ideas[i]) is not None for j in others)
-                in_group[i] = repeats / (len(group) - 1)
+            if ideas[i]:
+                members.add(str(i), ideas[i])
+        for i in group:
+            if ideas[i] and len(group) > 1:
+                in_group[i] = len(members.matches(ideas[i]) - {str(i)}) / (len(group) - 1)
     for i, idea in enumerate(ideas):
-        if idea and past:
-            in_history[i] = sum(p.check(idea) is not None for p in past) / len(past)
+        if idea and len(past):
+            in_history[i] = len(past.matches(idea)) / len(past)
     return in_group, in_history
-
-
-def _single(text: str, embed: Embed | None) -> DuplicateIndex:
-    """An index of one idea: its `check` says "near-duplicate of this one"."""
-    index = DuplicateIndex(embed=embed)
-    if text:
-        index.add("x", text)
-    return index
 
 
 def novel(ideas: Sequence[str], archive: Sequence[str], embed: Embed | None = None) -> list[bool]:

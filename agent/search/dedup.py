@@ -134,6 +134,7 @@ class DuplicateIndex:
     embedding_threshold: float = 0.92
     embed: Embed | None = None
     _keys: dict[str, str] = field(default_factory=dict)
+    _normal: dict[str, str] = field(default_factory=dict)
     _grams: dict[str, set[str]] = field(default_factory=dict)
     _words: dict[str, set[str]] = field(default_factory=dict)
     _numbers: dict[str, frozenset[str]] = field(default_factory=dict)
@@ -165,8 +166,33 @@ class DuplicateIndex:
                 return Duplicate(idea, sim, "embedding")
         return None
 
+    def matches(self, text: str) -> set[str]:
+        """Every stored idea that `text` near-duplicates (by the same signals as `check`), the
+        text's n-grams and embedding computed once for all of them."""
+        key, numbers = normalized(text), _numbers(text)
+        grams, words = shingles(text), set(tokens(text))
+        vec: list[float] | None = None
+        found = set()
+        for idea, g in self._grams.items():
+            if self._normal[idea] == key:
+                found.add(idea)
+                continue
+            if self._numbers[idea] != numbers:
+                continue
+            sim = jaccard(grams, g)
+            if len(words) >= 3 and len(self._words[idea]) >= 3:
+                sim = max(sim, jaccard(words, self._words[idea]))
+            if sim >= self.ngram_threshold:
+                found.add(idea)
+            elif self.embed is not None and idea in self._vectors:
+                vec = vec if vec is not None else self.embed([text])[0]
+                if _cosine(vec, self._vectors[idea]) >= self.embedding_threshold:
+                    found.add(idea)
+        return found
+
     def add(self, idea_id: str, text: str) -> None:
         self._keys.setdefault(normalized(text), idea_id)
+        self._normal[idea_id] = normalized(text)
         self._grams[idea_id] = shingles(text)
         self._words[idea_id] = set(tokens(text))
         self._numbers[idea_id] = _numbers(text)

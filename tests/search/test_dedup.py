@@ -72,3 +72,13 @@ def test_hyperparameter_ideas_with_other_values_are_different_experiments() -> N
     assert idx.check("Hyper-parameters: lr=0.01, steps=55") is None
     dup = idx.check("Hyper-parameters: steps=100, lr=0.030")
     assert dup is not None and dup.of == "a"
+
+
+def test_matches_lists_every_near_duplicate() -> None:
+    index = DuplicateIndex()
+    for n, text in enumerate(
+        ["lr=0.1 steps=500", "steps=500 lr=0.1", "lr=0.3", "lr=0.1 steps=500"]
+    ):
+        index.add(str(n), text)
+    assert index.matches("lr=0.1 steps=500") == {"0", "1", "3"}
+    assert index.matches("use dropout") == set()
