@@ -4,18 +4,17 @@ ideas the policy wrote. `executor report RUN_DIR` writes it when the run holds a
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from html import escape
 from pathlib import Path
 from typing import Any
 
+from agent.search.page import fill, write_page
 from agent.search.svg import line_chart
 from agent.store import Store
 from ideator_rl.records import Records
 
 TEMPLATE = Path(__file__).parent / "templates" / "report.html"
-_SLOT = re.compile(r"\{\{([a-z_]+)\}\}")
 
 # (title, y label, {legend: instrument})
 PLOTS = [
@@ -45,7 +44,9 @@ def render_training_report(store: Store) -> str:
     base = sum(baseline) / len(baseline) if baseline else None
     plots = []
     for title, ylabel, series in PLOTS:
-        data = {name: [(s["step"], s[key]) for s in steps] for name, key in series.items()}
+        # `if key in s`: a training recorded before an instrument existed still reports.
+        data = {name: [(s["step"], s[key]) for s in steps if key in s]
+                for name, key in series.items()}  # fmt: skip
         if title == "Execution reward" and base is not None and steps:
             data["baseline"] = [(steps[0]["step"], base), (steps[-1]["step"], base)]
         plots.append(line_chart(data, title, "step", ylabel))
@@ -69,29 +70,28 @@ def render_training_report(store: Store) -> str:
         "ideas": _ideas(samples),
         "last": _samples([s for s in samples if steps and s["step"] == last["step"]]),
     }
-    return _SLOT.sub(lambda m: values[m.group(1)], TEMPLATE.read_text())
+    return fill(TEMPLATE, values)
 
 
 def write_training_report(store: Store, out: Path) -> Path:
     html = render_training_report(store)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(html)
-    tmp.replace(out)
-    return out
+    return write_page(out, html)
 
 
 def _ideas(samples: list[dict[str, Any]]) -> str:
     counts = Counter(s["idea"] for s in samples)
     info = {s["idea"]: s for s in samples}
+    first: dict[str, int] = {}
+    for s in samples:  # ordered by step
+        first.setdefault(s["idea"], s["step"])
     rows = ["<table class='ideas'><tr><th>times</th><th>idea</th><th>status</th>"
             "<th>execution reward</th><th>first step</th></tr>"]  # fmt: skip
     for idea, n in counts.most_common(50):
         s = info[idea]
-        first = min(x["step"] for x in samples if x["idea"] == idea)
         rows.append(
             f"<tr><td>{n}</td><td>{escape(idea or '(no idea)')}</td>"
             f"<td class='{escape(s['status'])}'>{escape(s['status'])}</td>"
-            f"<td>{s['execution_reward']:.4g}</td><td>{first}</td></tr>"
+            f"<td>{s['execution_reward']:.4g}</td><td>{first[idea]}</td></tr>"
         )
     rows.append("</table>")
     return "".join(rows)

@@ -169,19 +169,19 @@ def train_ideator(
 ) -> dict[str, Any]:
     import torch
 
+    cuda, installed = torch.cuda.is_available(), importlib.util.find_spec("vllm") is not None
     if not cfg.tiny:
         check_model(cfg.model)
-    vllm = use_vllm(
-        cfg.vllm, torch.cuda.is_available(), importlib.util.find_spec("vllm") is not None
-    )
+    use_vllm(cfg.vllm, cuda, installed)  # a bad --vllm fails before anything is written
     records = Records(store)
     training_id, cfg = _open_training(records, cfg, req, resume)
+    vllm = use_vllm(cfg.vllm, cuda, installed)  # on resume, the stored setting decides
     req = replace(req, seed=cfg.seed)  # every idea runs with the same seed: rewards compare
     folder = training_dir(req.run_dir, training_id)
     folder.mkdir(parents=True, exist_ok=True)
     try:
         result = _train(cfg, req, store, records, training_id, folder, client, resume, progress,
-                        torch.cuda.is_available(), vllm)  # fmt: skip
+                        cuda, vllm)  # fmt: skip
     except BaseException as e:
         records.finish(training_id, "failed", f"{type(e).__name__}: {e}".rstrip(": "))
         raise

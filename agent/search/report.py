@@ -8,7 +8,6 @@ tails of its logs. Nothing is fetched when the file is opened.
 from __future__ import annotations
 
 import itertools
-import re
 import statistics
 from html import escape
 from pathlib import Path
@@ -18,12 +17,12 @@ from agent.search.archive import HELD_OUT_SEED, Archive
 from agent.search.dedup import jaccard, shingles
 from agent.search.export import trajectories
 from agent.search.loop import spend
+from agent.search.page import fill, write_page
 from agent.search.stats import compare, interval
 from agent.search.svg import bar_chart, line_chart
 from agent.store import Store
 
 TEMPLATE = Path(__file__).parent / "templates" / "report.html"
-_SLOT = re.compile(r"\{\{([a-z_]+)\}\}")
 LOG_TAIL_LINES = 40
 
 
@@ -52,15 +51,12 @@ def render_report(store: Store, search_id: str | None = None) -> str:
         "leaderboard": _leaderboard(store, rows, baseline),
         "ideas": _ideas_table(store, rows),
     }
-    return _SLOT.sub(lambda m: values[m.group(1)], TEMPLATE.read_text())
+    return fill(TEMPLATE, values)
 
 
 def write_report(store: Store, out: Path, search_id: str | None = None) -> Path:
     html = render_report(store, search_id)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(html)
-    tmp.replace(out)
-    return out
+    return write_page(out, html)
 
 
 def _plots(rows: list[dict[str, Any]], baseline: list[float], spent: dict[str, float]) -> str:
