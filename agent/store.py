@@ -226,6 +226,26 @@ class Store:
                 ),
             )  # fmt: skip
 
+    def close_interrupted(self, ideas_sql: str, args: tuple[Any, ...], process: str) -> int:
+        """Runs and candidates a killed `process` left open, for the ideas that `ideas_sql` (a
+        SELECT of idea ids) picks: runs end `cancelled`, candidates `abandoned`, so their ideas
+        run again on resume. Returns how many runs were closed."""
+        now = time.time()
+        with self.tx() as db:
+            cur = db.execute(
+                f"UPDATE runs SET status='cancelled', reason='interrupted: the {process} "
+                "process died; the idea runs again on resume', ended_at=? WHERE "
+                "status='running' AND candidate_id IN (SELECT id FROM candidates WHERE "
+                f"idea_id IN ({ideas_sql}))",
+                (now, *args),
+            )
+            db.execute(
+                "UPDATE candidates SET status='abandoned', error='interrupted', updated_at=? "
+                f"WHERE status='implementing' AND idea_id IN ({ideas_sql})",
+                (now, *args),
+            )
+        return int(cur.rowcount)
+
     def add_llm_call(self, cand_id: str | None, record: Any) -> None:
         """`record` is an agent.llm.CallRecord (duck-typed to keep the store import-light)."""
         with self.tx() as db:

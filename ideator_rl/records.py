@@ -126,21 +126,9 @@ class Records:
 
     def close_interrupted(self, training_id: str) -> int:
         """Runs a killed training left `running`: cancelled (their ideas run again on resume)."""
-        source, now = f"ideator_rl:{training_id}", time.time()
-        with self.store.tx() as db:
-            cur = db.execute(
-                "UPDATE runs SET status='cancelled', reason='interrupted: the training process "
-                "died; the idea runs again on resume', ended_at=? WHERE status='running' AND "
-                "candidate_id IN (SELECT c.id FROM candidates c JOIN ideas i ON i.id=c.idea_id "
-                "WHERE i.source=?)",
-                (now, source),
-            )
-            db.execute(
-                "UPDATE candidates SET status='abandoned', error='interrupted', updated_at=? "
-                "WHERE status='implementing' AND idea_id IN (SELECT id FROM ideas WHERE source=?)",
-                (now, source),
-            )
-        return int(cur.rowcount)
+        return self.store.close_interrupted(
+            "SELECT id FROM ideas WHERE source=?", (f"ideator_rl:{training_id}",), "training"
+        )
 
     # -- samples and steps --------------------------------------------------------------
 

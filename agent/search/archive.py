@@ -231,22 +231,12 @@ class Archive:
 
     def close_interrupted_runs(self, search_id: str) -> int:
         """Runs a killed process left `running`: mark them cancelled; their ideas run again."""
+        n = self.store.close_interrupted(
+            "SELECT idea_id FROM search_ideas WHERE search_id=?", (search_id,), "search"
+        )
         with self.store.tx() as db:
-            cur = db.execute(
-                "UPDATE runs SET status='cancelled', reason='interrupted: the search process "
-                "died; the idea runs again on resume', ended_at=? WHERE status='running' AND "
-                "candidate_id IN (SELECT c.id FROM candidates c JOIN search_ideas s ON "
-                "s.idea_id = c.idea_id WHERE s.search_id=?)",
-                (time.time(), search_id),
-            )
-            db.execute(
-                "UPDATE candidates SET status='abandoned', error='interrupted', updated_at=? "
-                "WHERE status='implementing' AND idea_id IN (SELECT idea_id FROM search_ideas "
-                "WHERE search_id=?)",
-                (time.time(), search_id),
-            )
             db.execute(
                 "UPDATE search_ideas SET status='proposed' WHERE search_id=? AND status='running'",
                 (search_id,),
             )
-        return cur.rowcount
+        return n
