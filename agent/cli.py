@@ -57,10 +57,11 @@ def _bad_input_errors() -> tuple[type[BaseException], ...]:
     from agent.store import StoreError
     from environments import ManifestError
     from sandbox import SandboxUnavailable
+    from sandbox.workspace import StaleRunDir
 
     return (
         UsageError, ManifestError, MissingKeyError, EditParseError, StoreError,
-        SandboxUnavailable, ContextTooLarge,
+        SandboxUnavailable, ContextTooLarge, StaleRunDir,
     )  # fmt: skip
 
 
@@ -630,10 +631,9 @@ def _preflight(env: str, scale: str, sandbox: str) -> tuple[Any, str]:
     environment = resolve_environment(env)
     environment.scale(scale)
     sb = get_sandbox(sandbox)  # unknown or unavailable kind: fail before anything is written
-    if sb.kind == "local" and err.is_terminal:
-        from sandbox.local import ISOLATION_WARNING
-
-        err.print(f"[yellow]warning:[/yellow] {ISOLATION_WARNING}", highlight=False)
+    warning = getattr(sb, "warning", None)  # the local sandbox where bubblewrap cannot run
+    if warning:
+        err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     return environment, sandbox
 
 

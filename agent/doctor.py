@@ -54,6 +54,22 @@ def check_gpus() -> Check:
     return _check("gpus", "ok", f"{len(ids)}" + (f": {names}" if names else ""))
 
 
+def check_local_sandbox() -> Check:
+    from sandbox.local import isolation_problem
+
+    why = isolation_problem()
+    if why is None:
+        return _check(
+            "local sandbox", "ok",
+            "bubblewrap isolates steps: read-only system, eval-only data hidden, private /tmp "
+            "and PID namespace, no network",
+        )  # fmt: skip
+    return _check(
+        "local sandbox", "warn",
+        f"not isolated ({why}): steps run as you with your files, eval-only data and network",
+    )  # fmt: skip
+
+
 def check_docker() -> Check:
     from sandbox import SandboxUnavailable
     from sandbox.docker_sandbox import docker_client, our_containers
@@ -141,8 +157,8 @@ def check_keys() -> list[Check]:
 
 
 CHECKS: list[Callable[[], Check]] = [
-    check_python, check_torch, check_gpus, check_docker, check_ray, check_ideator_rl,
-    check_cgroups, check_git,
+    check_python, check_torch, check_gpus, check_local_sandbox, check_docker, check_ray,
+    check_ideator_rl, check_cgroups, check_git,
 ]  # fmt: skip
 
 

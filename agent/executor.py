@@ -182,7 +182,8 @@ async def _run(
     store.start_run(cand_id, req.scale, req.seed, req.sandbox, artifacts, run_id)
     job = RunJob(
         req.env, req.scale, workspace, artifacts, sandbox=req.sandbox, seed=req.seed,
-        timeout_s=req.timeout_s, expected_env=baseline.pinned_env_hashes, name=run_id,
+        timeout_s=req.timeout_s, expected_env=baseline.pinned_env_hashes,
+        eval_secret=baseline.eval_secret, name=run_id,
         on_start=on_start,
     )  # fmt: skip
     try:

@@ -77,6 +77,17 @@ class Scale(_Strict):
         None, description="Plausible [low, high] of the metric at this scale (else metric.range)."
     )
     baseline_reward: float | None = Field(None, description="Measured reward of the baseline.")
+    timed_outputs: list[str] = Field(
+        default_factory=list,
+        description="Globs (in EXECUTOR_OUTPUT_DIR) of files whose times the harness records as "
+        "it sees them change during training (e.g. checkpoints): the evaluator reads them from "
+        "EXECUTOR_OUTPUT_TIMES instead of trusting times that training writes.",
+    )
+    disk_gb: float = Field(
+        20, gt=0,
+        description="What training, smoke and export may write in all (workspace and output "
+        "together); the step is killed above it.",
+    )  # fmt: skip
     description: str = Field("", description="One line shown by `executor envs`.")
 
     @model_validator(mode="after")
@@ -121,6 +132,20 @@ class Manifest(_Strict):
     smoke: Step = Field(description="Seconds-long command proving a candidate starts and steps.")
     scales: dict[str, Scale] = Field(description="At least `tiny`; real scales beside it.")
     knobs: list[Knob] = Field(default_factory=list, description="Tunable hyper-parameters.")
+    eval_only: list[str] = Field(
+        default_factory=list,
+        description="Paths or globs in the environment folder (outside `repo`) that only the "
+        "evaluate step may read: held-out data, reference outputs. Every other step (smoke, "
+        "training, export) cannot see them in an isolating sandbox, and the implementer never "
+        "shows them.",
+    )
+    export: Step | None = Field(
+        None,
+        description="Optional step after training that runs candidate code to turn its output "
+        "into what the evaluator scores (e.g. rebuild and export the model). It sees what "
+        "training sees, reads EXECUTOR_OUTPUT_DIR read-only and writes EXECUTOR_EXPORT_DIR; "
+        "the evaluator, which then runs no candidate code, reads that folder.",
+    )
     image: str | None = Field(None, description="Dockerfile for the real scales.")
 
     @field_validator("scales")
@@ -178,6 +203,18 @@ class Environment:
     def repo_hash(self) -> str:
         """Content hash of the baseline repo: the 'environment version' baselines are keyed by."""
         return _hash_files(self.repo, self.repo_files())
+
+    def eval_only_paths(self) -> list[Path]:
+        """Existing files and folders that only the evaluate step may read (absolute, sorted)."""
+        found: set[Path] = set()
+        for pattern in self.manifest.eval_only:
+            found.update(p.resolve() for p in self.root.glob(pattern))
+        return sorted(found)
+
+    def is_eval_only(self, rel: str) -> bool:
+        """Whether `rel` (relative to the environment folder) is, or lies in, an eval-only path."""
+        path = (self.root / rel).resolve()
+        return any(path == p or p in path.parents for p in self.eval_only_paths())
 
     def protected_files(self) -> list[str]:
         """Everything outside `repo` (manifest, evaluator, data), relative to the root."""
@@ -257,6 +294,18 @@ def _check_paths(env: Environment, file: Path) -> None:
         raise ManifestError(f"{file}: field `editable`: no file in {m.repo!r} matches {m.editable}")
     if m.image is not None and not (env.root / m.image).is_file():
         raise ManifestError(f"{file}: field `image`: file {m.image!r} does not exist")
+    for i, pattern in enumerate(m.eval_only):
+        matches = [p.resolve() for p in env.root.glob(pattern)]
+        if not matches:
+            raise ManifestError(f"{file}: field `eval_only.{i}`: {pattern!r} matches nothing")
+        repo = env.repo.resolve()
+        if any(p == repo or repo in p.parents or p in repo.parents for p in matches):
+            raise ManifestError(
+                f"{file}: field `eval_only.{i}`: {pattern!r} overlaps `repo`; held-out data "
+                "must live outside the code that ideas edit"
+            )
+        if any(p == env.root or (env.root / m.task).resolve() == p for p in matches):
+            raise ManifestError(f"{file}: field `eval_only.{i}`: {pattern!r} hides the task")
     for i, knob in enumerate(m.knobs):
         if not env.is_editable(knob.file):
             raise ManifestError(f"{file}: field `knobs.{i}.file`: {knob.file!r} is not editable")

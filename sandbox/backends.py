@@ -29,6 +29,7 @@ class RunJob:
     seed: int = 0
     timeout_s: float | None = None
     expected_env: dict[str, str] | None = None  # pinned hashes of the protected files
+    eval_secret: str | None = None  # the run directory's, for the evaluator alone
     name: str = ""
     priority: int = 0
     on_start: Callable[[], None] = field(default=lambda: None)
@@ -79,7 +80,7 @@ class LocalBackend:
             return await run_candidate(
                 job.env, job.scale, job.workspace, job.artifacts, get_sandbox(job.sandbox),
                 seed=job.seed, gpus=gpus, timeout_s=job.timeout_s,
-                expected_env=job.expected_env,
+                expected_env=job.expected_env, eval_secret=job.eval_secret,
             )  # fmt: skip
 
         handle = self.scheduler.submit(

@@ -35,7 +35,18 @@ class RunStatus(StrEnum):
 
 @dataclass(frozen=True)
 class RunLayout:
-    """The host folders of one run. Only `output_dir` and `result_dir` are written by steps."""
+    """The host folders of one run, and what each step may do with them.
+
+    | step            | workspace | output | export | result | eval-only paths |
+    |-----------------|-----------|--------|--------|--------|-----------------|
+    | smoke, train    | write     | write  | -      | -      | hidden          |
+    | export          | read      | read   | write  | -      | hidden          |
+    | evaluate        | read      | read   | read   | write  | read            |
+
+    The environment folder is read-only for every step; the workspace's `.git` pointer is
+    read-only too (the harness runs git there after a step). Isolating sandboxes enforce
+    the table; the fallback local sandbox cannot, and says so.
+    """
 
     workspace: Path  # the candidate's git worktree: cwd of every step
     env_dir: Path  # the environment folder: evaluator and data, read-only
@@ -43,6 +54,8 @@ class RunLayout:
     result_dir: Path  # where the evaluator writes result.json (never visible to training)
     log_dir: Path  # <step>.stdout / <step>.stderr
     dockerfile: Path | None = None  # the environment's image, for sandboxes that build one
+    export_dir: Path | None = None  # EXECUTOR_EXPORT_DIR, when the environment has an export step
+    eval_only: tuple[Path, ...] = ()  # inside env_dir: visible to the evaluate step alone
 
 
 GiB = 1024**3
@@ -56,10 +69,15 @@ class Limits:
     cpus: float | None = None  # CPU time share (Docker); the local sandbox only records it
     pids: int | None = 4096  # processes and threads together: stops fork bombs
     output_bytes: int = 64 * 1024 * 1024  # per stream; the rest is dropped with a marker
+    disk_gb: float | None = 20.0  # what the step may write in all (its writable folders)
 
     @property
     def memory_bytes(self) -> int | None:
         return None if self.memory_gb is None else int(self.memory_gb * GiB)
+
+    @property
+    def disk_bytes(self) -> int | None:
+        return None if self.disk_gb is None else int(self.disk_gb * GiB)
 
 
 @dataclass(frozen=True)
@@ -72,8 +90,27 @@ class Step:
     seed: int = 0
     gpus: tuple[int, ...] = ()  # device ids this step may see
     sees_result_dir: bool = False  # only the protected evaluator writes the result
+    writes_export_dir: bool = False  # the export step (see RunLayout's table)
     limits: Limits = field(default_factory=Limits)
     extra_env: dict[str, str] = field(default_factory=dict)  # set by the harness (trusted)
+    timed_outputs: tuple[str, ...] = ()  # globs in output_dir the harness times as they change
+
+    @property
+    def evaluating(self) -> bool:
+        return self.sees_result_dir
+
+    @property
+    def writes_workspace(self) -> bool:
+        """Training and smoke write the workspace and the output; export and evaluate read."""
+        return not (self.sees_result_dir or self.writes_export_dir)
+
+    def writable(self, layout: RunLayout) -> list[Path]:
+        """The host folders this step may write (the disk limit counts what lands there)."""
+        if self.sees_result_dir:
+            return [layout.result_dir]
+        if self.writes_export_dir:
+            return [layout.export_dir] if layout.export_dir is not None else []
+        return [layout.workspace, layout.output_dir]
 
 
 @dataclass(frozen=True)
@@ -86,6 +123,8 @@ class StepResult:
     stderr_path: Path
     reason: str | None = None  # one line when status is not SUCCEEDED
     peak_memory_bytes: int | None = None  # where the sandbox can measure it
+    # Seconds from the step's start to the harness's last sight of each timed output changing.
+    output_times: dict[str, float] = field(default_factory=dict)
 
     def stderr_tail(self, lines: int = 30) -> str:
         try:
@@ -112,10 +151,26 @@ class Sandbox(abc.ABC):
             d.mkdir(parents=True, exist_ok=True)
         self.layout = layout
 
+    async def prepare_step(self, step: Step) -> None:
+        """Create the folders the step writes (the export folder is made on first use)."""
+        if self.layout is not None:
+            for d in step.writable(self.layout):
+                d.mkdir(parents=True, exist_ok=True)
+
     async def exec(self, step: Step) -> StepResult:
+        """Run `step` under the watch of `sandbox.watch`: the disk limit, the timed outputs,
+        and the workspace's git pointer (restored if the step changed it)."""
+        from sandbox.watch import watched  # local: watch imports this module
+
         if self.layout is None:
             raise RuntimeError("Sandbox.exec before prepare()")
-        return await self._exec(self.layout, step)
+        await self.prepare_step(step)
+        return await watched(self._exec(self.layout, step), self.layout, step)
+
+    def seen_path(self, host_path: Path) -> Path:
+        """Where a host path under the layout's folders appears to the step's processes
+        (the same path unless the sandbox maps folders, as Docker does)."""
+        return host_path
 
     @abc.abstractmethod
     async def _exec(self, layout: RunLayout, step: Step) -> StepResult:

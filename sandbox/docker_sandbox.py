@@ -1,8 +1,10 @@
 """The Docker sandbox: each step runs in a fresh container of the environment's image.
 
-What it protects: the container sees only the workspace (read-write while training,
-read-only while evaluating), the environment folder (read-only), the output folder and,
-for the evaluator alone, the result folder; no network by default; a read-only root
+What it protects: the container sees only the run's folders as RunLayout's table says
+(workspace and output writable while training, the export folder while exporting, the
+result folder for the evaluator alone), the environment folder read-only with its eval-only
+paths masked for every step but the evaluator, and the workspace's `.git` pointer read-only;
+no network by default; a read-only root
 filesystem with a size-capped /tmp; no capabilities; memory, CPU, process and output
 limits; exactly the GPUs the scheduler assigned. What it does not: kernel exploits
 (containers share the host kernel) and a deliberately permissive `network=bridge`.
@@ -19,6 +21,7 @@ import os
 import socket
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +44,7 @@ OWNER_LABEL = "executor.owner"  # host:pid:start-time of the harness process
 # Where the run's folders appear inside the container.
 INSIDE = RunLayout(
     workspace=Path("/workspace"), env_dir=Path("/env"), output_dir=Path("/output"),
-    result_dir=Path("/result"), log_dir=Path("/logs"),
+    result_dir=Path("/result"), log_dir=Path("/logs"), export_dir=Path("/export"),
 )  # fmt: skip
 
 _client: Any = None
@@ -140,21 +143,39 @@ class DockerSandbox(Sandbox):
             ensure_image, self.client, layout.dockerfile, self.image_option
         )
 
+    def seen_path(self, host_path: Path) -> Path:
+        assert self.layout is not None
+        for field in ("workspace", "output_dir", "result_dir", "export_dir", "env_dir"):
+            host, inside = getattr(self.layout, field), getattr(INSIDE, field)
+            if host is not None and host_path.is_relative_to(host):
+                return inside / host_path.relative_to(host)
+        return host_path
+
     def container_config(self, layout: RunLayout, step: Step) -> dict[str, Any]:
         """The `containers.create` arguments of a step: mounts, limits, labels, devices."""
         import docker.types
 
-        evaluating = step.sees_result_dir
+        evaluating = step.evaluating
+        mode = "rw" if step.writes_workspace else "ro"
         volumes = {
-            str(layout.workspace): {"bind": str(INSIDE.workspace),
-                                    "mode": "ro" if evaluating else "rw"},
+            str(layout.workspace): {"bind": str(INSIDE.workspace), "mode": mode},
             str(layout.env_dir): {"bind": str(INSIDE.env_dir), "mode": "ro"},
-            str(layout.output_dir): {"bind": str(INSIDE.output_dir),
-                                     "mode": "ro" if evaluating else "rw"},
+            str(layout.output_dir): {"bind": str(INSIDE.output_dir), "mode": mode},
         }  # fmt: skip
+        if (layout.workspace / ".git").is_file():  # the harness runs git here afterwards
+            volumes[str(layout.workspace / ".git")] = {
+                "bind": str(INSIDE.workspace / ".git"), "mode": "ro"
+            }  # fmt: skip
+        if layout.export_dir is not None and (step.writes_export_dir or evaluating):
+            layout.export_dir.mkdir(parents=True, exist_ok=True)
+            volumes[str(layout.export_dir)] = {
+                "bind": str(INSIDE.export_dir), "mode": "rw" if step.writes_export_dir else "ro"
+            }  # fmt: skip
         if evaluating:
             volumes[str(layout.result_dir)] = {"bind": str(INSIDE.result_dir), "mode": "rw"}
-        env = step_environment(layout, step, {"HOME": "/tmp", "USER": "executor"}, INSIDE)
+        mounts = [] if evaluating else _eval_only_masks(layout)
+        seen = INSIDE if layout.export_dir is not None else replace(INSIDE, export_dir=None)
+        env = step_environment(layout, step, {"HOME": "/tmp", "USER": "executor"}, seen)
         # Inside the container the assigned GPUs are numbered from 0.
         env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in range(len(step.gpus)))
         limits = step.limits
@@ -164,6 +185,7 @@ class DockerSandbox(Sandbox):
             "working_dir": str(INSIDE.workspace),
             "environment": env,
             "volumes": volumes,
+            "mounts": mounts,
             "user": f"{os.getuid()}:{os.getgid()}",
             "network_mode": self.network,
             "read_only": True,
@@ -184,6 +206,9 @@ class DockerSandbox(Sandbox):
             "log_config": docker.types.LogConfig(type="none"),
             "detach": True,
         }
+        if limits.disk_bytes is not None:  # one file; sandbox/watch.py bounds the total
+            fsize = limits.disk_bytes
+            config["ulimits"] = [docker.types.Ulimit(name="fsize", soft=fsize, hard=fsize)]
         if limits.memory_bytes is not None:
             config["mem_limit"] = limits.memory_bytes
             config["memswap_limit"] = limits.memory_bytes  # no swap
@@ -261,6 +286,24 @@ class DockerSandbox(Sandbox):
             container.remove(force=True)
             raise
         return container, stream
+
+
+def _eval_only_masks(layout: RunLayout) -> list[Any]:
+    """Mounts that replace each eval-only path inside /env with an empty one."""
+    import docker.types
+
+    masks = []
+    for hidden in layout.eval_only:
+        try:
+            rel = hidden.relative_to(layout.env_dir)
+        except ValueError:
+            continue  # not under the environment folder: not mounted at all
+        target = str(INSIDE.env_dir / rel)
+        if hidden.is_dir():
+            masks.append(docker.types.Mount(target, None, type="tmpfs", tmpfs_size=4096))
+        elif hidden.exists():
+            masks.append(docker.types.Mount(target, "/dev/null", type="bind", read_only=True))
+    return masks
 
 
 def _pump(stream: Any, out: CappedLog, err: CappedLog) -> None:

@@ -1,10 +1,14 @@
-"""The local sandbox: each step is a subprocess on this machine, in its own process group.
+"""The local sandbox: each step is a subprocess on this machine, isolated by bubblewrap.
 
-It isolates far less than Docker: the code runs as you, sees your files and the network.
-It exists for the tiny scales and for development. What it does guarantee:
+With `bwrap` usable (sandbox/bwrap.py: root, or unprivileged user namespaces), a step sees
+a read-only system, writes only what RunLayout's table allows, cannot see eval-only data,
+has a private /tmp and PID namespace, no network unless `network=true`, and dies with the
+harness. Where bwrap cannot run, the step runs as you on your files (`isolation=none`), with
+a one-line warning (ISOLATION_WARNING) and `executor doctor` saying so. Either way:
 - the step and everything it started die on timeout, cancel, or when the step ends
   (a cgroup where this process may create one, else the process group);
-- memory and process limits (cgroup; else RLIMIT_AS/RLIMIT_NPROC, which root ignores);
+- memory and process limits (cgroup; else RLIMIT_AS/RLIMIT_NPROC, which root ignores), and a
+  file-size limit (RLIMIT_FSIZE) under the disk limit that sandbox/watch.py enforces;
 - output capped per stream, with a marker where the cap cut in;
 - a scratch HOME, no API keys or tokens in the environment, and `python` meaning the
   interpreter running the harness.
@@ -27,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sandbox import bwrap
 from sandbox.base import (
     Limits,
     RunLayout,
@@ -41,9 +46,10 @@ from sandbox.output import CappedLog
 from sandbox.registry import register
 
 ISOLATION_WARNING = (
-    "the local sandbox runs candidate code as you on this machine (your files, your network); "
-    "use --sandbox docker for untrusted ideas"
+    "the local sandbox cannot isolate here ({why}): candidate code runs as you with your "
+    "files, eval-only data and network; use --sandbox docker, or install bubblewrap"
 )
+ISOLATIONS = ("auto", "bwrap", "none")
 
 # Secrets an idea's code must never see (it could print them into a log).
 _SECRET = re.compile(
@@ -80,6 +86,8 @@ def step_environment(
         PYTHONDONTWRITEBYTECODE="1",  # keep candidate workspaces free of __pycache__
         PYTHONUNBUFFERED="1",  # logs arrive while the step runs
     )
+    if seen.export_dir is not None and (step.writes_export_dir or step.evaluating):
+        env["EXECUTOR_EXPORT_DIR"] = str(seen.export_dir)
     env.update(step.extra_env)
     if step.sees_result_dir:
         env["EXECUTOR_RESULT_PATH"] = str(seen.result_dir / "result.json")
@@ -98,8 +106,14 @@ def exit_status(step: str, code: int) -> tuple[RunStatus, str | None]:
     return RunStatus.FAILED, f"{step} exited with code {code}"
 
 
+def isolation_problem() -> str | None:
+    """Why `--sandbox local` runs unisolated here, or None when bubblewrap isolates it."""
+    return bwrap.problem()
+
+
 def _rlimits(limits: Limits, gpus: bool, cgroup: bool) -> Callable[[], None]:
-    """What the child sets before exec: no core dumps, and the limits no cgroup enforces."""
+    """What the child sets before exec: no core dumps, a file-size cap, and the limits no
+    cgroup enforces."""
     nproc = None
     if limits.pids is not None and os.getuid() != 0 and not cgroup:
         # RLIMIT_NPROC counts all of this user's processes, so it is a margin above today's.
@@ -108,6 +122,8 @@ def _rlimits(limits: Limits, gpus: bool, cgroup: bool) -> Callable[[], None]:
 
     def apply() -> None:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if limits.disk_bytes is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limits.disk_bytes, limits.disk_bytes))
         if nproc is not None:
             resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
         # CUDA reserves far more address space than it uses: no AS limit for GPU steps.
@@ -115,6 +131,13 @@ def _rlimits(limits: Limits, gpus: bool, cgroup: bool) -> Callable[[], None]:
             resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
 
     return apply
+
+
+def _model_caches() -> tuple[str, ...]:
+    """Hugging Face's cache: bound read-only into isolated steps, since runs share it and the
+    evaluator loads tokenizers from it (a writable cache could be poisoned for later runs)."""
+    real_home = Path(os.environ.get("HOME", str(Path.home())))
+    return (os.environ.get("HF_HOME") or str(real_home / ".cache" / "huggingface"),)
 
 
 def _owned(proc_dir: Path) -> bool:
@@ -140,19 +163,40 @@ async def _pump(fd: int, log: CappedLog) -> None:
 
 @register("local")
 class LocalSandbox(Sandbox):
-    """Options: `network` (false: a private network namespace with no interfaces up; needs
-    root), `cgroups` (false: rlimits and the process group only), `kill_grace_s`."""
+    """Options: `isolation` (auto: bubblewrap where it runs, else none with a warning;
+    bwrap: required; none: run as you), `network` (default: off when isolated, on when not;
+    false without bwrap needs root and `unshare`), `tmp_gb` (size of the private /tmp and
+    /dev/shm), `cgroups` (false: rlimits and the process group only), `kill_grace_s`."""
 
     def __init__(
-        self, network: bool = True, cgroups: bool = True, kill_grace_s: float = 5.0
+        self,
+        isolation: str = "auto",
+        network: bool | None = None,
+        tmp_gb: float = 2.0,
+        cgroups: bool = True,
+        kill_grace_s: float = 5.0,
     ) -> None:
         super().__init__()
-        if not network and (os.geteuid() != 0 or shutil.which("unshare") is None):
+        if isolation not in ISOLATIONS:
             raise SandboxUnavailable(
-                "local:network=false needs root and `unshare` (util-linux); "
-                "use --sandbox docker, whose default is no network"
+                f"local:isolation={isolation!r} is not one of {', '.join(ISOLATIONS)}"
+            )
+        why = isolation_problem() if isolation != "none" else "isolation=none"
+        if isolation == "bwrap" and why:
+            raise SandboxUnavailable(f"local:isolation=bwrap: {why}")
+        self.isolated = why is None
+        self.unisolated_reason = why
+        if network is None:
+            network = not self.isolated
+        if not network and not self.isolated and (
+            os.geteuid() != 0 or shutil.which("unshare") is None
+        ):
+            raise SandboxUnavailable(
+                "local:network=false without bubblewrap needs root and `unshare` (util-linux); "
+                "install bubblewrap, or use --sandbox docker, whose default is no network"
             )
         self.network = network
+        self.tmp_bytes = int(tmp_gb * 1024**3)
         self.kill_grace_s = kill_grace_s
         self.use_cgroups = cgroups
         global _swept
@@ -177,9 +221,9 @@ class LocalSandbox(Sandbox):
         # The harness's interpreter first on PATH: `python train.py` uses this venv.
         base["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), base.get("PATH", "")])
         # Model caches stay where they are (a scratch HOME would re-download every run).
-        real_home = Path(os.environ.get("HOME", str(Path.home())))
-        base.setdefault("HF_HOME", str(real_home / ".cache" / "huggingface"))
-        base["HOME"] = str(self.home or layout.output_dir)
+        base.setdefault("HF_HOME", _model_caches()[0])
+        # Isolated, HOME is the private /tmp (the host's scratch folder is not mounted).
+        base["HOME"] = "/tmp" if self.isolated else str(self.home or layout.output_dir)
         return step_environment(layout, step, base)
 
     async def _exec(self, layout: RunLayout, step: Step) -> StepResult:
@@ -215,7 +259,7 @@ class LocalSandbox(Sandbox):
                 err_r, err_w = os.pipe()
                 try:
                     proc = await asyncio.create_subprocess_exec(
-                        *self._argv(step.command),
+                        *self._argv(layout, step),
                         cwd=layout.workspace, env=env, stdin=asyncio.subprocess.DEVNULL,
                         stdout=out_w, stderr=err_w, start_new_session=True, preexec_fn=preexec,
                     )  # fmt: skip
@@ -262,8 +306,20 @@ class LocalSandbox(Sandbox):
                 group.kill_all()
                 group.remove()
 
-    def _argv(self, command: str) -> list[str]:
-        shell = ["/bin/sh", "-c", command]
+    @property
+    def warning(self) -> str | None:
+        """One line naming what is not isolated, or None when bubblewrap isolates."""
+        if self.isolated:
+            return None
+        return ISOLATION_WARNING.format(why=self.unisolated_reason)
+
+    def _argv(self, layout: RunLayout, step: Step) -> list[str]:
+        if self.isolated:
+            return bwrap.argv(
+                layout, step, network=self.network, tmp_bytes=self.tmp_bytes,
+                read_only=_model_caches(),
+            )  # fmt: skip
+        shell = ["/bin/sh", "-c", step.command]
         return shell if self.network else ["unshare", "--net", "--", *shell]
 
     async def _drain(self, pumps: asyncio.Future[Any]) -> None:

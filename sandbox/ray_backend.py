@@ -155,6 +155,7 @@ def run_on_worker(payload: dict[str, Any]) -> dict[str, Any]:
             load_environment(env_dir), payload["scale"], workspace, artifacts,
             get_sandbox(payload["sandbox"]), seed=payload["seed"], gpus=gpus,
             timeout_s=payload["timeout_s"], expected_env=payload["expected_env"],
+            eval_secret=payload["eval_secret"],
         )  # fmt: skip
         outcome = asyncio.run(_interruptible(run))
         shipped = b""
@@ -202,6 +203,7 @@ class RayBackend:
         payload: dict[str, Any] = {
             "shared": self.shared, "scale": job.scale, "sandbox": job.sandbox,
             "seed": job.seed, "timeout_s": job.timeout_s, "expected_env": job.expected_env,
+            "eval_secret": job.eval_secret,
             "ship_max_bytes": self.ship_max_bytes,
         }  # fmt: skip
         if self.shared:

@@ -1,15 +1,21 @@
-"""One run of a candidate (Contract 2): train, then the protected evaluator, then the reward.
+"""One run of a candidate: train, export (if the environment has it), evaluate, reward.
 
 The reward never comes from code an idea can edit: training only writes EXECUTOR_OUTPUT_DIR;
-the evaluator, which lives outside the repo and is verified by hash before it runs, reads
-those artifacts and writes result.json into a folder training never sees; the harness then
-checks the metrics against the manifest's plausible range and computes the reward.
+an optional export step runs candidate code once more to turn that output into what the
+evaluator scores (EXECUTOR_EXPORT_DIR), still without eval-only data; the evaluator, which
+lives outside the repo and is verified by hash before it runs, reads those artifacts plus
+what only the harness can give it (the run directory's secret, EXECUTOR_EVAL_SECRET, and the
+harness's own times of checkpoints, EXECUTOR_OUTPUT_TIMES) and writes result.json into a
+folder no other step sees; the harness then checks the metrics against the manifest's
+plausible range and computes the reward. RunLayout's table (sandbox/base.py) says what
+each step may read and write.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import secrets
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,12 +38,17 @@ class RunOutcome:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+OUTPUT_TIMES = "output_times.json"  # in the result folder: the harness's checkpoint times
+
+
 def layout_for(workspace: Path, env: Environment, artifacts: Path) -> RunLayout:
     image = env.manifest.image
     return RunLayout(
         workspace=workspace, env_dir=env.root, output_dir=artifacts / "output",
         result_dir=artifacts / "eval", log_dir=artifacts / "logs",
         dockerfile=env.root / image if image else None,
+        export_dir=artifacts / "export" if env.manifest.export is not None else None,
+        eval_only=tuple(env.eval_only_paths()),
     )  # fmt: skip
 
 
@@ -52,11 +63,14 @@ async def run_candidate(
     gpus: tuple[int, ...] = (),
     timeout_s: float | None = None,
     expected_env: dict[str, str] | None = None,
+    eval_secret: str | None = None,
 ) -> RunOutcome:
     """Train `workspace` at `scale_name`, evaluate it, and score it. Never raises for bad code.
 
     `expected_env` pins the environment's protected files (BaselineRepo.pinned_env_hashes);
-    without it they are pinned at the start of this run.
+    without it they are pinned at the start of this run. `eval_secret` (BaselineRepo.
+    eval_secret) reaches the evaluator alone; the same secret scores every arm of a run
+    directory on the same items. Without it, this run gets a fresh one.
     """
     scale = env.scale(scale_name)
     layout = layout_for(workspace, env, artifacts)
@@ -66,7 +80,7 @@ async def run_candidate(
         return RunOutcome(status, reason, artifacts, timings=timings, **kw)
 
     timeout = timeout_s or scale.timeout
-    limits = Limits(memory_gb=scale.memory_gb, cpus=scale.cpus)
+    limits = Limits(memory_gb=scale.memory_gb, cpus=scale.cpus, disk_gb=scale.disk_gb)
     scale_env = {"EXECUTOR_SCALE": scale_name}
     train_env = dict(scale_env)
     if scale.time_budget is not None:
@@ -79,7 +93,8 @@ async def run_candidate(
         return outcome(RunStatus.FLAGGED, changed)
     async with sandbox.session(layout):
         train_step = Step("train", scale.command, timeout, seed=seed, gpus=gpus,
-                          extra_env=train_env, limits=limits)  # fmt: skip
+                          extra_env=train_env, limits=limits,
+                          timed_outputs=tuple(scale.timed_outputs))  # fmt: skip
         train = await sandbox.exec(train_step)
         timings["train"] = train.duration_s
         record_usage(layout, train)
@@ -87,13 +102,30 @@ async def run_candidate(
             return outcome(train.status, _with_tail(train))
         if changed := env_changes(env, expected):
             return outcome(RunStatus.FLAGGED, changed + " (during training)")
-        # Nothing but the evaluator may put a result there.
+        if (ex := env.manifest.export) is not None:
+            assert layout.export_dir is not None
+            shutil.rmtree(layout.export_dir, ignore_errors=True)
+            ex_step = Step("export", ex.command, ex.timeout, seed=seed, gpus=gpus,
+                           writes_export_dir=True, extra_env=scale_env, limits=limits)  # fmt: skip
+            export = await sandbox.exec(ex_step)
+            timings["export"] = export.duration_s
+            record_usage(layout, export)
+            if export.status is not RunStatus.SUCCEEDED:
+                return outcome(export.status, "export: " + _with_tail(export))
+            if changed := env_changes(env, expected):
+                return outcome(RunStatus.FLAGGED, changed + " (during export)")
+        # Nothing but the harness and the evaluator may put anything there.
         shutil.rmtree(layout.result_dir, ignore_errors=True)
         layout.result_dir.mkdir(parents=True)
+        ev_env = {**scale_env, "EXECUTOR_EVAL_SECRET": eval_secret or secrets.token_hex(32)}
+        if scale.timed_outputs:
+            times_path = layout.result_dir / OUTPUT_TIMES
+            times_path.write_text(json.dumps(train.output_times, indent=1, sort_keys=True))
+            ev_env["EXECUTOR_OUTPUT_TIMES"] = str(sandbox.seen_path(times_path))
         ev = env.manifest.evaluate
         ev_timeout = scale.evaluate_timeout or ev.timeout
         ev_step = Step("evaluate", ev.command, ev_timeout, seed=seed, gpus=gpus,
-                       sees_result_dir=True, extra_env=scale_env, limits=limits)  # fmt: skip
+                       sees_result_dir=True, extra_env=ev_env, limits=limits)  # fmt: skip
         evaluate = await sandbox.exec(ev_step)
         timings["evaluate"] = evaluate.duration_s
         record_usage(layout, evaluate)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import secrets
 import shutil
 import tempfile
 from functools import cached_property
@@ -24,6 +26,16 @@ _AUTHOR = git.Actor("executor", "executor@localhost")
 
 class WorkspaceError(RuntimeError):
     pass
+
+
+# The integrity rules a run directory's pins were made under. Results scored under other
+# rules do not compare (2: eval-only data hidden from training, a secret per run directory
+# for the evaluator, harness-timed checkpoints), so an older run directory is refused.
+RULES = 2
+
+
+class StaleRunDir(ValueError):
+    """A run directory pinned under older integrity rules; the message is one line."""
 
 
 class BaselineRepo:
@@ -94,12 +106,28 @@ class BaselineRepo:
         """
         pin = Path(self.repo.git_dir) / "executor-env-files.json"
         if pin.is_file():
-            return dict(json.loads(pin.read_text()))
+            data = json.loads(pin.read_text())
+            if not isinstance(data, dict) or data.get("rules") != RULES:
+                raise StaleRunDir(
+                    f"{self.path.parent.parent} was created under older reward-integrity rules "
+                    f"(rules {data.get('rules', 1) if isinstance(data, dict) else '?'}, now "
+                    f"{RULES}); its results do not compare with new ones: use a new --run-dir"
+                )
+            return dict(data["files"])
         hashes = self.env.protected_hashes()
-        tmp = pin.with_suffix(".tmp")
-        tmp.write_text(json.dumps(hashes, indent=1, sort_keys=True))
-        tmp.replace(pin)
+        _write_atomic(pin, json.dumps({"rules": RULES, "files": hashes}, indent=1, sort_keys=True))
         return hashes
+
+    @cached_property
+    def eval_secret(self) -> str:
+        """A random secret of this run directory and environment version, given to the
+        evaluate step alone: environments derive held-out items from it, so no step an idea
+        controls can know them, while every arm of a comparison is scored on the same ones."""
+        _ = self.pinned_env_hashes  # refuses a stale run directory first
+        path = Path(self.repo.git_dir) / "executor-eval-secret"
+        if not path.is_file():
+            _write_atomic(path, secrets.token_hex(32), mode=0o600, replace=False)
+        return path.read_text().strip()
 
     def new_workspace(self, dest: Path, commit: str | None = None) -> Workspace:
         """A fresh detached worktree of the baseline (or of `commit`) at `dest`."""
@@ -156,6 +184,24 @@ class Workspace:
         except git.GitCommandError:
             shutil.rmtree(self.path, ignore_errors=True)
             self.baseline.repo.git.worktree("prune")
+
+
+def _write_atomic(path: Path, text: str, mode: int = 0o644, replace: bool = True) -> None:
+    """Write via a temporary file and rename; with `replace=False` a file another process
+    wrote first wins (both then read the same content)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    if replace:
+        tmp.replace(path)
+        return
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
 
 
 def _sha256(path: Path) -> str:

@@ -13,12 +13,14 @@ from sandbox.run import RunOutcome, run_candidate, score
 from sandbox.workspace import BaselineRepo
 
 
-async def run_toy(toy_env: Path, tmp_path: Path, train_py: str | None = None, **kw):
+async def run_toy(
+    toy_env: Path, tmp_path: Path, train_py: str | None = None, sandbox: str = "local", **kw
+):
     env = load_environment(toy_env)
     ws = BaselineRepo(tmp_path / "runs", env).new_workspace(tmp_path / "ws")
     if train_py is not None:
         (ws.path / "train.py").write_text(train_py)
-    return await run_candidate(env, "tiny", ws.path, tmp_path / "art", get_sandbox("local"), **kw)
+    return await run_candidate(env, "tiny", ws.path, tmp_path / "art", get_sandbox(sandbox), **kw)
 
 
 async def test_baseline_run_scores(toy_env, tmp_path) -> None:
@@ -46,14 +48,21 @@ async def test_forged_result_from_training_is_ignored(toy_env, tmp_path) -> None
 
 
 async def test_tampering_with_the_evaluator_is_flagged(toy_env, tmp_path) -> None:
+    """Unisolated, the write lands and the hash check flags the run; under bubblewrap the
+    environment is read-only and the write itself fails (the red-team suite covers both)."""
     evil = (
         "import os, numpy as np\n"
         "open(os.path.join(os.environ['EXECUTOR_ENV_DIR'], 'evaluate.py'), 'a').write('#')\n"
         "np.savez(os.path.join(os.environ['EXECUTOR_OUTPUT_DIR'], 'model.npz'), w=np.zeros(8))\n"
     )
-    out = await run_toy(toy_env, tmp_path, evil)
+    before = (toy_env / "evaluate.py").read_bytes()
+    out = await run_toy(toy_env, tmp_path, evil, sandbox="local:isolation=none")
     assert out.status is RunStatus.FLAGGED and "protected" in out.reason
     assert out.reward is None
+    (toy_env / "evaluate.py").write_bytes(before)
+    out = await run_toy(toy_env, tmp_path / "isolated", evil)
+    assert out.status is RunStatus.FAILED and "Read-only file system" in out.reason
+    assert (toy_env / "evaluate.py").read_bytes() == before
 
 
 async def test_evaluator_tampered_before_the_run_is_flagged(toy_env, tmp_path) -> None:

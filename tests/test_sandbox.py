@@ -10,7 +10,7 @@ import pytest
 
 from sandbox import RunLayout, RunStatus, Step, get_sandbox, sandbox_kinds
 from sandbox.base import SandboxUnavailable
-from tests.conftest import process_alive
+from tests.conftest import our_step_processes
 
 
 def layout(tmp_path: Path) -> RunLayout:
@@ -19,8 +19,10 @@ def layout(tmp_path: Path) -> RunLayout:
     return RunLayout(ws, tmp_path / "env", tmp_path / "out", tmp_path / "eval", tmp_path / "logs")
 
 
-async def run(tmp_path: Path, command: str, timeout: float = 10, **kw) -> tuple:
-    sb = get_sandbox("local", kill_grace_s=0.5)
+async def run(
+    tmp_path: Path, command: str, timeout: float = 10, isolation: str = "auto", **kw
+) -> tuple:
+    sb = get_sandbox("local", kill_grace_s=0.5, isolation=isolation)
     lay = layout(tmp_path)
     async with sb.session(lay):
         res = await sb.exec(Step("train", command, timeout, **kw))
@@ -60,20 +62,27 @@ async def test_failure_and_crash(tmp_path) -> None:
     assert res.status is RunStatus.KILLED and res.exit_code == 137
 
 
-async def test_timeout_kills_the_whole_group(tmp_path) -> None:
+# Under bubblewrap a step's pids are those of its own PID namespace, so what survives is
+# found by its environment (EXECUTOR_OUTPUT_DIR under tmp_path), whichever isolation runs.
+ISOLATIONS = pytest.mark.parametrize("isolation", ["auto", "none"])
+
+
+@ISOLATIONS
+async def test_timeout_kills_the_whole_group(tmp_path, isolation) -> None:
     # The step starts a grandchild that ignores SIGTERM, then hangs.
     cmd = "sh -c 'trap \"\" TERM; sleep 60' & echo $! > child.pid; sleep 60"
     start = time.monotonic()
-    res, lay = await run(tmp_path, cmd, timeout=1)
+    res, lay = await run(tmp_path, cmd, timeout=1, isolation=isolation)
     assert res.status is RunStatus.TIMEOUT and "1s limit" in res.reason
     assert time.monotonic() - start < 5
-    child = int((lay.workspace / "child.pid").read_text())
+    assert (lay.workspace / "child.pid").read_text().strip()  # the grandchild did start
     await asyncio.sleep(0.1)
-    assert not process_alive(child)
+    assert our_step_processes(tmp_path) == []
 
 
-async def test_cancel_kills_the_group(tmp_path) -> None:
-    sb = get_sandbox("local", kill_grace_s=0.5)
+@ISOLATIONS
+async def test_cancel_kills_the_group(tmp_path, isolation) -> None:
+    sb = get_sandbox("local", kill_grace_s=0.5, isolation=isolation)
     lay = layout(tmp_path)
     await sb.prepare(lay)
     task = asyncio.create_task(sb.exec(Step("train", "sleep 60 & echo $! > c.pid; wait", 30)))
@@ -85,15 +94,17 @@ async def test_cancel_kills_the_group(tmp_path) -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     await asyncio.sleep(0.1)
-    assert not process_alive(int((lay.workspace / "c.pid").read_text()))
+    assert our_step_processes(tmp_path) == []
     await sb.cleanup()
 
 
-async def test_leftover_children_die_with_a_finished_step(tmp_path) -> None:
-    res, lay = await run(tmp_path, "sleep 60 & echo $! > bg.pid")
+@ISOLATIONS
+async def test_leftover_children_die_with_a_finished_step(tmp_path, isolation) -> None:
+    res, lay = await run(tmp_path, "sleep 60 & echo $! > bg.pid", isolation=isolation)
     assert res.status is RunStatus.SUCCEEDED
+    assert (lay.workspace / "bg.pid").read_text().strip()
     await asyncio.sleep(0.1)
-    assert not process_alive(int((lay.workspace / "bg.pid").read_text()))
+    assert our_step_processes(tmp_path) == []
 
 
 def test_unknown_kind_names_the_known_ones() -> None:

@@ -56,6 +56,7 @@ async def check_smoke(
     layout = RunLayout(
         workspace=ws.path, env_dir=env.root, output_dir=scratch / "output",
         result_dir=scratch / "eval", log_dir=scratch / "logs",
+        eval_only=tuple(env.eval_only_paths()),
     )  # fmt: skip
     sandbox = make_sandbox()
     async with sandbox.session(layout):

@@ -1,7 +1,7 @@
 """Protected evaluator of the toy environment: held-out MSE of the saved weights.
 
 Reads $EXECUTOR_OUTPUT_DIR/model.npz, writes {"metrics": ..., "flags": ...} to
-$EXECUTOR_RESULT_PATH. The held-out data comes from seeds training never uses.
+$EXECUTOR_RESULT_PATH. The held-out split's seed lives in heldout/, which only this step reads.
 """
 
 import json
@@ -18,7 +18,10 @@ model = os.path.join(os.environ["EXECUTOR_OUTPUT_DIR"], "model.npz")
 w = np.load(model)["w"]
 if w.shape != (N_FEATURES,):
     sys.exit(f"model.npz: w has shape {w.shape}, expected ({N_FEATURES},)")
-x, y = make_split(2048, seed=999_999)
+env_dir = os.environ["EXECUTOR_ENV_DIR"]
+with open(os.path.join(env_dir, "heldout", "val_seed.txt")) as f:
+    val_seed = int(f.read())
+x, y = make_split(2048, seed=val_seed)
 mse = float(np.mean((x @ w - y) ** 2))
 if not np.isfinite(mse):
     flags.append("val_mse is not finite")
