@@ -1,7 +1,8 @@
-"""Hostile candidates against both sandboxes (Docker against a real engine).
+"""Hostile steps against both sandboxes (Docker against a real engine, local under bubblewrap).
 
-Each test states what a sandbox guarantees; where the local sandbox cannot (the filesystem
-is shared), the test pins down that documented difference instead of skipping it.
+Each test states what a sandbox guarantees. Where the local sandbox runs unisolated (no
+bubblewrap: `local:isolation=none`), the test pins down that documented difference instead.
+The red-team suite (tests/redteam/) attacks whole runs of the real environments.
 """
 
 from __future__ import annotations
@@ -147,25 +148,37 @@ async def test_a_gigabyte_of_stdout_is_capped_with_a_marker(kind, tmp_path) -> N
 
 
 async def test_network_request_fails_without_network(kind, tmp_path) -> None:
-    options = {"network": False} if kind == "local" else {}
-    if kind == "local" and os.geteuid() != 0:
-        pytest.skip("the local sandbox's private network namespace needs root")
+    # The default of both: no network (the local sandbox's needs bubblewrap, which it has here).
     fetch = "python -c 'import socket; socket.create_connection((\"1.1.1.1\", 80), timeout=3)'"
-    res, _ = await run_step(kind, tmp_path, fetch, options=options)
+    res, _ = await run_step(kind, tmp_path, fetch)
     assert res.status is RunStatus.FAILED
     assert "unreachable" in res.stderr_tail().lower()
 
 
-async def test_writing_outside_the_workspace(kind, tmp_path) -> None:
+async def test_network_off_unisolated_needs_root_and_unshare(tmp_path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("the unisolated sandbox's private network namespace needs root")
+    fetch = "python -c 'import socket; socket.create_connection((\"1.1.1.1\", 80), timeout=3)'"
+    opts = {"isolation": "none", "network": False}
+    res, _ = await run_step("local", tmp_path, fetch, options=opts)
+    assert res.status is RunStatus.FAILED and "unreachable" in res.stderr_tail().lower()
+
+
+@pytest.mark.parametrize("isolation", ["auto", "none"])
+async def test_writing_outside_the_workspace(kind, tmp_path, isolation) -> None:
+    if kind == "docker" and isolation == "none":
+        pytest.skip("`isolation` is an option of the local sandbox only")
     target = Path("/tmp") / f"executor-escape-{uuid.uuid4().hex}"
+    opts = {"isolation": isolation} if kind == "local" else {}
     try:
         res, lay = await run_step(
-            kind, tmp_path, f"echo escaped > {target}; echo inside > $EXECUTOR_OUTPUT_DIR/ok"
-        )
+            kind, tmp_path, f"echo escaped > {target}; echo inside > $EXECUTOR_OUTPUT_DIR/ok",
+            options=opts,
+        )  # fmt: skip
         assert res.status is RunStatus.SUCCEEDED, res
         assert (lay.output_dir / "ok").read_text() == "inside\n"
-        # Docker: the container's /tmp is its own. Local: same filesystem (documented).
-        assert target.exists() == (kind == "local")
+        # Isolated, /tmp is the step's own; unisolated it is the machine's (documented).
+        assert target.exists() == (isolation == "none")
     finally:
         target.unlink(missing_ok=True)
 
@@ -187,9 +200,13 @@ async def test_the_home_is_scratch(kind, tmp_path) -> None:
     assert home != os.environ.get("HOME") and not Path(home, "x").exists()
 
 
+@pytest.mark.parametrize("unisolated", [False, True])
 async def test_editing_the_evaluator_at_run_time_is_stopped_or_flagged(
-    kind, toy_env, tmp_path
+    kind, toy_env, tmp_path, unisolated
 ) -> None:
+    if unisolated and kind == "docker":
+        pytest.skip("`isolation` is an option of the local sandbox only")
+    kind = "unisolated" if unisolated else kind
     env = load_environment(toy_env)
     ws = tmp_path / "ws"
     shutil.copytree(toy_env / "repo", ws)
@@ -202,9 +219,10 @@ async def test_editing_the_evaluator_at_run_time_is_stopped_or_flagged(
     train = ws / "train.py"
     train.write_text(tamper + train.read_text())
     before = (toy_env / "evaluate.py").read_text()
-    outcome = await run_candidate(env, "tiny", ws, tmp_path / "artifacts", make_sandbox(kind))
+    sandbox = make_sandbox("local", isolation="none") if kind == "unisolated" else make_sandbox(kind)
+    outcome = await run_candidate(env, "tiny", ws, tmp_path / "artifacts", sandbox)
     stdout = (tmp_path / "artifacts" / "logs" / "train.stdout").read_text()
-    if kind == "docker":
+    if kind != "unisolated":
         # The folder is mounted read-only: the write fails and the run scores normally.
         assert "Read-only file system" in stdout
         assert (toy_env / "evaluate.py").read_text() == before
@@ -212,7 +230,7 @@ async def test_editing_the_evaluator_at_run_time_is_stopped_or_flagged(
         usage = json.loads((tmp_path / "artifacts" / "logs" / "usage.json").read_text())
         assert set(usage) == {"train", "evaluate"} and usage["train"]["status"] == "succeeded"
     else:
-        # The local sandbox cannot stop the write; the hash check catches it.
+        # Unisolated, nothing stops the write; the hash check catches it.
         assert (toy_env / "evaluate.py").read_text() != before
         assert outcome.status is RunStatus.FLAGGED and outcome.reward is None
         assert "evaluate.py" in str(outcome.reason) and "during training" in str(outcome.reason)
@@ -293,6 +311,7 @@ def test_docker_step_configuration(tmp_path) -> None:
     assert train["read_only"] and train["cap_drop"] == ["ALL"]
     mounts = {v["bind"]: v["mode"] for v in train["volumes"].values()}
     assert mounts == {"/workspace": "rw", "/env": "ro", "/output": "rw"}
+    assert train["ulimits"][0]["Name"] == "fsize"
     assert "EXECUTOR_RESULT_PATH" not in train["environment"]
     evaluate = sb.container_config(  # type: ignore[attr-defined]
         lay, Step("evaluate", "python /env/evaluate.py", 10, sees_result_dir=True)
