@@ -59,7 +59,7 @@ def usable() -> bool:
     return problem() is None
 
 
-def _python_roots() -> list[Path]:
+def python_roots() -> list[Path]:
     """Folders the harness's Python needs: its environment, the base install, and the real
     interpreter's folder when the venv links elsewhere."""
     roots = {Path(sys.prefix), Path(sys.base_prefix), Path(os.path.realpath(sys.executable)).parent}
@@ -86,7 +86,7 @@ def argv(
             args += ["--symlink", os.readlink(p), top]
         elif p.is_dir():
             args += ["--ro-bind", top, top]
-    for root in _python_roots():
+    for root in python_roots():
         args += ["--ro-bind", str(root), str(root)]
     for extra in read_only:  # e.g. a model cache; never writable (a cache is shared by runs)
         if Path(extra).exists():
@@ -124,5 +124,7 @@ def argv(
     if step.evaluating:
         res = str(layout.result_dir)
         args += ["--bind", res, res]
-    args += ["--chdir", ws, "--", "/bin/sh", "-c", step.command]
+    # The root is bwrap's own tmpfs holding the mount points: read-only too, so a write
+    # outside the allowed folders fails instead of landing in a private scratch copy.
+    args += ["--remount-ro", "/", "--chdir", ws, "--", "/bin/sh", "-c", step.command]
     return args

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import sys
 import threading
 import time
 from dataclasses import replace
@@ -116,7 +117,9 @@ def sweep_leftovers(client: Any) -> int:
 @register("docker")
 class DockerSandbox(Sandbox):
     """Options: `image` (else the environment's Dockerfile, else the base image), `network`
-    ("none", or "bridge" to allow it), `tmp_gb` and `shm_gb` (sizes of /tmp and /dev/shm)."""
+    ("none", or "bridge" to allow it), `tmp_gb` and `shm_gb` (sizes of /tmp and /dev/shm),
+    `host_python` (mount the harness's Python and its packages read-only and run the base
+    image: for machines with no registry to build an environment's image from)."""
 
     def __init__(
         self,
@@ -124,9 +127,15 @@ class DockerSandbox(Sandbox):
         network: str = "none",
         tmp_gb: float = 1.0,
         shm_gb: float = 1.0,
+        host_python: bool = False,
     ) -> None:
         super().__init__()
         self.client = docker_client()
+        self.host_python = host_python
+        if host_python and image is None:
+            from sandbox.images import BASE_IMAGE
+
+            image = BASE_IMAGE
         self.image_option = image
         self.network = network
         self.tmp_gb = tmp_gb
@@ -175,7 +184,15 @@ class DockerSandbox(Sandbox):
             volumes[str(layout.result_dir)] = {"bind": str(INSIDE.result_dir), "mode": "rw"}
         mounts = [] if evaluating else _eval_only_masks(layout)
         seen = INSIDE if layout.export_dir is not None else replace(INSIDE, export_dir=None)
-        env = step_environment(layout, step, {"HOME": "/tmp", "USER": "executor"}, seen)
+        base = {"HOME": "/tmp", "USER": "executor"}
+        if self.host_python:
+            from sandbox.bwrap import python_roots
+
+            for root in python_roots():
+                volumes[str(root)] = {"bind": str(root), "mode": "ro"}
+            path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+            base["PATH"] = f"{Path(sys.executable).parent}:{path}"
+        env = step_environment(layout, step, base, seen)
         # Inside the container the assigned GPUs are numbered from 0.
         env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in range(len(step.gpus)))
         limits = step.limits
