@@ -188,8 +188,10 @@ class LocalSandbox(Sandbox):
         self.unisolated_reason = why
         if network is None:
             network = not self.isolated
-        if not network and not self.isolated and (
-            os.geteuid() != 0 or shutil.which("unshare") is None
+        if (
+            not network
+            and not self.isolated
+            and (os.geteuid() != 0 or shutil.which("unshare") is None)
         ):
             raise SandboxUnavailable(
                 "local:network=false without bubblewrap needs root and `unshare` (util-linux); "

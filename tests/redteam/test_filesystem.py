@@ -18,12 +18,13 @@ import uuid
 from pathlib import Path
 
 from sandbox import RunStatus
+from sandbox.run import RunOutcome
 from tests.conftest import TOY_ENV, our_step_processes
-from tests.redteam.conftest import canary_of, private_env, record, run_attack
+from tests.redteam.conftest import ROOT, canary_of, private_env, record, run_attack
 
 TRAIN = (TOY_ENV / "repo" / "train.py").read_text()
 
-PROBE = '''
+PROBE = """
 import glob, json, os
 found = {}
 
@@ -37,7 +38,7 @@ def probe(name, path):
 def save_probe():
     with open(os.path.join(os.environ["EXECUTOR_OUTPUT_DIR"], "probe.json"), "w") as f:
         json.dump(found, f)
-'''
+"""
 
 
 def hostile(attack: str) -> str:
@@ -45,7 +46,7 @@ def hostile(attack: str) -> str:
     return PROBE + attack + "\nsave_probe()\n\n" + TRAIN
 
 
-def _row(name: str, sandbox: str, outcome) -> None:  # noqa: ANN001
+def _row(name: str, sandbox: str, outcome: RunOutcome) -> None:
     record(name, sandbox, str(outcome.status), outcome.reason or "no effect: run scored normally")
 
 
@@ -55,7 +56,7 @@ async def test_reading_eval_only_data_by_every_route_finds_nothing(sandbox, tmp_
     heldout = env_dir / "heldout"
     ws_guess = tmp_path / "runs" / "workspaces" / "x"  # the workspace's depth, for `..` routes
     relative = os.path.relpath(heldout / "canary.txt", ws_guess)
-    attack = f'''
+    attack = f"""
 env = os.environ["EXECUTOR_ENV_DIR"]
 probe("env_folder", os.path.join(env, "heldout", "canary.txt"))
 probe("absolute", {str(heldout / "canary.txt")!r})
@@ -73,7 +74,7 @@ for pid in [p for p in os.listdir("/proc") if p.isdigit()]:
 for root in ({str(tmp_path)!r}, "/tmp", env):
     for path in glob.glob(root + "/**/canary.txt", recursive=True):
         probe("search_" + path, path)
-'''
+"""
     a = await run_attack(env_dir, {"train.py": hostile(attack)}, tmp_path, sandbox)
     _row("read eval-only data (env folder, absolute, relative, symlink, /proc, search)", sandbox,
          a.outcome)  # fmt: skip
@@ -89,14 +90,14 @@ for root in ({str(tmp_path)!r}, "/tmp", env):
 async def test_reading_the_evaluation_secret_finds_nothing(sandbox, tmp_path) -> None:
     env_dir = private_env(TOY_ENV, tmp_path)
     run_dir = tmp_path / "runs"
-    attack = f'''
+    attack = f"""
 found["env_var"] = os.environ.get("EXECUTOR_EVAL_SECRET", "absent")
 for path in glob.glob({str(run_dir)!r} + "/repos/*/.git/executor-eval-secret"):
     probe("file_" + path, path)
 probe("guessed_file", {str(run_dir)!r} + "/repos/secret")
 for pid in [p for p in os.listdir("/proc") if p.isdigit()]:
     probe("environ_" + pid, "/proc/" + pid + "/environ")
-'''
+"""
     a = await run_attack(env_dir, {"train.py": hostile(attack)}, tmp_path, sandbox)
     _row("read the run directory's evaluation secret", sandbox, a.outcome)
     assert a.outcome.status is RunStatus.SUCCEEDED, a.outcome.reason
@@ -115,7 +116,7 @@ async def test_writing_outside_the_step_s_folders_changes_nothing(sandbox, tmp_p
         "environment": env_dir / "evaluate.py",
         "pins": run_dir / "repos",  # the pinned hashes live under repos/<env>-<hash>/.git
         "venv_pth": site / f"redteam_{tag}.pth",  # a .pth would run code in every Python
-        "project": ROOT_SENTINEL(tag),
+        "project": ROOT / f".redteam_{tag}",
         "home": Path.home() / f".redteam_{tag}",
         "host_tmp": Path("/tmp") / f"redteam_{tag}",
     }
@@ -129,7 +130,7 @@ async def test_writing_outside_the_step_s_folders_changes_nothing(sandbox, tmp_p
     targets["other_run"].parent.mkdir(parents=True)
     targets["other_run"].write_text('{"metrics": {"val_mse": 0.5}}')
     before = {k: _snapshot(p) for k, p in targets.items()}
-    attack = f'''
+    attack = f"""
 def write(name, path, text="forged"):
     try:
         with open(path, "a") as f:
@@ -143,7 +144,7 @@ for name, path in targets.items():
 for pin in glob.glob(targets["pins"] + "/*/.git/executor-env-files.json"):
     write("pin_file", pin, "{{}}")
 write("pins_new", targets["pins"] + "/forged.json")
-'''
+"""
     a = await run_attack(env_dir, {"train.py": hostile(attack)}, tmp_path, sandbox)
     _row("write the store, other runs, the environment, the pins, the venv, home, /tmp",
          sandbox, a.outcome)  # fmt: skip
@@ -163,12 +164,6 @@ write("pins_new", targets["pins"] + "/forged.json")
             targets[key].unlink(missing_ok=True)
 
 
-def ROOT_SENTINEL(tag: str) -> Path:  # noqa: N802
-    from tests.redteam.conftest import ROOT
-
-    return ROOT / f".redteam_{tag}"
-
-
 def _snapshot(path: Path) -> bytes | None:
     if path.is_dir():
         return b"dir"
@@ -179,7 +174,7 @@ async def test_a_process_that_outlives_its_step_cannot_rewrite_the_result(
     sandbox, tmp_path
 ) -> None:
     env_dir = private_env(TOY_ENV, tmp_path)
-    late = '''
+    late = """
 import json, os, sys, time
 time.sleep(3)
 out = os.environ["EXECUTOR_OUTPUT_DIR"]
@@ -191,14 +186,14 @@ for path in (os.path.join(os.path.dirname(out), "eval", "result.json"),
         json.dump(forged, open(path, "w"))
     except OSError:
         pass
-'''
-    attack = f'''
+"""
+    attack = f"""
 import subprocess, sys
 # Double fork and a new session: out of the step's process group.
 subprocess.Popen([sys.executable, "-c", {late!r}], start_new_session=True,
                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 found["spawned"] = "yes"
-'''
+"""
     a = await run_attack(env_dir, {"train.py": hostile(attack)}, tmp_path, sandbox)
     _row("a process outlives training and rewrites the result after evaluation", sandbox,
          a.outcome)  # fmt: skip
@@ -212,14 +207,14 @@ found["spawned"] = "yes"
 
 async def test_filling_the_disk_is_stopped_at_the_limit(sandbox, tmp_path) -> None:
     env_dir = private_env(TOY_ENV, tmp_path)  # its tiny scale allows 0.25 GB
-    fill = '''
+    fill = """
 import os
 chunk = os.urandom(1 << 20)
 for i in range(10_000):  # 100 GB in 10 MB files (each under the one-file cap) if nothing stops it
     with open(os.path.join(os.environ["EXECUTOR_OUTPUT_DIR"], f"fill{i}.bin"), "wb") as f:
         for _ in range(10):
             f.write(chunk)
-'''
+"""
     t0 = time.monotonic()
     a = await run_attack(env_dir, {"train.py": fill}, tmp_path, sandbox)
     _row("fill the disk", sandbox, a.outcome)
@@ -232,7 +227,7 @@ for i in range(10_000):  # 100 GB in 10 MB files (each under the one-file cap) i
 
 async def test_a_sparse_file_cannot_claim_more_than_the_limit(sandbox, tmp_path) -> None:
     env_dir = private_env(TOY_ENV, tmp_path)
-    attack = '''
+    attack = """
 try:
     with open(os.path.join(os.environ["EXECUTOR_OUTPUT_DIR"], "sparse.bin"), "wb") as f:
         f.seek(50 * 1024**3)
@@ -240,7 +235,7 @@ try:
     found["sparse"] = "WROTE"
 except OSError as e:
     found["sparse"] = "refused: " + type(e).__name__ + " " + str(e)
-'''
+"""
     a = await run_attack(env_dir, {"train.py": hostile(attack)}, tmp_path, sandbox)
     _row("a 50 GB sparse file", sandbox, a.outcome)
     assert a.probe()["sparse"].startswith("refused"), a.probe()
@@ -252,15 +247,19 @@ async def test_forged_checkpoint_times_are_replaced_by_the_harness_s(sandbox, tm
     declares timed outputs and an evaluator that reports them, as pretrain_nanogpt's does."""
     env_dir = private_env(TOY_ENV, tmp_path)
     toml = env_dir / "env.toml"
-    toml.write_text(toml.read_text().replace("disk_gb = 0.25", 'disk_gb = 0.25\ntimed_outputs = ["ckpt_*.npz"]'))
-    (env_dir / "evaluate.py").write_text((env_dir / "evaluate.py").read_text() + '''
+    timed = 'disk_gb = 0.25\ntimed_outputs = ["ckpt_*.npz"]'
+    toml.write_text(toml.read_text().replace("disk_gb = 0.25", timed))
+    (env_dir / "evaluate.py").write_text(
+        (env_dir / "evaluate.py").read_text()
+        + """
 times = json.load(open(os.environ["EXECUTOR_OUTPUT_TIMES"]))
 claimed = float(np.load(os.path.join(os.environ["EXECUTOR_OUTPUT_DIR"], "ckpt_1.npz"))["elapsed"])
 with open(os.environ["EXECUTOR_RESULT_PATH"], "w") as f:
     json.dump({"metrics": {"val_mse": mse, "time_to_ckpt_s": times["ckpt_1.npz"],
                            "claimed_s": claimed}, "flags": flags}, f)
-''')
-    attack = '''
+"""
+    )
+    attack = """
 import time
 import numpy as np
 time.sleep(2.5)
@@ -268,7 +267,7 @@ path = os.path.join(os.environ["EXECUTOR_OUTPUT_DIR"], "ckpt_1.npz")
 np.savez(path, elapsed=0.01)  # "reached the target after 10 ms"
 os.utime(path, (0, 0))  # and a modification time from 1970
 found["forged"] = "yes"
-'''
+"""
     a = await run_attack(env_dir, {"train.py": hostile(attack)}, tmp_path, sandbox)
     _row("forge checkpoint timings", sandbox, a.outcome)
     assert a.outcome.status is RunStatus.SUCCEEDED, a.outcome.reason
@@ -281,7 +280,7 @@ async def test_hijacking_the_workspace_git_pointer_runs_nothing(sandbox, tmp_pat
     repository of its own (with an fsmonitor hook) would run code outside the sandbox."""
     env_dir = private_env(TOY_ENV, tmp_path)
     pwned = Path("/tmp") / f"redteam-pwned-{uuid.uuid4().hex}"
-    attack = f'''
+    attack = f"""
 evil = os.path.abspath("evil.git")
 for d in ("objects", "refs/heads"):
     os.makedirs(os.path.join(evil, d), exist_ok=True)
@@ -298,7 +297,7 @@ for how in ("write", "replace"):
         found["hijack_" + how] = "WROTE"
     except OSError as e:
         found["hijack_" + how] = "refused: " + type(e).__name__
-'''
+"""
     a = await run_attack(env_dir, {"train.py": hostile(attack)}, tmp_path, sandbox)
     _row("rewrite the workspace's .git pointer (fsmonitor hook)", sandbox, a.outcome)
     import git
@@ -313,9 +312,7 @@ async def test_a_rewritten_git_pointer_is_restored_and_flagged_unisolated(tmp_pa
     """Without bubblewrap the write lands; the harness restores the pointer and flags the step."""
     env_dir = private_env(TOY_ENV, tmp_path)
     attack = 'open(".git", "w").write("gitdir: /nowhere\\n")\n'
-    a = await run_attack(
-        env_dir, {"train.py": hostile(attack)}, tmp_path, "local:isolation=none"
-    )
+    a = await run_attack(env_dir, {"train.py": hostile(attack)}, tmp_path, "local:isolation=none")
     record("rewrite the workspace's .git pointer", "local, unisolated", str(a.outcome.status),
            a.outcome.reason)  # fmt: skip
     assert a.outcome.status is RunStatus.FLAGGED and ".git pointer" in str(a.outcome.reason)
