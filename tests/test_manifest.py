@@ -48,6 +48,10 @@ def test_toy_loads(toy_env) -> None:
             "knobs.1.scales",
         ),
         ("timeout = 60\ncpus", "timeout = 60\ntime_budget = 90\ncpus", "scales.tiny"),
+        ('eval_only = ["heldout"]', 'eval_only = ["held_out"]', "eval_only.0"),
+        ('eval_only = ["heldout"]', 'eval_only = ["repo/data.py"]', "eval_only.0"),
+        ('eval_only = ["heldout"]', 'eval_only = ["task.md"]', "eval_only.0"),
+        ("disk_gb = 0.25", "disk_gb = 0", "scales.tiny.disk_gb"),
     ],
 )
 def test_errors_name_file_and_field(toy_env, old, new, field) -> None:
@@ -120,3 +124,22 @@ def test_large_protected_files_are_fingerprinted_not_read(toy_env) -> None:
     hashes = load_environment(toy_env).protected_hashes()
     assert hashes["shards/big.bin"].startswith(f"size={manifest._HASH_LIMIT + 1} ")
     assert len(hashes["evaluate.py"]) == 64
+
+
+@pytest.mark.parametrize("name", ["pretrain_nanogpt", "posttrain_grpo"])
+def test_builtin_environments_declare_their_heldout_data_eval_only(name) -> None:
+    env = resolve_environment(name)
+    assert env.eval_only_paths() == [(env.root / "heldout").resolve()]
+    assert env.is_eval_only("heldout/README.md") and not env.is_eval_only("evaluate.py")
+    assert "evaluate step" in env.task_text, "task.md tells ideas the rule"
+
+
+def test_the_implementer_never_shows_eval_only_data(toy_env) -> None:
+    from agent.implementer.context import editable_context
+
+    (toy_env / "heldout" / "val_seed.txt").write_text("SECRET-SEED-4242\n")
+    (toy_env / "repo" / "leak_extra.py").symlink_to(toy_env / "heldout" / "val_seed.txt")
+    env = load_environment(toy_env)
+    assert "leak_extra.py" in env.editable_files()  # editable by its name...
+    context = editable_context(env, 100_000)
+    assert "SECRET-SEED-4242" not in context and "train.py" in context  # ...never shown

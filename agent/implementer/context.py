@@ -35,8 +35,14 @@ def render_files(root: Path, rels: list[str]) -> str:
 
 
 def editable_context(env: Environment, budget_tokens: int) -> str:
-    """All editable files, or ContextTooLarge with what to do when they exceed the budget."""
-    files = render_files(env.repo, env.editable_files())
+    """All editable files, or ContextTooLarge with what to do when they exceed the budget.
+
+    A file that resolves outside the repo (a symlink) is left out: the LLM must never be shown
+    eval-only data, and the repo is the only place its edits may land anyway.
+    """
+    repo = env.repo.resolve()
+    rels = [r for r in env.editable_files() if (env.repo / r).resolve().is_relative_to(repo)]
+    files = render_files(env.repo, rels)
     tokens = estimate_tokens(files) + estimate_tokens(env.task_text)
     if tokens > budget_tokens:
         raise ContextTooLarge(
