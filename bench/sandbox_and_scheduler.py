@@ -1,5 +1,8 @@
-"""Sandbox overhead per run, and the scheduler's slot utilization on a mixed workload.
+"""Sandbox overhead per step and per run, and the scheduler's slot utilization.
 
+0. Overhead per step: one `true` step in each sandbox (local unisolated, local under
+   bubblewrap, Docker), minus `true` run bare with subprocess; median of N, all kinds
+   interleaved in one loop so machine load hits them alike. Goal for bubblewrap: < 50 ms.
 1. Overhead per run: a sandbox session shaped like a run (prepare; a train step and an
    evaluate step, each `sleep 0.2`; collect; cleanup), minus the same two commands run bare
    with subprocess; median of N, local and Docker (Docker is skipped, with the reason,
@@ -25,6 +28,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import track
@@ -40,6 +44,53 @@ def layout(root: Path) -> RunLayout:
     (root / "ws").mkdir(parents=True, exist_ok=True)
     (root / "env").mkdir(exist_ok=True)
     return RunLayout(root / "ws", root / "env", root / "out", root / "eval", root / "logs")
+
+
+STEP_KINDS = {
+    "local, unisolated": "local:isolation=none",
+    "local, bubblewrap": "local:isolation=bwrap",
+    "docker": "docker",
+}
+
+
+async def step_times(n: int, root: Path) -> dict[str, list[float]]:
+    """Seconds of one `true` step per sandbox kind (and bare), interleaved, n of each."""
+    kinds: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
+    for label, spec in STEP_KINDS.items():
+        try:
+            kinds[label] = get_sandbox(spec)
+        except SandboxUnavailable as e:
+            skipped[label] = str(e)
+    times: dict[str, list[float]] = {"bare": [], **{k: [] for k in kinds}}
+    sessions = {}
+    for label, sb in kinds.items():
+        lay = layout(root / f"step-{label.replace(' ', '_').replace(',', '')}")
+        await sb.prepare(lay)
+        sessions[label] = sb
+    try:
+        for i in track(range(n + 1), description="per-step overhead", transient=True):
+            t0 = time.perf_counter()
+            subprocess.run(["true"], check=True)
+            bare = time.perf_counter() - t0
+            row = {}
+            for label, sb in sessions.items():
+                t0 = time.perf_counter()
+                res = await sb.exec(Step("train", "true", 60))
+                row[label] = time.perf_counter() - t0
+                if res.status != "succeeded":
+                    raise SystemExit(f"{label}: {res.reason}")
+            if i > 0:  # the first warms caches
+                times["bare"].append(bare)
+                for label, t in row.items():
+                    times[label].append(t)
+    finally:
+        for sb in sessions.values():
+            await sb.cleanup()
+    for label, why in skipped.items():
+        times[label] = []
+        Console().print(f"[yellow]{label} skipped:[/yellow] {why}")
+    return times
 
 
 def bare_times(n: int) -> list[float]:
@@ -139,6 +190,23 @@ def main() -> None:
     console = Console()
     root = Path(tempfile.mkdtemp(prefix="bench-sandbox-"))
     try:
+        per_step = asyncio.run(step_times(args.repeats, root))
+        bare_step = statistics.median(per_step.pop("bare"))
+        t = Table(title=f"overhead per step (`true`), median of {args.repeats}")
+        for col in ("sandbox", "median wall ms", "overhead ms", "p90 overhead ms"):
+            t.add_column(col, justify="right")
+        t.add_row("bare subprocess", f"{bare_step * 1e3:.1f}", "-", "-")
+        for label, ts in per_step.items():
+            if not ts:
+                t.add_row(label, "-", "-", "skipped")
+                continue
+            ts = sorted(ts)
+            p90 = ts[int(0.9 * (len(ts) - 1))]
+            med = statistics.median(ts)
+            t.add_row(label, f"{med * 1e3:.1f}", f"{(med - bare_step) * 1e3:.1f}",
+                      f"{(p90 - bare_step) * 1e3:.1f}")  # fmt: skip
+        console.print(t)
+
         bare = statistics.median(bare_times(args.repeats))
         title = f"overhead per run (train + evaluate, each `{COMMAND}`), median of {args.repeats}"
         table = Table(title=title)
