@@ -32,6 +32,7 @@ class WorkspaceError(RuntimeError):
 # rules do not compare (2: eval-only data hidden from training, a secret per run directory
 # for the evaluator, harness-timed checkpoints), so an older run directory is refused.
 RULES = 2
+PINS = "executor-env-files.json"  # in the baseline repo's .git: {"rules": RULES, "files": {...}}
 
 
 class StaleRunDir(ValueError):
@@ -45,6 +46,8 @@ class BaselineRepo:
         self.env = env
         self.path = run_dir.resolve() / "repos" / f"{env.name}-{env.repo_hash[:12]}"
         self._repo: git.Repo | None = None
+        if (self.path / ".git" / PINS).is_file():
+            _ = self._read_pins(self.path / ".git" / PINS)  # a stale run dir fails here, early
 
     @property
     def repo(self) -> git.Repo:
@@ -104,19 +107,26 @@ class BaselineRepo:
         Runs check the environment against these, so an evaluator tampered with by an
         earlier run (or edited by hand) cannot score later runs of the same directory.
         """
-        pin = Path(self.repo.git_dir) / "executor-env-files.json"
+        pin = Path(self.repo.git_dir) / PINS
         if pin.is_file():
-            data = json.loads(pin.read_text())
-            if not isinstance(data, dict) or data.get("rules") != RULES:
-                raise StaleRunDir(
-                    f"{self.path.parent.parent} was created under older reward-integrity rules "
-                    f"(rules {data.get('rules', 1) if isinstance(data, dict) else '?'}, now "
-                    f"{RULES}); its results do not compare with new ones: use a new --run-dir"
-                )
-            return dict(data["files"])
+            return self._read_pins(pin)
         hashes = self.env.protected_hashes()
         _write_atomic(pin, json.dumps({"rules": RULES, "files": hashes}, indent=1, sort_keys=True))
         return hashes
+
+    def _read_pins(self, pin: Path) -> dict[str, str]:
+        try:
+            data = json.loads(pin.read_text())
+        except ValueError:
+            raise StaleRunDir(f"{pin}: unreadable pins (edited?); use a new --run-dir") from None
+        if not isinstance(data, dict) or data.get("rules") != RULES:
+            old = data.get("rules", 1) if isinstance(data, dict) else "?"
+            raise StaleRunDir(
+                f"{self.path.parent.parent} was created under older reward-integrity rules "
+                f"(rules {old}, now {RULES}); its results do not compare with new ones: "
+                "use a new --run-dir"
+            )
+        return dict(data["files"])
 
     @cached_property
     def eval_secret(self) -> str:

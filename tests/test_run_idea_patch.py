@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import time
@@ -15,7 +16,7 @@ from tests.conftest import (
     assert_one_line_error,
     assert_store_consistent,
     clean_environ,
-    process_alive,
+    our_step_processes,
     store_rows,
 )
 
@@ -227,11 +228,12 @@ def test_human_output(cli, toy_env, run_dir) -> None:
 def test_ctrl_c_cancels_cleanly(toy_env, run_dir, tmp_path, inherited_ignore: bool) -> None:
     """Ctrl-C cancels the run, also when the executor was started with SIGINT ignored (a
     background job; some earlier test in a long pytest session left it so)."""
-    pid_file = tmp_path / "train.pid"
+    # Training may write only its output folder (and sees its own PID namespace): the marker
+    # goes there, and what survives is found by environment, not by pid.
     patch = sr(
         "x, y = train_split(seed)",
-        f"x, y = train_split(seed)\nif steps > 2:\n    open({str(pid_file)!r}, 'w').write("
-        "str(os.getpid()))\n    time.sleep(60)",
+        "x, y = train_split(seed)\nif steps > 2:\n    open(os.path.join(out_dir, 'train.pid'), "
+        "'w').write(str(os.getpid()))\n    time.sleep(60)",
     )
     cmd = [str(EXECUTOR), "run-idea", "sleepy", "--patch", str(write_patch(tmp_path, patch)),
            "--env", str(toy_env), "--run-dir", str(run_dir)]  # fmt: skip
@@ -240,16 +242,16 @@ def test_ctrl_c_cancels_cleanly(toy_env, run_dir, tmp_path, inherited_ignore: bo
         cmd, env=clean_environ(), stderr=subprocess.PIPE, text=True, preexec_fn=ignore
     )
     deadline = time.monotonic() + 60
-    while not pid_file.exists() and time.monotonic() < deadline:
+    while not list(run_dir.glob("artifacts/*/output/train.pid")) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert pid_file.exists(), "training never started"
+    assert list(run_dir.glob("artifacts/*/output/train.pid")), "training never started"
     proc.send_signal(signal.SIGINT)
     try:
         _, stderr = proc.communicate(timeout=30)
     except subprocess.TimeoutExpired:
         # Say which process hung, so a rare failure here can be diagnosed from the CI log.
         executor_alive = proc.poll() is None
-        training_alive = process_alive(int(pid_file.read_text()))
+        training_alive = our_step_processes(run_dir) != []
         proc.kill()
         _, stderr = proc.communicate()
         pytest.fail(
@@ -260,5 +262,17 @@ def test_ctrl_c_cancels_cleanly(toy_env, run_dir, tmp_path, inherited_ignore: bo
     (run,) = store_rows(run_dir, "runs")
     assert run["status"] == "cancelled"
     time.sleep(0.2)
-    assert not process_alive(int(pid_file.read_text())), "training outlived Ctrl-C"
+    assert our_step_processes(run_dir) == [], "training outlived Ctrl-C"
     assert_store_consistent(run_dir)
+
+
+def test_a_run_dir_pinned_under_older_rules_is_refused(cli, toy_env, run_dir) -> None:
+    """Results scored before eval-only data and the evaluation secret do not mix with new ones."""
+    patch = TOY_ENV / "ideas" / "more_steps.patch"
+    assert cli("run-idea", "--patch", patch, "--env", toy_env, "--run-dir", run_dir).rc == 0
+    (pin,) = run_dir.glob("repos/*/.git/executor-env-files.json")
+    pin.write_text(json.dumps(json.loads(pin.read_text())["files"]))  # the old, flat format
+    res = cli("run-idea", "--patch", patch, "--env", toy_env, "--run-dir", run_dir)
+    assert_one_line_error(res, "older reward-integrity rules", "--run-dir")
+    assert res.rc == 2
+    assert len(store_rows(run_dir, "runs")) == 1  # nothing new was run
