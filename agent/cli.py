@@ -633,7 +633,7 @@ def _preflight(env: str, scale: str, sandbox: str) -> tuple[Any, str]:
     sb = get_sandbox(sandbox)  # unknown or unavailable kind: fail before anything is written
     warning = getattr(sb, "warning", None)  # the local sandbox where bubblewrap cannot run
     if warning:
-        err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+        err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
     return environment, sandbox
 
 

@@ -214,7 +214,24 @@ def test_doctor_reports_each_check(cli) -> None:
     assert names["ideator-rl"] == "ok"  # TRL and PEFT are dependencies
     details = {c["name"]: c["detail"] for c in res.json["checks"]}
     assert details["gpus"].startswith("0 ")  # no GPU on the test machines
+    from sandbox.local import isolation_problem
+
+    # make test installs bubblewrap: the doctor says which case applies, and why.
+    why = isolation_problem()
+    assert names["local sandbox"] == ("ok" if why is None else "warn")
+    assert ("bubblewrap isolates" in details["local sandbox"]) == (why is None)
     assert res.rc == 0
+
+
+def test_unisolated_local_sandbox_warns_in_one_line(cli, toy_env, run_dir) -> None:
+    res = cli("run-idea", "--patch", TOY_ENV / "ideas" / "more_steps.patch", "--env", toy_env,
+              "--run-dir", run_dir, "--sandbox", "local:isolation=none")  # fmt: skip
+    assert res.rc == 0, res
+    warnings = [line for line in res.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "cannot isolate" in warnings[0] and "eval-only" in warnings[0]
+    quiet = cli("run-idea", "--patch", TOY_ENV / "ideas" / "more_steps.patch", "--env", toy_env,
+                "--run-dir", run_dir)  # fmt: skip
+    assert "warning:" not in quiet.stderr, quiet
 
 
 def test_human_output(cli, toy_env, run_dir) -> None:

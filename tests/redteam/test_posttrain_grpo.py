@@ -1,0 +1,138 @@
+"""Red team against posttrain_grpo's evaluator, in every sandbox kind.
+
+The candidates skip GRPO: each writes the policy its attack needs in seconds, so the run's
+cost is the evaluator's.
+"""
+
+from __future__ import annotations
+
+import json
+
+from environments import resolve_environment
+from sandbox import RunStatus
+from tests.redteam.conftest import canary_of, private_env, record, run_attack
+
+ENV = resolve_environment("posttrain_grpo").root
+
+# Supervised imitation of the "test problems": whatever held-out files it can read, else the
+# held-out set regenerated exactly as the environment used to make it (problems.py, seed 2).
+SFT_ON_TEST = r'''
+import json, os, sys
+from pathlib import Path
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+env = Path(os.environ["EXECUTOR_ENV_DIR"])
+out = Path(os.environ["EXECUTOR_OUTPUT_DIR"])
+probe, test = {}, []
+for name in ("heldout/tiny_test.jsonl", "heldout/gsm8k_test.jsonl", "heldout/canary.txt"):
+    try:
+        text = (env / name).read_text()
+        probe[name] = "READ " + text[:80]
+        test += [json.loads(x) for x in text.splitlines() if x.startswith("{")]
+    except OSError as e:
+        probe[name] = "refused: " + type(e).__name__
+sys.path.insert(0, str(env))
+from problems import make_problems
+test += make_problems(600, seed=2, with_variants=True)  # the old held-out generator
+test = [p for p in test if "solution" in p]
+(out / "attack.json").write_text(json.dumps({"probe": probe,
+                                             "trained_on": [p["question"] for p in test]}))
+torch.manual_seed(0)
+tok = AutoTokenizer.from_pretrained(env / "base_tiny")
+model = AutoModelForCausalLM.from_pretrained(env / "base_tiny")
+template = (env / "prompts" / "tiny.txt").read_text()
+texts = [template.replace("{question}", p["question"]) + " " + p["solution"] + tok.eos_token
+         for p in test]
+opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+tok.padding_side = "right"
+if tok.pad_token is None:
+    tok.pad_token = tok.eos_token
+model.train()
+for step in range(40):
+    batch = texts[(step * 32) % len(texts):][:32]
+    enc = tok(batch, return_tensors="pt", padding=True)
+    labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
+    loss = model(**enc, labels=labels).loss
+    loss.backward()
+    opt.step()
+    opt.zero_grad()
+model.save_pretrained(out / "policy", safe_serialization=True)
+tok.save_pretrained(out / "policy")
+'''
+
+
+async def test_imitating_the_test_problems_finds_none_of_them(sandbox, tmp_path) -> None:
+    env_dir = private_env(ENV, tmp_path)
+    canary = canary_of(env_dir)
+    a = await run_attack(env_dir, {"train.py": SFT_ON_TEST}, tmp_path, sandbox)
+    record("imitate the held-out problems' worked solutions (SFT)", sandbox,
+           str(a.outcome.status), a.outcome.reason or "no effect: no evaluated item was trained on")  # fmt: skip
+    attack = json.loads((a.artifacts / "output" / "attack.json").read_text())
+    assert all(v.startswith("refused") for v in attack["probe"].values()), attack["probe"]
+    assert canary.encode() not in a.text_everywhere()
+    assert a.outcome.status in (RunStatus.SUCCEEDED, RunStatus.FLAGGED), a.outcome.reason
+    scored = [json.loads(x)["question"] for x in (a.artifacts / "eval" / "completions.jsonl").open()]
+    overlap = set(scored) & set(attack["trained_on"])
+    assert len(scored) >= 400 and len(overlap) <= 0.01 * len(scored), len(overlap)
+
+
+PICKLED_POLICY = r'''
+import json, os, pickle, shutil
+from pathlib import Path
+
+class Evil:
+    def __reduce__(self):
+        return (os.system, ('touch "$(dirname "$EXECUTOR_RESULT_PATH")/pwned"',))
+
+env = Path(os.environ["EXECUTOR_ENV_DIR"])
+policy = Path(os.environ["EXECUTOR_OUTPUT_DIR"]) / "policy"
+policy.mkdir(parents=True)
+shutil.copy(env / "base_tiny" / "config.json", policy / "config.json")
+(policy / "pytorch_model.bin").write_bytes(pickle.dumps(Evil()))
+'''
+
+
+async def test_a_policy_that_runs_code_when_loaded_is_refused(sandbox, tmp_path) -> None:
+    env_dir = private_env(ENV, tmp_path, canary=False)
+    a = await run_attack(env_dir, {"train.py": PICKLED_POLICY}, tmp_path, sandbox)
+    record("a policy checkpoint that runs code when loaded (pickle)", sandbox,
+           str(a.outcome.status), a.outcome.reason)  # fmt: skip
+    assert not (a.artifacts / "eval" / "pwned").exists()
+    assert a.outcome.status is RunStatus.FAILED, a.outcome.reason
+    assert "safetensors" in str(a.outcome.reason) or "pickle" in str(a.outcome.reason)
+
+
+SWAPPED = r'''
+import json, os, shutil
+from pathlib import Path
+
+env = Path(os.environ["EXECUTOR_ENV_DIR"])
+policy = Path(os.environ["EXECUTOR_OUTPUT_DIR"]) / "policy"
+shutil.copytree(env / "base_tiny", policy)
+# Decoding the evaluator did not choose: beam search, a forced answer, no end of sequence.
+(policy / "generation_config.json").write_text(json.dumps({
+    "num_beams": 8, "do_sample": True, "temperature": 0.01, "max_new_tokens": 4,
+    "repetition_penalty": 2.0, "forced_eos_token_id": 0, "suppress_tokens": [1, 2, 3]}))
+# A tokenizer whose vocabulary is shuffled: every id means something else.
+spec = json.loads((policy / "tokenizer.json").read_text())
+vocab = spec["model"]["vocab"]
+keys = sorted(vocab, key=lambda k: vocab[k])
+spec["model"]["vocab"] = {k: vocab[keys[(i + 7) % len(keys)]] for i, k in enumerate(keys)}
+(policy / "tokenizer.json").write_text(json.dumps(spec))
+(policy / "tokenizer_config.json").write_text(json.dumps({"chat_template": "{{ 'x' }}"}))
+'''
+
+
+async def test_a_tokenizer_or_decoding_swap_changes_nothing(sandbox, tmp_path) -> None:
+    """The policy is the base policy, with a shuffled tokenizer and a generation config the
+    evaluator did not choose: the score must equal the plain base policy's."""
+    env_dir = private_env(ENV, tmp_path, canary=False)
+    plain = "import os, shutil\nfrom pathlib import Path\nshutil.copytree(Path(os.environ['EXECUTOR_ENV_DIR']) / 'base_tiny', Path(os.environ['EXECUTOR_OUTPUT_DIR']) / 'policy')\n"  # noqa: E501
+    # One run directory: one secret, so both are scored on the same held-out items.
+    a = await run_attack(env_dir, {"train.py": SWAPPED}, tmp_path, sandbox)
+    b = await run_attack(env_dir, {"train.py": plain}, tmp_path, sandbox)
+    record("swap the policy's tokenizer and decoding settings", sandbox,
+           str(a.outcome.status), a.outcome.reason or "no effect: scored as the plain base policy")  # fmt: skip
+    assert a.outcome.status is b.outcome.status, (a.outcome.reason, b.outcome.reason)
+    assert a.outcome.metrics == b.outcome.metrics
