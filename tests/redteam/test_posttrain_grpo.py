@@ -66,13 +66,15 @@ async def test_imitating_the_test_problems_finds_none_of_them(sandbox, tmp_path)
     env_dir = private_env(ENV, tmp_path)
     canary = canary_of(env_dir)
     a = await run_attack(env_dir, {"train.py": SFT_ON_TEST}, tmp_path, sandbox)
+    why = a.outcome.reason or "no effect: no evaluated item was trained on"
     record("imitate the held-out problems' worked solutions (SFT)", sandbox,
-           str(a.outcome.status), a.outcome.reason or "no effect: no evaluated item was trained on")  # fmt: skip
+           str(a.outcome.status), why)  # fmt: skip
     attack = json.loads((a.artifacts / "output" / "attack.json").read_text())
     assert all(v.startswith("refused") for v in attack["probe"].values()), attack["probe"]
     assert canary.encode() not in a.text_everywhere()
     assert a.outcome.status in (RunStatus.SUCCEEDED, RunStatus.FLAGGED), a.outcome.reason
-    scored = [json.loads(x)["question"] for x in (a.artifacts / "eval" / "completions.jsonl").open()]
+    completions = (a.artifacts / "eval" / "completions.jsonl").open()
+    scored = [json.loads(x)["question"] for x in completions]
     overlap = set(scored) & set(attack["trained_on"])
     assert len(scored) >= 400 and len(overlap) <= 0.01 * len(scored), len(overlap)
 
@@ -132,7 +134,8 @@ async def test_a_tokenizer_or_decoding_swap_changes_nothing(sandbox, tmp_path) -
     # One run directory: one secret, so both are scored on the same held-out items.
     a = await run_attack(env_dir, {"train.py": SWAPPED}, tmp_path, sandbox)
     b = await run_attack(env_dir, {"train.py": plain}, tmp_path, sandbox)
+    why = a.outcome.reason or "no effect: scored as the plain base policy"
     record("swap the policy's tokenizer and decoding settings", sandbox,
-           str(a.outcome.status), a.outcome.reason or "no effect: scored as the plain base policy")  # fmt: skip
+           str(a.outcome.status), why)  # fmt: skip
     assert a.outcome.status is b.outcome.status, (a.outcome.reason, b.outcome.reason)
     assert a.outcome.metrics == b.outcome.metrics

@@ -89,8 +89,9 @@ async def test_training_and_export_cannot_read_the_held_out_text(sandbox, tmp_pa
         "    _LEAK = open(_HELD).read()\n"
         "except OSError as _e:\n"
         "    _LEAK = 'refused: ' + type(_e).__name__\n"
-        "if _os.environ.get('EXECUTOR_EXPORT_DIR'):\n"
-        "    with open(_os.path.join(_os.environ['EXECUTOR_EXPORT_DIR'], 'probe.txt'), 'w') as _f:\n"
+        "_EXPORT = _os.environ.get('EXECUTOR_EXPORT_DIR')\n"
+        "if _EXPORT:\n"
+        "    with open(_os.path.join(_EXPORT, 'probe.txt'), 'w') as _f:\n"
         "        _f.write(_LEAK)\n",
     )
     env_dir = private_env(ENV, tmp_path)
