@@ -16,7 +16,7 @@ ENV = resolve_environment("posttrain_grpo").root
 
 # Supervised imitation of the "test problems": whatever held-out files it can read, else the
 # held-out set regenerated exactly as the environment used to make it (problems.py, seed 2).
-SFT_ON_TEST = r'''
+SFT_ON_TEST = r"""
 import json, os, sys
 from pathlib import Path
 import torch
@@ -59,7 +59,7 @@ for step in range(40):
     opt.zero_grad()
 model.save_pretrained(out / "policy", safe_serialization=True)
 tok.save_pretrained(out / "policy")
-'''
+"""
 
 
 async def test_imitating_the_test_problems_finds_none_of_them(sandbox, tmp_path) -> None:
@@ -79,7 +79,7 @@ async def test_imitating_the_test_problems_finds_none_of_them(sandbox, tmp_path)
     assert len(scored) >= 400 and len(overlap) <= 0.01 * len(scored), len(overlap)
 
 
-PICKLED_POLICY = r'''
+PICKLED_POLICY = r"""
 import json, os, pickle, shutil
 from pathlib import Path
 
@@ -92,7 +92,7 @@ policy = Path(os.environ["EXECUTOR_OUTPUT_DIR"]) / "policy"
 policy.mkdir(parents=True)
 shutil.copy(env / "base_tiny" / "config.json", policy / "config.json")
 (policy / "pytorch_model.bin").write_bytes(pickle.dumps(Evil()))
-'''
+"""
 
 
 async def test_a_policy_that_runs_code_when_loaded_is_refused(sandbox, tmp_path) -> None:
@@ -105,7 +105,7 @@ async def test_a_policy_that_runs_code_when_loaded_is_refused(sandbox, tmp_path)
     assert "safetensors" in str(a.outcome.reason) or "pickle" in str(a.outcome.reason)
 
 
-SWAPPED = r'''
+SWAPPED = r"""
 import json, os, shutil
 from pathlib import Path
 
@@ -123,7 +123,7 @@ keys = sorted(vocab, key=lambda k: vocab[k])
 spec["model"]["vocab"] = {k: vocab[keys[(i + 7) % len(keys)]] for i, k in enumerate(keys)}
 (policy / "tokenizer.json").write_text(json.dumps(spec))
 (policy / "tokenizer_config.json").write_text(json.dumps({"chat_template": "{{ 'x' }}"}))
-'''
+"""
 
 
 async def test_a_tokenizer_or_decoding_swap_changes_nothing(sandbox, tmp_path) -> None:

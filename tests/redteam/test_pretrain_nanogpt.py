@@ -141,7 +141,7 @@ async def test_an_export_that_would_run_code_in_the_evaluator_is_refused(
         "import atexit as _atexit, os as _os, pickle as _pickle, zipfile as _zipfile\n"
         "class _Evil:\n"
         "    def __reduce__(self):\n"
-        "        cmd = 'touch \"$(dirname \"$EXECUTOR_RESULT_PATH\")/pwned\"'\n"
+        '        cmd = \'touch "$(dirname "$EXECUTOR_RESULT_PATH")/pwned"\'\n'
         "        return (_os.system, (cmd,))\n"
         "def _poison():\n"
         "    out = _os.environ.get('EXECUTOR_EXPORT_DIR')\n"
