@@ -39,6 +39,9 @@ class RunOutcome:
 
 
 OUTPUT_TIMES = "output_times.json"  # in the result folder: the harness's checkpoint times
+# Slack for the harness's own clock: it starts before the process does, and sees a change at
+# its next poll (sandbox/watch.py polls twice a second).
+BUDGET_GRACE_S = 2.0
 
 
 def layout_for(workspace: Path, env: Environment, artifacts: Path) -> RunLayout:
@@ -83,6 +86,7 @@ async def run_candidate(
     limits = Limits(memory_gb=scale.memory_gb, cpus=scale.cpus, disk_gb=scale.disk_gb)
     scale_env = {"EXECUTOR_SCALE": scale_name}
     train_env = dict(scale_env)
+    budget: float | None = None
     if scale.time_budget is not None:
         # A shorter --timeout shrinks the budget too, keeping the scale's margin for start-up.
         margin = scale.timeout - scale.time_budget
@@ -102,6 +106,8 @@ async def run_candidate(
             return outcome(train.status, _with_tail(train))
         if changed := env_changes(env, expected):
             return outcome(RunStatus.FLAGGED, changed + " (during training)")
+        if late := over_budget(train.output_times, budget):
+            return outcome(RunStatus.FLAGGED, late)
         if (ex := env.manifest.export) is not None:
             assert layout.export_dir is not None
             shutil.rmtree(layout.export_dir, ignore_errors=True)
@@ -135,6 +141,23 @@ async def run_candidate(
         # The evaluator is trusted, so its failure means the artifacts were unusable.
         return outcome(RunStatus.FAILED, "evaluator: " + _with_tail(evaluate))
     return score(env, layout.result_dir / "result.json", outcome, scale.metric_range)
+
+
+def over_budget(times: dict[str, float], budget: float | None) -> str | None:
+    """One line naming the timed outputs training wrote after its time budget, or None.
+
+    The harness kills training only at the scale's timeout, a margin after the budget; an
+    artifact that lands in that margin was trained with time the budget did not give."""
+    if budget is None:
+        return None
+    late = sorted((t, rel) for rel, t in times.items() if t > budget + BUDGET_GRACE_S)
+    if not late:
+        return None
+    t, rel = late[-1]
+    return (
+        f"training wrote {rel} {t:.1f}s after it started, past its {budget:g}s time budget "
+        "(times as the harness saw them)"
+    )
 
 
 def record_usage(layout: RunLayout, step: StepResult) -> None:

@@ -318,3 +318,22 @@ async def test_a_rewritten_git_pointer_is_restored_and_flagged_unisolated(tmp_pa
     assert a.outcome.status is RunStatus.FLAGGED and ".git pointer" in str(a.outcome.reason)
     assert (a.workspace / ".git").read_text().startswith("gitdir: ")
     assert "/nowhere" not in (a.workspace / ".git").read_text()
+
+
+async def test_training_past_its_budget_is_flagged(sandbox, tmp_path) -> None:
+    """The harness kills training only at the timeout, a margin after the time budget; a
+    candidate that keeps training into the margin buys compute no other arm gets."""
+    env_dir = private_env(TOY_ENV, tmp_path)
+    toml = env_dir / "env.toml"
+    budget = 'disk_gb = 0.25\ntime_budget = 2\ntimed_outputs = ["model.npz"]'
+    toml.write_text(toml.read_text().replace("disk_gb = 0.25", budget))
+    attack = """
+import time
+time.sleep(float(os.environ["EXECUTOR_TIME_BUDGET_S"]) + 3)  # ignore the budget
+"""
+    a = await run_attack(env_dir, {"train.py": hostile(attack)}, tmp_path, sandbox)
+    _row("train past the time budget, inside the kill margin", sandbox, a.outcome)
+    assert a.outcome.status is RunStatus.FLAGGED, a.outcome.reason
+    assert "past its 2s time budget" in str(a.outcome.reason)
+    honest = await run_attack(env_dir, {}, tmp_path, sandbox)
+    assert honest.outcome.status is RunStatus.SUCCEEDED, honest.outcome.reason
