@@ -111,3 +111,44 @@ def test_unknown_kind_names_the_known_ones() -> None:
     assert "local" in sandbox_kinds()
     with pytest.raises(SandboxUnavailable, match="local"):
         get_sandbox("nope")
+
+
+def test_an_isolated_step_dies_with_a_killed_harness(tmp_path) -> None:
+    """bubblewrap's --die-with-parent and PID namespace: SIGKILL the harness mid-step, and
+    the step and its children are gone at once (no sweep at the next start needed)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from sandbox.local import isolation_problem
+
+    if why := isolation_problem():
+        pytest.skip(f"the local sandbox cannot isolate here: {why}")
+    script = f"""
+import asyncio
+from pathlib import Path
+from sandbox import RunLayout, Step, get_sandbox
+root = Path({str(tmp_path)!r})
+(root / "ws").mkdir()
+lay = RunLayout(root / "ws", root / "env", root / "out", root / "eval", root / "logs")
+async def main():
+    sb = get_sandbox("local", cgroups=False)  # no cgroup: only bubblewrap can clean up
+    async with sb.session(lay):
+        await sb.exec(Step("train", "sleep 60 & sleep 60 & echo up; wait", 120))
+asyncio.run(main())
+"""
+    harness = subprocess.Popen([sys.executable, "-c", script])
+    out = tmp_path / "logs" / "train.stdout"
+    for _ in range(200):
+        if out.exists() and out.read_text().strip() == "up":
+            break
+        time.sleep(0.05)
+    assert len(our_step_processes(tmp_path)) >= 3
+    os.kill(harness.pid, signal.SIGKILL)
+    harness.wait()
+    for _ in range(50):
+        if not our_step_processes(tmp_path):
+            break
+        time.sleep(0.1)
+    assert our_step_processes(tmp_path) == []
