@@ -1,11 +1,13 @@
 """Reproduce the `tiny` scale's data and warmed-up base policy (about 3 minutes on 2 CPU cores).
 
-    python make_base.py            # writes repo/data/tiny_train.jsonl, heldout/tiny_test.jsonl,
-                                   # and base_tiny/ (tokenizer + Llama-style policy)
+    python make_base.py            # writes repo/data/tiny_train.jsonl and base_tiny/
+                                   # (tokenizer + Llama-style policy)
 
-1. Problems (problems.py): GRPO training problems, a supervised warm-up set, and the held-out
-   set with its perturbed variants, from three seeds; held-out questions that occur in either
-   training set are dropped.
+1. Problems (problems.py): GRPO training problems and a supervised warm-up set, from two
+   seeds. There is no held-out file: the evaluator draws its held-out problems per run
+   directory from a secret seed, leaving out every text of both sets (problems.py's
+   `heldout_problems` and `warmup_questions`, which regenerates the warm-up set from
+   problems.py's constants, so change those rather than the flags below for a new base).
 2. A byte-level BPE tokenizer trained with `tokenizers` on the warm-up text, digits split one
    per token (so arithmetic is learnable digit by digit).
 3. A tiny Llama built from a config and taught the task by a short supervised warm-up: long
@@ -32,7 +34,14 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from problems import make_problems  # noqa: E402
+from problems import (  # noqa: E402
+    TRAIN_PROBLEMS,
+    TRAIN_SEED,
+    VARIANT_RATE,
+    WARMUP_PROBLEMS,
+    WARMUP_SEED,
+    make_problems,
+)
 
 BOS, EOS, PAD = "<|bos|>", "<|eos|>", "<|pad|>"
 PROMPT = (HERE / "prompts" / "tiny.txt").read_text()
@@ -45,15 +54,12 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
     tmp.replace(path)
 
 
-def make_data(args: argparse.Namespace) -> tuple[list[dict], list[dict]]:
-    train = make_problems(args.train_problems, seed=1, variant_rate=args.variant_rate)
-    warmup = make_problems(args.warmup_problems, seed=3, variant_rate=args.variant_rate)
-    seen = {p["question"] for p in train + warmup}
-    heldout = [p for p in make_problems(args.heldout_problems + 100, seed=2, with_variants=True)]
-    heldout = [p for p in heldout if p["question"] not in seen][: args.heldout_problems]
+def make_data(args: argparse.Namespace) -> list[dict]:
+    """Write the GRPO training problems; return the warm-up problems."""
+    train = make_problems(args.train_problems, seed=TRAIN_SEED, variant_rate=args.variant_rate)
+    warmup = make_problems(args.warmup_problems, seed=WARMUP_SEED, variant_rate=args.variant_rate)
     write_jsonl(HERE / "repo" / "data" / "tiny_train.jsonl", train)
-    write_jsonl(HERE / "heldout" / "tiny_test.jsonl", heldout)
-    return warmup, heldout
+    return warmup
 
 
 def example_text(p: dict) -> tuple[str, str]:
@@ -165,13 +171,12 @@ def greedy_accuracy(model, tok, problems: list[dict]) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--train-problems", type=int, default=8000)
-    ap.add_argument("--warmup-problems", type=int, default=20000)
-    ap.add_argument("--heldout-problems", type=int, default=500)
+    ap.add_argument("--train-problems", type=int, default=TRAIN_PROBLEMS)
+    ap.add_argument("--warmup-problems", type=int, default=WARMUP_PROBLEMS)
     ap.add_argument(
         "--variant-rate",
         type=float,
-        default=0.3,
+        default=VARIANT_RATE,
         help="share of training questions that are perturbed",
     )
     ap.add_argument("--free-form", type=float, default=0.6, help="share of answers not boxed")
@@ -184,7 +189,7 @@ def main() -> None:
 
     torch.manual_seed(0)
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    warmup, _ = make_data(args)
+    warmup = make_data(args)
     warmup = free_form(warmup, args.free_form, seed=5)
     texts = [" ".join(example_text(p)) for p in warmup]
     tok = train_tokenizer(texts, args.vocab_size)
@@ -194,7 +199,7 @@ def main() -> None:
         f"vocab {len(tok)}"
     )
     warm_up(model, tok, warmup, args)
-    dev = make_problems(256, seed=4)  # fresh problems: neither trained on nor held out
+    dev = make_problems(256, seed=4)  # fresh problems, not trained on
     print(f"greedy accuracy on 256 fresh problems: {greedy_accuracy(model, tok, dev):.3f}")
     args.out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(args.out)

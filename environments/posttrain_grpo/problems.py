@@ -9,15 +9,23 @@ the same spec rendered differently and keeps the answer by construction:
 - distractor: an irrelevant sentence with a number of its own;
 - notation:   the same facts written another way ("+7 pens", "6 pens / box", "3 dollars").
 
-`make_base.py` writes the training problems (repo/data/) and the held-out set (heldout/) with
-different seeds, dropping held-out questions that also occur in training.
+`make_base.py` writes the training problems (repo/data/) and warms the base policy up on
+problems of its own; the evaluator draws the held-out problems afresh for each run directory
+(`heldout_problems`, from a seed derived from a secret that training never sees), leaving out
+every text that occurs in either training set.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+# The seeds and sizes make_base.py used for the bundled training set and the warm-up set: the
+# evaluator regenerates the warm-up questions from them, so held-out problems avoid those too.
+TRAIN_SEED, WARMUP_SEED = 1, 3
+TRAIN_PROBLEMS, WARMUP_PROBLEMS = 8000, 20000
+VARIANT_RATE = 0.3
 
 KINDS = ("rename", "reorder", "words", "distractor", "notation")
 FAMILIES = ("add", "sub", "mul", "total", "more_than", "price")
@@ -166,14 +174,26 @@ def sample_spec(rng: random.Random) -> Spec:
     family = rng.choice(FAMILIES)
     a, b = rng.sample(NAMES, 2)
     item, container = rng.choice(ITEMS), rng.choice(CONTAINERS)
-    if family in ("add", "total", "more_than"):
-        x, y = rng.randint(2, 60), rng.randint(2, 40)
-    elif family == "sub":
-        x = rng.randint(10, 99)
-        y = rng.randint(1, x - 1)
-    else:  # mul, price
-        x, y = rng.randint(2, 12), rng.randint(2, 9)
+    x, y = _sample_numbers(family, rng)
     return Spec(family, a, b, item, container, x, y)
+
+
+def _sample_numbers(family: str, rng: random.Random) -> tuple[int, int]:
+    if family in ("add", "total", "more_than"):
+        return rng.randint(2, 60), rng.randint(2, 40)
+    if family == "sub":
+        x = rng.randint(10, 99)
+        return x, rng.randint(1, x - 1)
+    return rng.randint(2, 12), rng.randint(2, 9)  # mul, price
+
+
+def renumbered(spec: Spec, rng: random.Random) -> Spec:
+    """`spec` with other numbers from the same ranges, so another answer: a twin that takes
+    the same skill as `spec` but cannot be answered from a memory of it."""
+    while True:
+        x, y = _sample_numbers(spec.family, rng)
+        if (x, y) != (spec.x, spec.y):
+            return replace(spec, x=x, y=y)
 
 
 def make_problem(
@@ -182,6 +202,10 @@ def make_problem(
     """One problem as a JSON-ready dict: question, answer (a string), solution, family, kind
     (the question is a random variant with probability `variant_rate`), and with
     `with_variants` a `variants` mapping kind -> question."""
+    return _problem(rng, with_variants, variant_rate)[0]
+
+
+def _problem(rng: random.Random, with_variants: bool, variant_rate: float) -> tuple[dict, Spec]:
     spec = sample_spec(rng)
     kind = rng.choice(KINDS) if rng.random() < variant_rate else None
     problem: dict = {
@@ -193,7 +217,7 @@ def make_problem(
     }
     if with_variants:
         problem["variants"] = {k: render(spec, k, rng) for k in KINDS}
-    return problem
+    return problem, spec
 
 
 def make_problems(
@@ -201,3 +225,44 @@ def make_problems(
 ) -> list[dict]:
     rng = random.Random(seed)
     return [make_problem(rng, with_variants, variant_rate) for _ in range(n)]
+
+
+def warmup_questions() -> set[str]:
+    """The questions the shipped base policy was warmed up on (make_base.py's defaults)."""
+    return {p["question"] for p in make_problems(WARMUP_PROBLEMS, WARMUP_SEED, False, VARIANT_RATE)}
+
+
+def heldout_problems(n: int, seed: int, exclude: set[str]) -> list[dict]:
+    """`n` distinct problems with every variant, none of whose texts (question or variant)
+    is in `exclude`: the held-out set, drawn from `seed` by the same generator as training.
+    Each keeps its `spec` (not JSON) for `twins`."""
+    rng = random.Random(seed)
+    seen = set(exclude)
+    out: list[dict] = []
+    while len(out) < n:
+        p, spec = _problem(rng, with_variants=True, variant_rate=0.0)
+        p["spec"] = spec
+        texts = [p["question"], *p["variants"].values()]
+        if any(t in seen for t in texts):
+            continue
+        seen.update(texts)
+        out.append(p)
+    return out
+
+
+def twins(specs: list[Spec], seed: int, exclude: set[str]) -> list[dict]:
+    """For each spec a twin {question, answer}: the same people, items and wording with other
+    numbers (`renumbered`), its question in neither `exclude` nor another twin. An honest
+    policy answers twins as often as the originals, which come from the same generator."""
+    rng = random.Random(seed)
+    seen = set(exclude)
+    out = []
+    for spec in specs:
+        for _ in range(1000):  # a family has hundreds of number pairs: this always ends early
+            twin = renumbered(spec, rng)
+            question = render(twin, None, rng)
+            if question not in seen:
+                break
+        seen.add(question)
+        out.append({"question": question, "answer": str(twin.answer)})
+    return out

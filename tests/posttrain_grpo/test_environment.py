@@ -17,9 +17,13 @@ def test_manifest_protects_the_evaluator_and_held_out_data() -> None:
     env = resolve_environment("posttrain_grpo")
     assert set(env.manifest.scales) == {"tiny", "gpu", "paper"}
     protected = {str(p) for p in env.protected_files()}
-    for f in ("evaluate.py", "grader.py", "heldout/tiny_test.jsonl", "heldout/gsm8k_test.jsonl",
+    for f in ("evaluate.py", "grader.py", "problems.py", "heldout/gsm8k_test.jsonl",
               "base_tiny/model.safetensors", "prompts/tiny.txt"):  # fmt: skip
         assert f in protected, f
+    # Only the evaluate step reads the held-out folder; the tiny scale has no file there.
+    assert env.manifest.eval_only == ["heldout"]
+    assert env.is_eval_only("heldout/gsm8k_test.jsonl") and not env.is_eval_only("problems.py")
+    assert not any(f.startswith("heldout/tiny") for f in protected)
     reward = compute_reward(env.manifest.metric.reward, {env.manifest.metric.name: 0.25})
     assert reward == 0.25, "the reward is the evaluator's accuracy itself"
 

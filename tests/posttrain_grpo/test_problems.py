@@ -1,5 +1,5 @@
 """The synthetic problems of the tiny scale: every variant keeps the answer, the bundled
-files are what the generator makes, and held-out problems never occur in training."""
+file is what the generator makes, and held-out problems never occur in training."""
 
 from __future__ import annotations
 
@@ -75,10 +75,74 @@ def test_number_words(problems) -> None:
 
 def test_bundled_files_are_what_the_generator_makes(problems) -> None:
     train = [json.loads(x) for x in (REPO / "data" / "tiny_train.jsonl").open()]
-    assert train[:50] == problems.make_problems(50, seed=1, variant_rate=0.3)
-    heldout = [json.loads(x) for x in (ENV / "heldout" / "tiny_test.jsonl").open()]
-    assert len(heldout) == 500 and all(set(h["variants"]) == set(problems.KINDS) for h in heldout)
-    seen = {p["question"] for p in train}
-    assert not any(h["question"] in seen for h in heldout)
+    assert len(train) == problems.TRAIN_PROBLEMS
+    assert train[:50] == problems.make_problems(
+        50, seed=problems.TRAIN_SEED, variant_rate=problems.VARIANT_RATE
+    )
     kinds = Counter(p["kind"] for p in train)
     assert 0.6 < kinds["original"] / len(train) < 0.8, "30% of training questions are variants"
+    # No held-out file to read, copy or memorise: the evaluator draws them per run directory.
+    assert not list((ENV / "heldout").glob("tiny*"))
+
+
+def test_held_out_problems_avoid_every_training_text_and_never_repeat(problems) -> None:
+    first = problems.heldout_problems(200, seed=7, exclude=set())
+    assert first == problems.heldout_problems(200, seed=7, exclude=set()), "seeded"
+    assert first != problems.heldout_problems(200, seed=8, exclude=set())
+    assert all(set(p["variants"]) == set(problems.KINDS) for p in first)
+    texts = [t for p in first for t in (p["question"], *p["variants"].values())]
+    assert len(texts) == len(set(texts)), "no text is asked twice"
+    # A question, or only a variant, seen in training drops the whole problem.
+    banned = {first[0]["question"], first[1]["variants"]["rename"]}
+    again = problems.heldout_problems(200, seed=7, exclude=banned)
+    assert len(again) == 200 and again[:2] != first[:2] and again[0] == first[2]
+    assert not banned & {t for p in again for t in (p["question"], *p["variants"].values())}
+
+
+def test_warm_up_questions_are_the_base_policys(problems) -> None:
+    warmup = problems.warmup_questions()
+    assert len(warmup) > 0.9 * problems.WARMUP_PROBLEMS
+    expected = problems.make_problems(30, seed=problems.WARMUP_SEED, variant_rate=0.3)
+    assert {p["question"] for p in expected} <= warmup
+    make_base = (ENV / "make_base.py").read_text()
+    assert "seed=WARMUP_SEED" in make_base and "default=WARMUP_PROBLEMS" in make_base
+
+
+RANGES = {  # the numbers sample_spec draws, per family: (x range, y range)
+    "add": ((2, 60), (2, 40)), "total": ((2, 60), (2, 40)), "more_than": ((2, 60), (2, 40)),
+    "sub": ((10, 99), (1, 98)), "mul": ((2, 12), (2, 9)), "price": ((2, 12), (2, 9)),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", range(50))
+def test_a_twin_is_the_same_problem_with_other_numbers(problems, seed: int) -> None:
+    rng = random.Random(seed)
+    spec = problems.sample_spec(rng)
+    twin = problems.renumbered(spec, rng)
+    assert (twin.family, twin.a, twin.b, twin.item, twin.container) == (
+        spec.family, spec.a, spec.b, spec.item, spec.container,
+    )  # fmt: skip
+    assert (twin.x, twin.y) != (spec.x, spec.y)
+    # from the family's own ranges, so a twin is an ordinary problem of the generator
+    (x_lo, x_hi), (y_lo, y_hi) = RANGES[twin.family]
+    assert x_lo <= twin.x <= x_hi and y_lo <= twin.y <= y_hi
+    assert twin.family != "sub" or twin.y < twin.x
+    assert problems.render(twin) != problems.render(spec)
+
+
+def test_twins_avoid_what_they_must_and_each_other(problems) -> None:
+    held = problems.heldout_problems(300, seed=11, exclude=set())
+    specs = [p["spec"] for p in held]
+    twins = problems.twins(specs, seed=5, exclude=set())
+    assert twins == problems.twins(specs, seed=5, exclude=set())
+    assert twins != problems.twins(specs, seed=6, exclude=set())
+    questions = [t["question"] for t in twins]
+    assert len(set(questions)) == len(questions)
+    banned = {questions[0], questions[1]}
+    again = problems.twins(specs, seed=5, exclude=banned)
+    assert not banned & {t["question"] for t in again}
+    # each twin's answer is its own numbers' arithmetic, and mostly not the original's
+    for spec, t in zip(specs, twins, strict=True):
+        x, y = (int(n) for n in perturb.numbers_in(t["question"]))
+        assert t["answer"] == str(problems.Spec(spec.family, "A", "B", "i", "c", x, y).answer)
+    assert sum(t["answer"] != p["answer"] for t, p in zip(twins, held, strict=True)) > 250

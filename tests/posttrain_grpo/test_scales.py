@@ -4,6 +4,7 @@ checkpointing on the tiny policy. (Hub downloads and vLLM cannot run here.)"""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from types import SimpleNamespace
@@ -27,13 +28,26 @@ def test_gsm8k_training_problems_are_bundled(repo: SimpleNamespace) -> None:
     assert repo.data.gsm8k_answer("so 1,234 in all\n#### 1,234") == "1234"
 
 
-def test_gsm8k_held_out_set_has_perturbed_variants(evaluator) -> None:
-    problems = evaluator.load_problems(evaluator.SCALES["gpu"], ENV)
+def test_gsm8k_held_out_set_has_variants_perturbed_from_the_secret(evaluator) -> None:
+    gpu = evaluator.SCALES["gpu"]
+    problems = evaluator.load_problems(gpu, ENV, "5e" * 32)
     assert len(problems) == 1319 and problems[0]["answer"] == "18"
     kinds = {k for p in problems for k in p["variants"]}
     assert kinds == {"rename", "reorder", "words", "distractor", "notation"}
-    again = evaluator.load_problems(evaluator.SCALES["gpu"], ENV)
-    assert again == problems, "variants are deterministic: every run sees the same ones"
+    again = evaluator.load_problems(gpu, ENV, "5e" * 32)
+    assert again == problems, "one secret, one set of variants: every arm of a run dir alike"
+    other = evaluator.load_problems(gpu, ENV, "a7" * 32)
+    assert [p["question"] for p in other] == [p["question"] for p in problems]
+
+    def renamed(ps: list[dict]) -> list[str | None]:
+        return [p["variants"].get("rename") for p in ps]
+
+    # Another run dir's secret renames most problems otherwise: none can be precomputed.
+    differ = sum(a != b for a, b in zip(renamed(problems), renamed(other), strict=True))
+    assert differ > 0.8 * sum(r is not None for r in renamed(problems))
+    # --check cannot see heldout/: it draws a few public problems from the train split.
+    check = evaluator.load_problems(dataclasses.replace(gpu, limit=4), ENV, None)
+    assert [p["answer"] for p in check] == ["72", "10", "5", "42"]
 
 
 def test_math_prompt_asks_for_a_boxed_answer(repo: SimpleNamespace) -> None:

@@ -100,7 +100,9 @@ def test_checkpoint_round_trip(
     assert path == tmp_path / "policy" and json.loads((path / "training.json").read_text()) == {
         "seed": 3
     }
-    loaded, eval_tok = evaluator.load_policy(path, "base_tiny", evaluator.HERE, "cpu")
+    loaded, eval_tok = evaluator.load_policy(
+        path, "base_tiny", evaluator.HERE, "cpu", tmp_path / "staged"
+    )
     ids = torch.tensor([tok.encode("Question: Tom has 3 pens.\nAnswer: 3")])
     model.eval()
     with torch.no_grad():
