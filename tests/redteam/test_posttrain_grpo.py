@@ -6,7 +6,11 @@ cost is the evaluator's.
 
 from __future__ import annotations
 
+import asyncio
 import json
+from pathlib import Path
+
+import pytest
 
 from environments import resolve_environment
 from sandbox import RunStatus
@@ -62,7 +66,8 @@ tok.save_pretrained(out / "policy")
 """
 
 
-async def test_imitating_the_test_problems_finds_none_of_them(sandbox, tmp_path) -> None:
+async def test_imitating_the_test_problems_finds_none_of_them(evaluator_sandbox, tmp_path) -> None:
+    sandbox = evaluator_sandbox
     env_dir = private_env(ENV, tmp_path)
     canary = canary_of(env_dir)
     a = await run_attack(env_dir, {"train.py": SFT_ON_TEST}, tmp_path, sandbox)
@@ -126,16 +131,34 @@ spec["model"]["vocab"] = {k: vocab[keys[(i + 7) % len(keys)]] for i, k in enumer
 """
 
 
-async def test_a_tokenizer_or_decoding_swap_changes_nothing(sandbox, tmp_path) -> None:
+PLAIN = """
+import os, shutil
+from pathlib import Path
+env, out = Path(os.environ["EXECUTOR_ENV_DIR"]), Path(os.environ["EXECUTOR_OUTPUT_DIR"])
+shutil.copytree(env / "base_tiny", out / "policy")
+"""
+
+
+@pytest.fixture(scope="module")
+def plain_base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict]:
+    """One environment copy and run directory (one secret: the same held-out items) for the
+    swap attacks, with the plain base policy's metrics scored there once."""
+    root = tmp_path_factory.mktemp("grpo-swap")
+    env_dir = private_env(ENV, root, canary=False)
+    plain = asyncio.run(run_attack(env_dir, {"train.py": PLAIN}, root, "local"))
+    assert plain.outcome.status is RunStatus.SUCCEEDED, plain.outcome.reason
+    return env_dir, root, plain.outcome.metrics
+
+
+async def test_a_tokenizer_or_decoding_swap_changes_nothing(evaluator_sandbox, plain_base) -> None:
     """The policy is the base policy, with a shuffled tokenizer and a generation config the
-    evaluator did not choose: the score must equal the plain base policy's."""
-    env_dir = private_env(ENV, tmp_path, canary=False)
-    plain = "import os, shutil\nfrom pathlib import Path\nshutil.copytree(Path(os.environ['EXECUTOR_ENV_DIR']) / 'base_tiny', Path(os.environ['EXECUTOR_OUTPUT_DIR']) / 'policy')\n"  # noqa: E501
-    # One run directory: one secret, so both are scored on the same held-out items.
-    a = await run_attack(env_dir, {"train.py": SWAPPED}, tmp_path, sandbox)
-    b = await run_attack(env_dir, {"train.py": plain}, tmp_path, sandbox)
-    why = a.outcome.reason or "no effect: scored as the plain base policy"
-    record("swap the policy's tokenizer and decoding settings", sandbox,
+    evaluator did not choose: every metric must equal the plain base policy's (completion
+    lengths and format rate included, not just its accuracy)."""
+    env_dir, root, metrics = plain_base
+    a = await run_attack(env_dir, {"train.py": SWAPPED}, root, evaluator_sandbox)
+    why = a.outcome.reason or "no effect: scored exactly as the plain base policy"
+    record("swap the policy's tokenizer and decoding settings", evaluator_sandbox,
            str(a.outcome.status), why)  # fmt: skip
-    assert a.outcome.status is b.outcome.status, (a.outcome.reason, b.outcome.reason)
-    assert a.outcome.metrics == b.outcome.metrics
+    assert a.outcome.status is RunStatus.SUCCEEDED, a.outcome.reason
+    assert a.outcome.metrics == metrics
+    assert metrics["mean_completion_tokens"] > 0
