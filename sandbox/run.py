@@ -203,12 +203,13 @@ def score(
         return outcome(RunStatus.FAILED, f"evaluator wrote no valid result.json ({e})")
     metric = env.manifest.metric
     value = metrics.get(metric.name)
-    if value is None:
+    if value is None and not flags:
         return outcome(
             RunStatus.FAILED, f"evaluator did not report {metric.name!r}", metrics=metrics
         )
     low, high = metric_range or metric.range
-    if math.isnan(value) or not low <= value <= high:
+    # A flagged model may have no score worth reporting (NaN): the evaluator's flags say why.
+    if value is not None and not (math.isnan(value) and flags) and not low <= value <= high:
         flags.append(f"{metric.name}={value:g} is outside the plausible range [{low:g}, {high:g}]")
     if flags:
         return outcome(RunStatus.FLAGGED, "; ".join(flags), metrics=metrics, flags=flags)

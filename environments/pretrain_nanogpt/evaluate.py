@@ -1,19 +1,25 @@
-"""Protected evaluator of `pretrain_nanogpt`: held-out loss of the trained model, with checks.
+"""Protected evaluator of `pretrain_nanogpt`: held-out loss of the exported model, with checks.
 
     python evaluate.py            # the harness's evaluate step: writes $EXECUTOR_RESULT_PATH
-    python evaluate.py --check    # smoke: export and causality checks only
+    python evaluate.py --check    # smoke: export ckpt.pt and check the graph on training text
 
-It reads `ckpt.pt` (and, at the speedrun scale, the intermediate `ckpt_*.pt`) and the model
-code that training saved into $EXECUTOR_OUTPUT_DIR/code. The candidate's code runs only in a
-child process (`export_model.py`) that exports the model as a graph; this process loads that
-graph and computes everything itself:
+The evaluate step runs no candidate code. It reads the graph that the export step wrote
+($EXECUTOR_EXPORT_DIR/ckpt.pt2, made by export_model.py without access to held-out text),
+loads it with load_graph.py (ATen operators and plain tensors only), checks that its weights
+are the ones training saved in ckpt.pt, and computes everything itself:
 
-- val_loss: mean next-token cross-entropy (nats) over held-out text training never reads,
-  in windows of the scale's context length;
-- causality: logits at position t must not change when tokens after t change, nor when
-  other rows of the batch change; a model that peeks is flagged, not rewarded;
-- leakage: a val loss far below the train loss means the model has seen the held-out text;
-- a loss that is not finite is flagged.
+- val_loss: mean next-token cross-entropy (nats) over held-out text, in windows of the
+  scale's context length; only this step can read that text;
+- causality, on batches just scored: log-probabilities at position t must not change when
+  tokens after t change, nor when other rows of the batch change. Batches, cut positions and
+  rows are drawn fresh at every evaluation and recorded in the result under "checks"; a
+  model that peeks is flagged and its val_loss is reported as NaN (so is a rejected graph's);
+- leakage: a val loss below the train loss (on training windows drawn at random) by more
+  than honest models show (the floor in eval_settings.py, measured on the baseline) means
+  the model has seen the held-out text;
+- a loss that is not finite is flagged;
+- speedrun: time_to_target_s is the harness's time ($EXECUTOR_OUTPUT_TIMES) of the
+  earliest checkpoint that reaches the target, scored with the graph and its own weights.
 """
 
 from __future__ import annotations
@@ -22,10 +28,12 @@ import argparse
 import json
 import math
 import os
+import re
+import secrets
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -33,46 +41,39 @@ import torch
 import torch.nn.functional as F
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))  # the shard format lives beside this file, protected like it
+sys.path.insert(0, str(HERE))  # the settings, loader and shard format live beside this file
+from eval_settings import SCALES, Settings  # noqa: E402
+from load_graph import GraphRejected, free_values, load_graph  # noqa: E402
 from prepare_fineweb import read_shard  # noqa: E402
 
-
-@dataclass(frozen=True)
-class Settings:
-    dataset: str  # shakespeare | fineweb
-    seq_len: int  # context length the loss is measured at
-    batch: int  # rows per forward pass (the exported graph's fixed shape)
-    val_tokens: int | None  # cap on held-out tokens scored (None: all)
-    train_tokens: int  # training tokens scored for the leakage check
-    leak_margin: float  # flag when val_loss < train_loss - leak_margin
-    target: float | None = None  # speedrun: report the time to reach this val loss
-
-
-SCALES = {
-    "tiny": Settings("shakespeare", 128, 32, None, 65_536, 0.25),
-    "gpu": Settings("fineweb", 1024, 16, 10_485_760, 1_048_576, 0.25),
-    "speedrun": Settings("fineweb", 1024, 16, 10_485_760, 1_048_576, 0.25, target=3.28),
-}
 EXPORT_TIMEOUT_S = 600
+TOLERANCE = 1e-3  # nats a log-probability may move in the checks (honest models: exactly 0)
+Forward = Callable[[torch.Tensor], torch.Tensor]
 
 
 # --- data (read here, never through the candidate's data.py) ---------------------------
 
 
-def token_files(env_dir: Path, dataset: str) -> tuple[np.ndarray, np.ndarray]:
-    """(held-out tokens, training tokens) for `dataset`."""
+def train_tokens(env_dir: Path, dataset: str) -> np.ndarray:
     if dataset == "shakespeare":
-        val = (env_dir / "heldout" / "shakespeare_val.txt").read_bytes()
-        train = (env_dir / "data" / "shakespeare" / "train.txt").read_bytes()
-        return np.frombuffer(val, np.uint8), np.frombuffer(train, np.uint8)
+        text = (env_dir / "data" / "shakespeare" / "train.txt").read_bytes()
+        return np.frombuffer(text, np.uint8)
     train_dir = Path(os.environ.get("NANOGPT_DATA_DIR") or env_dir / "data") / "fineweb10B"
+    shards = sorted(train_dir.glob("*.bin"))
+    if not shards:
+        raise SystemExit(f"FineWeb shards missing in {train_dir}: run prepare_fineweb.py")
+    return read_shard(shards[0])
+
+
+def heldout_tokens(env_dir: Path, dataset: str) -> np.ndarray:
+    if dataset == "shakespeare":
+        text = (env_dir / "heldout" / "shakespeare_val.txt").read_bytes()
+        return np.frombuffer(text, np.uint8)
     val_dir = Path(os.environ.get("NANOGPT_HELDOUT_DIR") or env_dir / "heldout") / "fineweb10B"
-    vals, trains = sorted(val_dir.glob("fineweb_val_*.bin")), sorted(train_dir.glob("*.bin"))
-    if not vals or not trains:
-        raise SystemExit(
-            f"FineWeb shards missing in {val_dir} or {train_dir}: run prepare_fineweb.py"
-        )
-    return read_shard(vals[0]), read_shard(trains[0])
+    shards = sorted(val_dir.glob("fineweb_val_*.bin"))
+    if not shards:
+        raise SystemExit(f"FineWeb held-out shard missing in {val_dir}: run prepare_fineweb.py")
+    return read_shard(shards[0])
 
 
 def windows(tokens: np.ndarray, seq_len: int, limit: int | None = None) -> torch.Tensor:
@@ -83,14 +84,22 @@ def windows(tokens: np.ndarray, seq_len: int, limit: int | None = None) -> torch
     return torch.from_numpy(starts[:count].astype(np.int64))
 
 
-# --- the model, as an exported graph ------------------------------------------------------
+def random_windows(
+    tokens: np.ndarray, seq_len: int, count: int, gen: torch.Generator
+) -> torch.Tensor:
+    """`count` windows of seq_len + 1 tokens at random places: a model cannot know which."""
+    starts = torch.randint(0, len(tokens) - seq_len, (count,), generator=gen).numpy()
+    return torch.from_numpy(tokens[starts[:, None] + np.arange(seq_len + 1)].astype(np.int64))
 
 
-def export_in_child(code_dir: Path, ckpt: Path, out: Path, s: Settings, device: str) -> None:
-    # The child runs candidate code: it must not learn where the result goes.
+# --- the model, as a checked graph --------------------------------------------------------
+
+
+def export_in_child(code_dir: Path, ckpt: Path, out: Path, scale: str, device: str) -> None:
+    """Smoke only: the export step's work, on this checkpoint (the candidate's code runs there)."""
     child_env = {k: v for k, v in os.environ.items() if k != "EXECUTOR_RESULT_PATH"}
     cmd = [sys.executable, str(HERE / "export_model.py"), str(code_dir), str(ckpt), str(out),
-           "--batch", str(s.batch), "--seq", str(s.seq_len), "--device", device]  # fmt: skip
+           "--scale", scale, "--device", device]  # fmt: skip
     try:
         proc = subprocess.run(
             cmd, env=child_env, cwd=out.parent, capture_output=True, text=True,
@@ -106,13 +115,53 @@ def export_in_child(code_dir: Path, ckpt: Path, out: Path, s: Settings, device: 
         )
 
 
-def load_forward(path: Path, device: str):
-    module = torch.export.load(str(path)).module()
-    module.to(device)
+def same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal bit for bit (so NaN equals the same NaN)."""
+    flat = [t.detach().contiguous().flatten().view(torch.uint8) for t in (a, b)]
+    return torch.equal(*flat)
 
+
+def load_model(
+    graph: Path, ckpt: Path, s: Settings, device: str
+) -> tuple[torch.nn.Module | None, list[str]]:
+    """(module, []) for a graph that passes the rules, else (None, [the reason])."""
+    try:
+        ep = load_graph(graph)
+    except GraphRejected as e:
+        return None, [f"the exported graph is rejected: {e}"]
+    # Weights are what training saved within its budget; an export step that trained on, or
+    # baked tables into constants, would score more than the training step produced.
+    saved = torch.load(ckpt, map_location="cpu", weights_only=True)
+    saved = saved.get("model") if isinstance(saved, dict) else None
+    if not isinstance(saved, dict):
+        raise SystemExit(f'{ckpt.name} is not {{"config": ..., "model": state_dict}}')
+    for name, value in ep.state_dict.items():
+        mine = saved.get(name)
+        if not isinstance(mine, torch.Tensor) or mine.shape != value.shape:
+            mine = None
+        if mine is None or not same_bits(mine.to(value), value):
+            return None, [f"the exported graph's {name} is not the {name} saved in {ckpt.name}"]
+    if (n := free_values(ep)) > s.max_free_values:
+        return None, [
+            f"the exported graph holds {n} numbers besides the checkpoint's weights (constants, "
+            f"non-persistent buffers, literals); at most {s.max_free_values} are allowed"
+        ]
+    module = ep.module(check_guards=False).to(device)
+    return module, []
+
+
+def make_forward(module: torch.nn.Module, s: Settings, device: str) -> Forward:
     @torch.no_grad()
     def forward(idx: torch.Tensor) -> torch.Tensor:
-        return module(idx.to(device)).float()
+        logits = module(idx.to(device))
+        ok = isinstance(logits, torch.Tensor) and logits.dim() == 3
+        if not ok or tuple(logits.shape[:2]) != tuple(idx.shape) or logits.shape[2] < s.vocab:
+            shape = getattr(logits, "shape", type(logits).__name__)
+            raise SystemExit(
+                f"the model must return logits of shape ({s.batch}, {s.seq_len}, >= {s.vocab}), "
+                f"not {shape}"
+            )
+        return logits.float()
 
     return forward
 
@@ -120,7 +169,7 @@ def load_forward(path: Path, device: str):
 # --- measurements -------------------------------------------------------------------------
 
 
-def mean_loss(forward, data: torch.Tensor, batch: int) -> float:
+def mean_loss(forward: Forward, data: torch.Tensor, batch: int) -> float:
     """Mean next-token cross-entropy over all windows; the last batch is padded."""
     total, count = 0.0, 0
     for i in range(0, len(data), batch):
@@ -136,99 +185,192 @@ def mean_loss(forward, data: torch.Tensor, batch: int) -> float:
     return total / count
 
 
-def causality_flags(forward, rows: torch.Tensor, other: torch.Tensor, seed: int = 0) -> list[str]:
+def moved(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """|a - b| per position: the largest change of a log-probability (NaN counts as moved)."""
+    d = torch.where(a == b, 0.0, (a - b).abs().nan_to_num(nan=math.inf))
+    return d.amax(-1)
+
+
+def spread(k: int, n: int, gen: torch.Generator) -> torch.Tensor:
+    """n draws from 0..k-1 that cover every value once before any repeats (when n >= k)."""
+    perms = [torch.randperm(k, generator=gen) for _ in range(-(-n // k))]
+    return torch.cat(perms)[:n]
+
+
+def causality_checks(
+    forward: Forward, inputs: torch.Tensor, s: Settings, gen: torch.Generator
+) -> tuple[list[str], dict]:
     """Checks that predictions use only earlier tokens of their own row.
 
-    `rows` and `other` are (batch, T) windows of real text: changes are made with real text
-    so that a model cannot tell a check from ordinary input.
+    `inputs` are the scored rows in scoring order, so a checked batch is exactly a batch that
+    was scored. Changes use the text of another scored batch, so a check looks like any
+    other input. Which batches, cuts and rows are tested comes from `gen` and is recorded.
     """
-    gen = torch.Generator().manual_seed(seed)
-    batch, T = rows.shape
-    assert batch >= 2 and other.shape == rows.shape
-    base = forward(rows)
-    tol = 1e-3 + 1e-4 * float(base.abs().max())
+    B, T = s.batch, inputs.shape[1]
+    full = len(inputs) // B
+    if full < 2 * s.check_batches:
+        raise SystemExit(f"too little text for the checks: {full} batches of {B}")
+    picks = torch.randperm(full, generator=gen)[: 2 * s.check_batches].tolist()
+    record: dict = {"batches": picks[: s.check_batches], "replacements": picks[s.check_batches :],
+                    "cuts": [], "kept_rows": []}  # fmt: skip
+    bases = {}
+    for b, o in zip(record["batches"], record["replacements"], strict=True):
+        rows, other = inputs[b * B : (b + 1) * B], inputs[o * B : (o + 1) * B]
+        base = bases[b] = F.log_softmax(forward(rows), -1)
+        if (d := float(moved(F.log_softmax(forward(rows), -1), base).max())) > TOLERANCE:
+            return [f"the model's output is not deterministic in eval mode (moved {d:.3g})"], record
+        # A random half of the rows keeps its text while the other half changes. First, so
+        # that a change in the cut checks below comes from the row's own future.
+        for _ in range(s.split_passes):
+            kept = torch.randperm(B, generator=gen)[: B // 2]
+            record["kept_rows"].append(kept.tolist())
+            mixed = other.clone()
+            mixed[kept] = rows[kept]
+            d = float(moved(F.log_softmax(forward(mixed), -1)[kept], base[kept]).max())
+            if d > TOLERANCE:
+                return [
+                    f"rows are not independent: log-probabilities of a row change (by up to "
+                    f"{d:.3g}) when other rows of the batch change; the model mixes information "
+                    "across sequences"
+                ], record
+    positions = torch.arange(T)
+    for b, o in zip(record["batches"], record["replacements"], strict=True):
+        rows, other = inputs[b * B : (b + 1) * B], inputs[o * B : (o + 1) * B]
+        # Each row gets its own cut; over the passes every cut position is tested once per
+        # batch when they fit (tiny), else a random sample of them.
+        cuts = spread(T - 1, s.cut_passes * B, gen).view(s.cut_passes, B)
+        record["cuts"].append(cuts.tolist())
+        for cut in cuts:
+            after = positions[None, :] > cut[:, None]  # (B, T): the text that changes
+            changed = F.log_softmax(forward(torch.where(after, other, rows)), -1)
+            before = moved(changed, bases[b]).masked_fill(after.to(changed.device), 0.0)
+            if (d := float(before.max())) > TOLERANCE:
+                r, t = divmod(int(before.argmax()), T)
+                return [
+                    f"not causal: log-probabilities at position {t} (row {r} of batch {b}) change "
+                    f"by {d:.3g} when tokens after {int(cut[r])} change; the model attends to "
+                    "future tokens"
+                ], record
+    return [], record
 
-    def differs(a: torch.Tensor, b: torch.Tensor) -> float:
-        return float((a - b).abs().max())
 
-    flags = []
-    if (d := differs(forward(rows), base)) > tol:
-        return [f"the model's output is not deterministic in eval mode (max change {d:.3g})"]
-    cuts = sorted({0, T // 2, T - 2, *torch.randint(0, T - 1, (3,), generator=gen).tolist()})
-    for t in cuts:
-        changed = rows.clone()
-        changed[:, t + 1 :] = other[:, t + 1 :]
-        if (d := differs(forward(changed)[:, : t + 1], base[:, : t + 1])) > tol:
-            flags.append(
-                f"not causal: logits at positions <= {t} change (by up to {d:.3g}) when later "
-                "tokens change; the model attends to future tokens"
-            )
-            break
-    # Each row in turn keeps its text while every other row changes.
-    for row in (0, batch - 1):
-        changed = other.clone()
-        changed[row] = rows[row]
-        if (d := differs(forward(changed)[row], base[row])) > tol:
-            flags.append(
-                f"rows are not independent: logits of a row change (by up to {d:.3g}) when the "
-                "other rows of the batch change; the model mixes information across sequences"
-            )
-            break
-    return flags
+def assess(
+    forward: Forward, val: torch.Tensor, train: torch.Tensor, s: Settings, gen: torch.Generator
+) -> tuple[dict[str, float], list[str], dict]:
+    """Score one model, then check it on the batches just scored: (metrics, flags, record)."""
+    val_loss = mean_loss(forward, val, s.batch)
+    if not math.isfinite(val_loss):
+        return {"val_loss": val_loss}, [f"val_loss is not finite ({val_loss})"], {}
+    flags, record = causality_checks(forward, val[:, :-1], s, gen)
+    if flags:
+        return {"val_loss": math.nan}, flags, record  # a peeking model gets no loss
+    train_loss = mean_loss(forward, train, s.batch)
+    record["train_windows"] = len(train)
+    if (gap := val_loss - train_loss) < s.min_gap:
+        flags.append(
+            f"val_loss {val_loss:.3f} is {-gap:.3f} below train_loss {train_loss:.3f}, beyond "
+            f"what honest models show ({-s.min_gap:.2f}): it has likely seen the held-out text"
+        )
+    return {"val_loss": val_loss, "train_loss": train_loss}, flags, record
+
+
+# --- speedrun: the harness's time to the target -----------------------------------------
+
+
+def timed_checkpoints(out_dir: Path, times_path: Path) -> list[tuple[float, Path]]:
+    """Checkpoints the harness timed, earliest first. Training's own clock (elapsed_s in a
+    checkpoint) is never read: a file the harness did not time does not count."""
+    times = json.loads(times_path.read_text())
+    found = []
+    for name, t in times.items():
+        path = out_dir / name
+        timed = isinstance(t, (int, float)) and math.isfinite(t)
+        if timed and re.fullmatch(r"ckpt(_\d+)?\.pt", name) and path.is_file():
+            found.append((float(t), path))
+    return sorted(found)
+
+
+def time_to_target(
+    module: torch.nn.Module, forward: Forward, timed: list[tuple[float, Path]],
+    val: torch.Tensor, train: torch.Tensor, s: Settings, gen: torch.Generator,
+    final_val_loss: float,
+) -> tuple[dict[str, float], list[str], dict]:  # fmt: skip
+    """The earliest timed checkpoint at or below the target, scored with the final graph and its
+    own weights (so its score depends only on what training wrote by then) and checked like
+    the final model. A checkpoint whose weights do not fit the graph does not count."""
+    assert s.target is not None
+    keys = list(module.state_dict())
+    records: dict = {}
+    for t, path in timed:
+        if path.name == "ckpt.pt":  # the graph's own weights: scored and checked already
+            if final_val_loss <= s.target:
+                return {"target_reached": 1.0, "time_to_target_s": t}, [], records
+            continue
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = state.get("model") if isinstance(state, dict) else None
+        try:
+            module.load_state_dict({k: state[k] for k in keys})  # type: ignore[index]
+        except (KeyError, RuntimeError, TypeError) as e:
+            records[path.name] = {"time_s": t, "skipped": f"weights do not fit the graph ({e})"}
+            continue
+        metrics, flags, record = assess(forward, val, train, s, gen)
+        records[path.name] = {"time_s": t, **metrics, **record}
+        if flags:
+            return {"target_reached": 0.0}, [f"{path.name}: {f}" for f in flags], records
+        if metrics["val_loss"] <= s.target:
+            return {"target_reached": 1.0, "time_to_target_s": t}, [], records
+    return {"target_reached": 0.0}, [], records
 
 
 # --- the whole evaluation ---------------------------------------------------------------
 
 
-def evaluate(out_dir: Path, env_dir: Path, scale: str, device: str, check_only: bool) -> dict:
+def evaluate(
+    out_dir: Path, env_dir: Path, scale: str, device: str, check_only: bool = False,
+    export_dir: Path | None = None, times_path: Path | None = None,
+) -> dict:  # fmt: skip
+    """{"metrics": ..., "flags": [...], "checks": what was checked}; check_only: smoke."""
     s = SCALES[scale]
-    final = out_dir / "ckpt.pt"
-    if not final.is_file():
-        raise SystemExit(f"training wrote no checkpoint: {final} is missing")
-    val_tokens, train_tokens = token_files(env_dir, s.dataset)
-    train = windows(train_tokens, s.seq_len, s.train_tokens)
-    metrics: dict[str, float] = {}
-    with tempfile.TemporaryDirectory(prefix="nanogpt-eval-") as tmp:
+    ckpt = out_dir / "ckpt.pt"
+    if not ckpt.is_file():
+        raise SystemExit(f"training wrote no checkpoint: {ckpt} is missing")
+    seed = secrets.randbits(63)  # what is checked must not be predictable from this code
+    gen = torch.Generator().manual_seed(seed)
+    checks: dict = {"seed": seed}
+    n_train = s.train_tokens // s.seq_len
+    train = random_windows(train_tokens(env_dir, s.dataset), s.seq_len, n_train, gen)
+    if check_only:
+        # Smoke: no held-out text here. Export now, then check the graph on training text.
+        with tempfile.TemporaryDirectory(prefix="nanogpt-check-") as tmp:
+            graph = Path(tmp) / "ckpt.pt2"
+            export_in_child(out_dir / "code", ckpt, graph, scale, device)
+            module, flags = load_model(graph, ckpt, s, device)
+        if module is not None:
+            forward = make_forward(module, s, device)
+            flags, checks["ckpt.pt"] = causality_checks(forward, train[:, :-1], s, gen)
+        return {"metrics": {}, "flags": flags, "checks": checks}
 
-        def exported(ckpt: Path):
-            graph = Path(tmp) / (ckpt.stem + ".pt2")
-            export_in_child(out_dir / "code", ckpt, graph, s, device)
-            return load_forward(graph, device)
-
-        forward = exported(final)
-        # Real text from two far-apart places of the training split.
-        half = len(train) // 2
-        flags = causality_flags(forward, train[: s.batch, :-1], train[half : half + s.batch, :-1])
-        if check_only or flags:
-            return {"metrics": metrics, "flags": flags}
-        val = windows(val_tokens, s.seq_len, s.val_tokens)
-        metrics["val_loss"] = mean_loss(forward, val, s.batch)
-        metrics["train_loss"] = mean_loss(forward, train, s.batch)
-        if s.target is not None:
-            # The earliest checkpoint at or below the target; training records its own clock,
-            # which the harness bounds by killing training at the scale's timeout.
-            reached = None
-            for ckpt in [*sorted(out_dir.glob("ckpt_*.pt")), final]:
-                loss = (
-                    metrics["val_loss"]
-                    if ckpt == final
-                    else mean_loss(exported(ckpt), val, s.batch)
-                )
-                if math.isfinite(loss) and loss <= s.target:
-                    meta = torch.load(ckpt, map_location="cpu", weights_only=True)
-                    reached = float(meta.get("elapsed_s", math.nan))
-                    break
-            metrics["target_reached"] = float(reached is not None)
-            if reached is not None:
-                metrics["time_to_target_s"] = reached
-    if not math.isfinite(metrics["val_loss"]):
-        flags.append(f"val_loss is not finite ({metrics['val_loss']})")
-    elif metrics["val_loss"] < metrics["train_loss"] - s.leak_margin:
-        flags.append(
-            f"val_loss {metrics['val_loss']:.3f} is far below train_loss "
-            f"{metrics['train_loss']:.3f}: the model has likely seen the held-out text"
+    if export_dir is None:
+        raise SystemExit("no EXECUTOR_EXPORT_DIR: the export step's graph is what is scored")
+    graph = export_dir / "ckpt.pt2"
+    if not graph.is_file():
+        raise SystemExit(f"the export step wrote no graph: {graph} is missing")
+    if s.target is not None and (times_path is None or not times_path.is_file()):
+        raise SystemExit("no EXECUTOR_OUTPUT_TIMES: the harness's checkpoint times are needed")
+    module, flags = load_model(graph, ckpt, s, device)
+    if module is None:
+        # No loss, but the metric is reported (NaN): the harness reads flags beside it.
+        return {"metrics": {"val_loss": math.nan}, "flags": flags, "checks": checks}
+    forward = make_forward(module, s, device)
+    val = windows(heldout_tokens(env_dir, s.dataset), s.seq_len, s.val_tokens)
+    metrics, flags, checks["ckpt.pt"] = assess(forward, val, train, s, gen)
+    if s.target is not None and times_path is not None and not flags:
+        timed = timed_checkpoints(out_dir, times_path)
+        reached, flags, checks["timed"] = time_to_target(
+            module, forward, timed, val, train, s, gen, metrics["val_loss"]
         )
-    return {"metrics": metrics, "flags": flags}
+        metrics.update(reached)
+    return {"metrics": metrics, "flags": flags, "checks": checks}
 
 
 def main() -> None:
@@ -238,13 +380,17 @@ def main() -> None:
     args = p.parse_args()
     if args.scale not in SCALES:
         raise SystemExit(f"unknown scale {args.scale!r}; choose one of: {', '.join(SCALES)}")
-    torch.manual_seed(0)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
     out_dir = Path(os.environ.get("EXECUTOR_OUTPUT_DIR", "out"))
     env_dir = Path(os.environ.get("EXECUTOR_ENV_DIR", HERE))
-    result = evaluate(out_dir, env_dir, args.scale, device, args.check)
+    export_dir = os.environ.get("EXECUTOR_EXPORT_DIR")
+    times = os.environ.get("EXECUTOR_OUTPUT_TIMES")
+    result = evaluate(
+        out_dir, env_dir, args.scale, device, args.check,
+        Path(export_dir) if export_dir else None, Path(times) if times else None,
+    )  # fmt: skip
     print(json.dumps(result))
     if args.check:
         if result["flags"]:

@@ -1,5 +1,6 @@
 """Fixtures for the pretrain_nanogpt environment: its modules, imported from their folders,
-and a real smoke checkpoint trained once per session."""
+a real smoke checkpoint trained once per session, and the export step run as the harness runs
+it."""
 
 from __future__ import annotations
 
@@ -62,3 +63,41 @@ def output_copy(smoke_output: Path, tmp_path: Path) -> Path:
     dst = tmp_path / "output"
     shutil.copytree(smoke_output, dst)
     return dst
+
+
+@pytest.fixture(scope="session")
+def env_without_heldout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The environment folder as the export step sees it: no held-out text."""
+    dst = tmp_path_factory.mktemp("env") / "pretrain_nanogpt"
+    shutil.copytree(ENV, dst, ignore=shutil.ignore_patterns("heldout", "__pycache__", "fineweb10B"))
+    return dst
+
+
+def run_export(output: Path, export_dir: Path, env_dir: Path) -> subprocess.CompletedProcess:
+    """The harness's export step: `python $EXECUTOR_ENV_DIR/export_model.py`."""
+    env = {
+        **os.environ,
+        "EXECUTOR_OUTPUT_DIR": str(output),
+        "EXECUTOR_EXPORT_DIR": str(export_dir),
+        "EXECUTOR_ENV_DIR": str(env_dir),
+        "EXECUTOR_SCALE": "tiny",
+    }
+    export_dir.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(
+        [sys.executable, str(env_dir / "export_model.py")], cwd=output.parent, env=env,
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+def export(output: Path, env_dir: Path) -> Path:
+    """Run the export step on `output`; the folder holding its graph."""
+    export_dir = output.parent / "export"
+    proc = run_export(output, export_dir, env_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return export_dir
+
+
+@pytest.fixture(scope="session")
+def smoke_export(smoke_output: Path, env_without_heldout: Path) -> Path:
+    """The export step's graph of the smoke checkpoint."""
+    return export(smoke_output, env_without_heldout)

@@ -46,7 +46,9 @@ async def test_tampered_evaluator_is_flagged_before_training(tmp_path: Path) -> 
     baseline = BaselineRepo(tmp_path / "runs", env)
     pinned = baseline.pinned_env_hashes
     evaluate = env_dir / "evaluate.py"
-    evaluate.write_text(evaluate.read_text().replace("leak_margin: float", "leak_margin: float  #"))
+    text = evaluate.read_text()
+    assert "TOLERANCE = 1e-3" in text
+    evaluate.write_text(text.replace("TOLERANCE = 1e-3", "TOLERANCE = 1e3"))
     ws = baseline.new_workspace(tmp_path / "ws")
     out = await run_candidate(
         env, "tiny", ws.path, tmp_path / "art", get_sandbox("local"), expected_env=pinned

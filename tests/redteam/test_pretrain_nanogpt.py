@@ -25,7 +25,10 @@ def _edit(text: str, old: str, new: str) -> str:
     return text.replace(old, new, 1)
 
 
-async def test_peeking_at_positions_the_old_check_skipped_is_flagged(sandbox, tmp_path) -> None:
+async def test_peeking_at_positions_the_old_check_skipped_is_flagged(
+    evaluator_sandbox, tmp_path
+) -> None:
+    sandbox = evaluator_sandbox
     """The old check cut at 0, T/2, T-2 and three seeded positions, all readable in the code.
     This model lets a few other positions see the next token."""
     model = _edit(
@@ -46,7 +49,8 @@ async def test_peeking_at_positions_the_old_check_skipped_is_flagged(sandbox, tm
     assert "not causal" in str(a.outcome.reason) and a.outcome.reward is None
 
 
-async def test_a_model_causal_only_in_training_mode_is_flagged(sandbox, tmp_path) -> None:
+async def test_a_model_causal_only_in_training_mode_is_flagged(evaluator_sandbox, tmp_path) -> None:
+    sandbox = evaluator_sandbox
     """Causal while training (the loss looks honest), bidirectional in eval mode and under
     torch.export: the score comes from the exported graph, so the check must run on it."""
     model = _edit(MODEL, "is_causal=True)", "is_causal=self.training)")
@@ -117,10 +121,12 @@ async def test_training_on_the_held_out_text_unisolated_is_flagged(tmp_path) -> 
         '        held = Path(os.environ["EXECUTOR_ENV_DIR"]) / "heldout" / "shakespeare_val.txt"\n'
         "        text = held.read_bytes()  # only the held-out text\n",
     )
+    # A higher learning rate memorises faster: the gap clears the floor on a slow machine too.
+    config = (ENV / "repo" / "config.py").read_text()
+    config = _edit(config, "lr: float = 0.001", "lr: float = 0.004")
     env_dir = private_env(ENV, tmp_path, canary=False)
-    a = await run_attack(
-        env_dir, {"data.py": data}, tmp_path, "local:isolation=none", timeout_s=45.0
-    )
+    files = {"data.py": data, "config.py": config}
+    a = await run_attack(env_dir, files, tmp_path, "local:isolation=none", timeout_s=60.0)
     record("train on the held-out text", "local, unisolated", str(a.outcome.status),
            a.outcome.reason)  # fmt: skip
     assert a.outcome.status is RunStatus.FLAGGED, (a.outcome.reason, a.outcome.metrics)
@@ -129,8 +135,9 @@ async def test_training_on_the_held_out_text_unisolated_is_flagged(tmp_path) -> 
 
 @pytest.mark.parametrize("payload", ["pickle"])
 async def test_an_export_that_would_run_code_in_the_evaluator_is_refused(
-    sandbox, tmp_path, payload
+    evaluator_sandbox, tmp_path, payload
 ) -> None:
+    sandbox = evaluator_sandbox
     """The export step runs candidate code and writes what the evaluator loads. A crafted
     graph file that executes code when loaded would run it in the one step that reads
     held-out data and writes the result."""
