@@ -18,8 +18,9 @@ posttrain_grpo
 - sft-then-grpo: imitate the worked solutions of the held-out test problems (the old
   heldout/tiny_test.jsonl, regenerated exactly: problems.py, seed 2), then the baseline GRPO.
 
-Usage: python bench/reward_integrity.py [--seeds 0 1 2] [--envs pretrain_nanogpt posttrain_grpo]
-       [--run-dir DIR] [--json FILE]
+Usage: python bench/reward_integrity.py [--seeds 0 1 2] [--attack-seeds 0]
+       [--envs pretrain_nanogpt posttrain_grpo] [--run-dir DIR] [--json FILE]
+(--seeds: the baselines'; --attack-seeds: the attacks', default the same; either may be empty)
 """
 
 from __future__ import annotations
@@ -171,7 +172,9 @@ def interval(xs: list[float]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2], help="Baseline seeds.")
+    ap.add_argument("--attack-seeds", type=int, nargs="*", default=None,
+                    help="Seeds of the attack arms (default: --seeds).")  # fmt: skip
     ap.add_argument("--envs", nargs="+", default=["pretrain_nanogpt", "posttrain_grpo"])
     ap.add_argument("--run-dir", type=Path, default=None, help="Default: a new temp folder.")
     ap.add_argument("--json", type=Path, default=None, help="Also write every run here.")
@@ -182,8 +185,11 @@ def main() -> None:
     for name in args.envs:
         env = resolve_environment(name)
         arms = nanogpt_arms(env.root) if name == "pretrain_nanogpt" else grpo_arms(env.root)
-        for seed in args.seeds:
+        attack_seeds = args.seeds if args.attack_seeds is None else args.attack_seeds
+        for seed in sorted(set(args.seeds) | set(attack_seeds)):
             for arm in arms:
+                if seed not in (args.seeds if arm.name == "baseline" else attack_seeds):
+                    continue
                 with console.status(f"{name} {arm.name} ({arm.sandbox}) seed {seed}"):
                     row = asyncio.run(run_arm(env, arm, seed, run_dir / name))
                 rows.append(row)
@@ -191,7 +197,7 @@ def main() -> None:
                               f"reward={row['reward']} {row['reason']}")  # fmt: skip
                 if args.json:
                     args.json.write_text(json.dumps(rows, indent=1))
-    table = Table(title=f"reward integrity, tiny scale, seeds {args.seeds}")
+    table = Table(title="reward integrity, tiny scale")
     for col in ("env", "arm", "sandbox", "n", "statuses", "reward (95% CI)", "metric", "flag"):
         table.add_column(col)
     seen: dict[tuple[str, str, str], list[dict]] = {}
