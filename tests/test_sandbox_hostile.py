@@ -219,7 +219,8 @@ async def test_editing_the_evaluator_at_run_time_is_stopped_or_flagged(
     train = ws / "train.py"
     train.write_text(tamper + train.read_text())
     before = (toy_env / "evaluate.py").read_text()
-    sandbox = make_sandbox("local", isolation="none") if kind == "unisolated" else make_sandbox(kind)
+    unisolated = kind == "unisolated"
+    sandbox = make_sandbox("local", isolation="none") if unisolated else make_sandbox(kind)
     outcome = await run_candidate(env, "tiny", ws, tmp_path / "artifacts", sandbox)
     stdout = (tmp_path / "artifacts" / "logs" / "train.stdout").read_text()
     if kind != "unisolated":
