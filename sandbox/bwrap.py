@@ -80,6 +80,11 @@ def argv(
             "--unshare-cgroup-try"]  # fmt: skip
     if not network:
         args.append("--unshare-net")
+    # Scratch first: every bind below lands on top of these (a project or venv kept under
+    # /tmp stays visible).
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    args += ["--size", str(tmp_bytes), "--tmpfs", "/tmp"]
+    args += ["--size", str(tmp_bytes), "--tmpfs", "/dev/shm"]
     for top in SYSTEM:
         p = Path(top)
         if p.is_symlink():
@@ -93,9 +98,6 @@ def argv(
             args += ["--ro-bind", extra, extra]
     if Path("/sys").is_dir():
         args += ["--ro-bind", "/sys", "/sys"]
-    args += ["--proc", "/proc", "--dev", "/dev"]
-    args += ["--size", str(tmp_bytes), "--tmpfs", "/tmp"]
-    args += ["--size", str(tmp_bytes), "--tmpfs", "/dev/shm"]
     if step.gpus:
         for dev in sorted(glob.glob("/dev/nvidia*")) + sorted(glob.glob("/dev/dri/*")):
             args += ["--dev-bind", dev, dev]
