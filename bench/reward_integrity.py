@@ -42,7 +42,10 @@ from sandbox import get_sandbox
 from sandbox.run import run_candidate
 from sandbox.workspace import BaselineRepo
 
-OLD_CUTS = (0, 42, 64, 93, 96, 126)  # the old check's cuts at T=128 (seed 0): see --help
+OLD_CUTS = (0, 42, 64, 93, 96, 126)
+# Student's t, 97.5% quantile, by degrees of freedom (no scipy in the dev install).
+T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
+        9: 2.262, 10: 2.228}  # fmt: skip  # the old check's cuts at T=128 (seed 0): see --help
 
 
 @dataclass(frozen=True)
@@ -164,9 +167,7 @@ def interval(xs: list[float]) -> str:
         return "-"
     if len(xs) == 1:
         return f"{xs[0]:.3f}"
-    from scipy import stats
-
-    half = stats.t.ppf(0.975, len(xs) - 1) * statistics.stdev(xs) / math.sqrt(len(xs))
+    half = T975.get(len(xs) - 1, 1.96) * statistics.stdev(xs) / math.sqrt(len(xs))
     return f"{statistics.fmean(xs):.3f} ± {half:.3f}"
 
 
