@@ -152,10 +152,12 @@ class Sandbox(abc.ABC):
         self.layout = layout
 
     async def prepare_step(self, step: Step) -> None:
-        """Create the folders the step writes (the export folder is made on first use)."""
+        """Create the folders the step writes, and the export folder it may mount."""
         if self.layout is not None:
             for d in step.writable(self.layout):
                 d.mkdir(parents=True, exist_ok=True)
+            if self.layout.export_dir is not None:
+                self.layout.export_dir.mkdir(parents=True, exist_ok=True)
 
     async def exec(self, step: Step) -> StepResult:
         """Run `step` under the watch of `sandbox.watch`: the disk limit, the timed outputs,

@@ -120,7 +120,6 @@ def argv(
     out = str(layout.output_dir)
     args += ["--bind" if writes else "--ro-bind", out, out]
     if layout.export_dir is not None and (step.writes_export_dir or step.evaluating):
-        layout.export_dir.mkdir(parents=True, exist_ok=True)
         exp = str(layout.export_dir)
         args += ["--bind" if step.writes_export_dir else "--ro-bind", exp, exp]
     if step.evaluating:

@@ -176,7 +176,6 @@ class DockerSandbox(Sandbox):
                 "bind": str(INSIDE.workspace / ".git"), "mode": "ro"
             }  # fmt: skip
         if layout.export_dir is not None and (step.writes_export_dir or evaluating):
-            layout.export_dir.mkdir(parents=True, exist_ok=True)
             volumes[str(layout.export_dir)] = {
                 "bind": str(INSIDE.export_dir), "mode": "rw" if step.writes_export_dir else "ro"
             }  # fmt: skip
