@@ -20,9 +20,10 @@ def check_python() -> Check:
     v = sys.version_info
     ok = v >= (3, 11)
     return _check(
-        "python", "ok" if ok else "fail",
+        "python",
+        "ok" if ok else "fail",
         f"{v.major}.{v.minor}.{v.micro}" + ("" if ok else ": executor needs Python 3.11 or newer"),
-    )  # fmt: skip
+    )
 
 
 def check_torch() -> Check:
@@ -35,7 +36,7 @@ def check_torch() -> Check:
 
 
 def check_gpus() -> Check:
-    from sandbox.scheduler import detect_gpus
+    from runner.scheduler import detect_gpus
 
     smi = shutil.which("nvidia-smi")
     ids = detect_gpus()
@@ -45,10 +46,17 @@ def check_gpus() -> Check:
     names = ""
     if smi is not None:
         try:
-            names = subprocess.run(
-                [smi, "--query-gpu=index,name,memory.total", "--format=csv,noheader"],
-                capture_output=True, text=True, timeout=20, check=True,
-            ).stdout.strip().replace("\n", "; ")  # fmt: skip
+            names = (
+                subprocess.run(
+                    [smi, "--query-gpu=index,name,memory.total", "--format=csv,noheader"],
+                    capture_output=True,
+                    text=True,
+                    timeout=20,
+                    check=True,
+                )
+                .stdout.strip()
+                .replace("\n", "; ")
+            )
         except (subprocess.SubprocessError, OSError):
             names = ""
     return _check("gpus", "ok", f"{len(ids)}" + (f": {names}" if names else ""))
@@ -60,14 +68,16 @@ def check_local_sandbox() -> Check:
     why = isolation_problem()
     if why is None:
         return _check(
-            "local sandbox", "ok",
+            "local sandbox",
+            "ok",
             "bubblewrap isolates steps: read-only system, eval-only data hidden, private /tmp "
             "and PID namespace, no network",
-        )  # fmt: skip
+        )
     return _check(
-        "local sandbox", "warn",
+        "local sandbox",
+        "warn",
         f"not isolated ({why}): steps run as you with your files, eval-only data and network",
-    )  # fmt: skip
+    )
 
 
 def check_docker() -> Check:
@@ -126,10 +136,11 @@ def check_cgroups() -> Check:
     group = StepCgroup.create(memory_bytes=1 << 30, pids=64)
     if group is None:
         return _check(
-            "cgroups", "warn",
+            "cgroups",
+            "warn",
             "not writable here: the local sandbox limits memory and processes with rlimits "
             "(which root ignores) and cannot catch a step that leaves its process group",
-        )  # fmt: skip
+        )
     group.remove()
     kind = "v2" if group.v2 else "v1"
     return _check("cgroups", "ok", f"{kind}: local steps get memory and process limits")
@@ -157,9 +168,16 @@ def check_keys() -> list[Check]:
 
 
 CHECKS: list[Callable[[], Check]] = [
-    check_python, check_torch, check_gpus, check_local_sandbox, check_docker, check_ray,
-    check_ideator_rl, check_cgroups, check_git,
-]  # fmt: skip
+    check_python,
+    check_torch,
+    check_gpus,
+    check_local_sandbox,
+    check_docker,
+    check_ray,
+    check_ideator_rl,
+    check_cgroups,
+    check_git,
+]
 
 
 def run_checks() -> list[dict[str, Any]]:

@@ -18,10 +18,10 @@ from agent.implementer import ImplementerConfig, implement
 from agent.llm import LLMClient
 from agent.store import Store, new_id
 from environments import Environment
+from runner.backends import Backend, RunJob, make_backend
+from runner.run import RunOutcome, new_artifacts_dir
+from runner.workspace import BaselineRepo
 from sandbox import RunStatus, get_sandbox
-from sandbox.backends import Backend, RunJob, make_backend
-from sandbox.run import RunOutcome, new_artifacts_dir
-from sandbox.workspace import BaselineRepo
 
 Progress = Callable[[str], None]
 
@@ -45,9 +45,14 @@ class RunRequest:
 
     def make_backend(self) -> Backend:
         return make_backend(
-            self.backend, self.env, self.scale, gpus=self.gpus, slots=self.slots,
-            ray_address=self.ray_address, ray_shared=self.ray_shared,
-        )  # fmt: skip
+            self.backend,
+            self.env,
+            self.scale,
+            gpus=self.gpus,
+            slots=self.slots,
+            ray_address=self.ray_address,
+            ray_shared=self.ray_shared,
+        )
 
 
 async def run_idea(
@@ -74,10 +79,18 @@ async def run_idea(
         idea_id = store.add_idea(idea, env.name, env.repo_hash, req.scale, source)
     progress("implementing" if client else "applying the patch")
     impl = await implement(
-        idea_id=idea_id, idea=idea, env=env, baseline=baseline, store=store,
-        run_dir=req.run_dir, make_sandbox=lambda: get_sandbox(req.sandbox),
-        config=req.implementer, client=client, patch_text=patch_text, progress=progress,
-    )  # fmt: skip
+        idea_id=idea_id,
+        idea=idea,
+        env=env,
+        baseline=baseline,
+        store=store,
+        run_dir=req.run_dir,
+        make_sandbox=lambda: get_sandbox(req.sandbox),
+        config=req.implementer,
+        client=client,
+        patch_text=patch_text,
+        progress=progress,
+    )
     report: dict[str, Any] = {
         "idea_id": idea_id,
         "candidate_id": impl.candidate_id,
@@ -104,9 +117,14 @@ async def run_idea(
     backend = backend or req.make_backend()
     try:
         run_id, outcome = await _run(
-            impl.candidate_id, impl.workspace.path, req, store, baseline, backend,
+            impl.candidate_id,
+            impl.workspace.path,
+            req,
+            store,
+            baseline,
+            backend,
             on_start=lambda: progress(f"training ({req.scale}, seed {req.seed})"),
-        )  # fmt: skip
+        )
     finally:
         if own_backend:
             backend.close()
@@ -181,11 +199,18 @@ async def _run(
     artifacts = new_artifacts_dir(req.run_dir, run_id)
     store.start_run(cand_id, req.scale, req.seed, req.sandbox, artifacts, run_id)
     job = RunJob(
-        req.env, req.scale, workspace, artifacts, sandbox=req.sandbox, seed=req.seed,
-        timeout_s=req.timeout_s, expected_env=baseline.pinned_env_hashes,
-        eval_secret=baseline.eval_secret, name=run_id,
+        req.env,
+        req.scale,
+        workspace,
+        artifacts,
+        sandbox=req.sandbox,
+        seed=req.seed,
+        timeout_s=req.timeout_s,
+        expected_env=baseline.pinned_env_hashes,
+        eval_secret=baseline.eval_secret,
+        name=run_id,
         on_start=on_start,
-    )  # fmt: skip
+    )
     try:
         outcome = await backend.run(job)
     except BaseException as e:
@@ -196,14 +221,24 @@ async def _run(
             else (RunStatus.INFRA_ERROR)
         )
         store.finish_run(
-            run_id, status, reason=f"{type(e).__name__}: {e}".rstrip(": "),
-            metrics={}, flags=[], reward=None, timings={},
-        )  # fmt: skip
+            run_id,
+            status,
+            reason=f"{type(e).__name__}: {e}".rstrip(": "),
+            metrics={},
+            flags=[],
+            reward=None,
+            timings={},
+        )
         raise
     store.finish_run(
-        run_id, outcome.status, reason=outcome.reason, metrics=outcome.metrics,
-        flags=outcome.flags, reward=outcome.reward, timings=outcome.timings,
-    )  # fmt: skip
+        run_id,
+        outcome.status,
+        reason=outcome.reason,
+        metrics=outcome.metrics,
+        flags=outcome.flags,
+        reward=outcome.reward,
+        timings=outcome.timings,
+    )
     return run_id, outcome
 
 

@@ -221,10 +221,16 @@ class Store:
                 "UPDATE runs SET status=?, reason=?, metrics=?, flags=?, reward=?, timings=?,"
                 " ended_at=? WHERE id=?",
                 (
-                    status, reason, json.dumps(metrics), json.dumps(flags), reward,
-                    json.dumps(timings), time.time(), run_id,
+                    status,
+                    reason,
+                    json.dumps(metrics),
+                    json.dumps(flags),
+                    reward,
+                    json.dumps(timings),
+                    time.time(),
+                    run_id,
                 ),
-            )  # fmt: skip
+            )
 
     def close_interrupted(self, ideas_sql: str, args: tuple[Any, ...], process: str) -> int:
         """Runs and candidates a killed `process` left open, for the ideas that `ideas_sql` (a
@@ -254,12 +260,20 @@ class Store:
                 " output_tokens, cost_usd, latency_s, cached, retries, error, created_at)"
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
-                    cand_id, record.provider, record.model, record.request_hash,
-                    record.input_tokens, record.output_tokens, record.cost_usd,
-                    record.latency_s, int(record.cached), record.retries, record.error,
+                    cand_id,
+                    record.provider,
+                    record.model,
+                    record.request_hash,
+                    record.input_tokens,
+                    record.output_tokens,
+                    record.cost_usd,
+                    record.latency_s,
+                    int(record.cached),
+                    record.retries,
+                    record.error,
                     time.time(),
                 ),
-            )  # fmt: skip
+            )
 
     # -- reads ----------------------------------------------------------------------------
 

@@ -299,15 +299,19 @@ def main() -> None:
     for col in ("median step s", "tokens/completion", "reward"):
         table.add_column(col, justify="right")
     table.add_row(
-        "posttrain_grpo repo", f"{ours['median_step_s']:.3f}",
-        f"{ours['mean_completion_tokens']:.1f}", f"{ours['mean_reward']:.3f}",
-    )  # fmt: skip
+        "posttrain_grpo repo",
+        f"{ours['median_step_s']:.3f}",
+        f"{ours['mean_completion_tokens']:.1f}",
+        f"{ours['mean_reward']:.3f}",
+    )
     table.add_row("  rollout", f"{ours['median_rollout_s']:.3f}")
     table.add_row("  update", f"{ours['median_update_s']:.3f}")
     table.add_row(
-        f"TRL {sys.modules['trl'].__version__} GRPOTrainer", f"{trl['median_step_s']:.3f}",
-        f"{trl['mean_completion_tokens']:.1f}", f"{trl['mean_reward']:.3f}",
-    )  # fmt: skip
+        f"TRL {sys.modules['trl'].__version__} GRPOTrainer",
+        f"{trl['median_step_s']:.3f}",
+        f"{trl['mean_completion_tokens']:.1f}",
+        f"{trl['mean_reward']:.3f}",
+    )
     out = Console()
     out.print(table)
     out.print(f"step time ratio (TRL / ours): {result['ratio_trl_over_ours']:.2f}x")

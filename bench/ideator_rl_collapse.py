@@ -35,10 +35,27 @@ def train(
 ) -> tuple[dict, float]:
     run_dir = out / f"diversity-{weight:g}-seed{seed}"
     shutil.rmtree(run_dir, ignore_errors=True)
-    cmd = [str(EXECUTOR), "train-ideator", "--env", str(TOY), "--steps", str(steps),
-           "--group-size", str(group), "--slots", "2", "--save-every", str(steps),
-           "--diversity-weight", str(weight), "--seed", str(seed), "--run-dir", str(run_dir),
-           "--json"]  # fmt: skip
+    cmd = [
+        str(EXECUTOR),
+        "train-ideator",
+        "--env",
+        str(TOY),
+        "--steps",
+        str(steps),
+        "--group-size",
+        str(group),
+        "--slots",
+        "2",
+        "--save-every",
+        str(steps),
+        "--diversity-weight",
+        str(weight),
+        "--seed",
+        str(seed),
+        "--run-dir",
+        str(run_dir),
+        "--json",
+    ]
     console.print(f"[bold]diversity weight {weight:g}[/]: {' '.join(cmd[1:])}")
     t0 = time.monotonic()
     with console.status(f"training (diversity {weight:g}, seed {seed}, {steps} steps)"):
@@ -81,9 +98,11 @@ def plot(results: dict[float, list[dict]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    panels = [("mean_reward", "mean execution reward"),
-              ("top2_cluster_share", "top-2 cluster share"),
-              ("thinking_tokens", "thinking tokens")]  # fmt: skip
+    panels = [
+        ("mean_reward", "mean execution reward"),
+        ("top2_cluster_share", "top-2 cluster share"),
+        ("thinking_tokens", "thinking tokens"),
+    ]
     for ax, (key, title) in zip(axes, panels, strict=True):
         for weight, steps in results.items():
             xs = [s["step"] for s in steps]
@@ -119,20 +138,26 @@ def main() -> None:
             times.append(wall)
         results[w], walls[w] = averaged(runs), statistics.median(times)
         executed[w] = statistics.fmean(sum(s["executed"] for s in r) for r in runs)
-    table = Table(title=f"first step -> mean of the last {args.window} (of {args.steps}), "
-                        f"groups of {args.group_size}, mean of {args.seeds} seeds")  # fmt: skip
+    table = Table(
+        title=f"first step -> mean of the last {args.window} (of {args.steps}), "
+        f"groups of {args.group_size}, mean of {args.seeds} seeds"
+    )
     table.add_column("instrument")
     for w in args.weights:
         table.add_column(f"diversity {w:g}")
     sums = {w: summary(results[w], args.window) for w in args.weights}
     for key in sums[args.weights[0]]:
-        table.add_row(key, *(f"{sums[w][key][0]:.3g} -> {sums[w][key][1]:.3g}"
-                             for w in args.weights))  # fmt: skip
-    table.add_row("ideas executed (rest cached)",
-                  *(f"{executed[w]:.0f} of {args.steps * args.group_size}"
-                    for w in args.weights))  # fmt: skip
-    table.add_row("wall time (median)", *(f"{walls[w]:.0f} s ({walls[w] / args.steps:.1f} s/step)"
-                                          for w in args.weights))  # fmt: skip
+        table.add_row(
+            key, *(f"{sums[w][key][0]:.3g} -> {sums[w][key][1]:.3g}" for w in args.weights)
+        )
+    table.add_row(
+        "ideas executed (rest cached)",
+        *(f"{executed[w]:.0f} of {args.steps * args.group_size}" for w in args.weights),
+    )
+    table.add_row(
+        "wall time (median)",
+        *(f"{walls[w]:.0f} s ({walls[w] / args.steps:.1f} s/step)" for w in args.weights),
+    )
     Console().print(table)
     plot(results, args.plot)
     console.print(f"plot: {args.plot}")

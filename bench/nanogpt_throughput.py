@@ -56,10 +56,17 @@ def main() -> None:
     ours = ours_model.GPT(ours_model.GPTConfig(**ours_config.model_args(cfg)))
     ours_opt = ours_train.make_optimizer(ours, cfg, fused=False)
     torch.manual_seed(0)
-    theirs = ref.GPT(ref.GPTConfig(
-        block_size=cfg.seq_len, vocab_size=cfg.vocab_size, n_layer=cfg.n_layer,
-        n_head=cfg.n_head, n_embd=cfg.n_embd, dropout=0.0, bias=False,
-    ))  # fmt: skip
+    theirs = ref.GPT(
+        ref.GPTConfig(
+            block_size=cfg.seq_len,
+            vocab_size=cfg.vocab_size,
+            n_layer=cfg.n_layer,
+            n_head=cfg.n_head,
+            n_embd=cfg.n_embd,
+            dropout=0.0,
+            bias=False,
+        )
+    )
     theirs_opt = theirs.configure_optimizers(
         cfg.weight_decay, args.lr, (cfg.beta1, cfg.beta2), "cpu"
     )
@@ -107,9 +114,12 @@ def main() -> None:
         med = statistics.median(times[name][3:])  # the first steps warm up allocators
         rate[name] = tokens_per_step / med
         table.add_row(
-            name, f"{sum(p.numel() for p in model.parameters()) / 1e6:.3f}M", f"{med:.4f}",
-            f"{rate[name]:,.0f}", f"{statistics.mean(losses[name][-10:]):.4f}",
-        )  # fmt: skip
+            name,
+            f"{sum(p.numel() for p in model.parameters()) / 1e6:.3f}M",
+            f"{med:.4f}",
+            f"{rate[name]:,.0f}",
+            f"{statistics.mean(losses[name][-10:]):.4f}",
+        )
     console = Console()
     console.print(table)
     ratio = rate["pretrain_nanogpt"] / rate["nanoGPT (reference)"]
@@ -117,8 +127,10 @@ def main() -> None:
     # What the environment rewards is loss per second: time for each to reach the loss the
     # reference ends at (5-step moving average of the training loss).
     target = statistics.mean(losses["nanoGPT (reference)"][-10:])
-    smooth = [statistics.mean(losses["pretrain_nanogpt"][max(0, i - 4) : i + 1])
-              for i in range(args.steps)]  # fmt: skip
+    smooth = [
+        statistics.mean(losses["pretrain_nanogpt"][max(0, i - 4) : i + 1])
+        for i in range(args.steps)
+    ]
     reached = next((i for i, v in enumerate(smooth) if v <= target), None)
     if reached is None:
         console.print(f"pretrain_nanogpt did not reach the reference's final loss {target:.4f}")

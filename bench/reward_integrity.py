@@ -38,14 +38,24 @@ from rich.console import Console
 from rich.table import Table
 
 from environments import Environment, resolve_environment
+from runner.run import run_candidate
+from runner.workspace import BaselineRepo
 from sandbox import get_sandbox
-from sandbox.run import run_candidate
-from sandbox.workspace import BaselineRepo
 
 OLD_CUTS = (0, 42, 64, 93, 96, 126)
 # Student's t, 97.5% quantile, by degrees of freedom (no scipy in the dev install).
-T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
-        9: 2.262, 10: 2.228}  # fmt: skip  # the old check's cuts at T=128 (seed 0): see --help
+T975 = {
+    1: 12.706,
+    2: 4.303,
+    3: 3.182,
+    4: 2.776,
+    5: 2.571,
+    6: 2.447,
+    7: 2.365,
+    8: 2.306,
+    9: 2.262,
+    10: 2.228,
+}  # the old check's cuts at T=128 (seed 0): see --help
 
 
 @dataclass(frozen=True)
@@ -150,15 +160,28 @@ async def run_arm(env: Environment, arm: Arm, seed: int, run_dir: Path) -> dict:
         for rel, text in arm.files.items():
             (ws.path / rel).write_text(text)
         out = await run_candidate(
-            env, "tiny", ws.path, run_dir / "artifacts" / tag, get_sandbox(arm.sandbox),
-            seed=seed, expected_env=baseline.pinned_env_hashes, eval_secret=baseline.eval_secret,
-        )  # fmt: skip
+            env,
+            "tiny",
+            ws.path,
+            run_dir / "artifacts" / tag,
+            get_sandbox(arm.sandbox),
+            seed=seed,
+            expected_env=baseline.pinned_env_hashes,
+            eval_secret=baseline.eval_secret,
+        )
     finally:
         ws.remove()
     first = (out.reason or "").splitlines()[0] if out.reason else ""
-    return {"env": arm.env, "arm": arm.name, "sandbox": arm.sandbox, "seed": seed,
-            "status": str(out.status), "reward": out.reward, "metrics": out.metrics,
-            "reason": first}  # fmt: skip
+    return {
+        "env": arm.env,
+        "arm": arm.name,
+        "sandbox": arm.sandbox,
+        "seed": seed,
+        "status": str(out.status),
+        "reward": out.reward,
+        "metrics": out.metrics,
+        "reason": first,
+    }
 
 
 def interval(xs: list[float]) -> str:
@@ -174,8 +197,13 @@ def interval(xs: list[float]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2], help="Baseline seeds.")
-    ap.add_argument("--attack-seeds", type=int, nargs="*", default=None,
-                    help="Seeds of the attack arms (default: --seeds).")  # fmt: skip
+    ap.add_argument(
+        "--attack-seeds",
+        type=int,
+        nargs="*",
+        default=None,
+        help="Seeds of the attack arms (default: --seeds).",
+    )
     ap.add_argument("--envs", nargs="+", default=["pretrain_nanogpt", "posttrain_grpo"])
     ap.add_argument("--run-dir", type=Path, default=None, help="Default: a new temp folder.")
     ap.add_argument("--json", type=Path, default=None, help="Also write every run here.")
@@ -194,8 +222,10 @@ def main() -> None:
                 with console.status(f"{name} {arm.name} ({arm.sandbox}) seed {seed}"):
                     row = asyncio.run(run_arm(env, arm, seed, run_dir / name))
                 rows.append(row)
-                console.print(f"{name} {arm.name} ({arm.sandbox}) seed {seed}: {row['status']} "
-                              f"reward={row['reward']} {row['reason']}")  # fmt: skip
+                console.print(
+                    f"{name} {arm.name} ({arm.sandbox}) seed {seed}: {row['status']} "
+                    f"reward={row['reward']} {row['reason']}"
+                )
                 if args.json:
                     args.json.write_text(json.dumps(rows, indent=1))
     table = Table(title="reward integrity, tiny scale")
@@ -210,8 +240,16 @@ def main() -> None:
         rewards = [r["reward"] for r in rs if r["reward"] is not None]
         values = [r["metrics"][metric] for r in rs if metric in r["metrics"]]
         flag = next((r["reason"] for r in rs if r["reason"]), "")
-        table.add_row(env_name, arm_name, sb, str(len(rs)), statuses, interval(rewards),
-                      interval(values), flag[:90])  # fmt: skip
+        table.add_row(
+            env_name,
+            arm_name,
+            sb,
+            str(len(rs)),
+            statuses,
+            interval(rewards),
+            interval(values),
+            flag[:90],
+        )
     console.print(table)
 
 

@@ -48,9 +48,16 @@ def main() -> None:
     env_dir = tmp / "toy_env"
     shutil.copytree(TOY, env_dir)
     cmd = [
-        str(EXECUTOR), "run-idea", "--patch", str(TOY / "ideas" / "more_steps.patch"),
-        "--env", str(env_dir), "--run-dir", str(tmp / "runs"), "--json",
-    ]  # fmt: skip
+        str(EXECUTOR),
+        "run-idea",
+        "--patch",
+        str(TOY / "ideas" / "more_steps.patch"),
+        "--env",
+        str(env_dir),
+        "--run-dir",
+        str(tmp / "runs"),
+        "--json",
+    ]
     rows = []
     for i in range(args.repeats + 1):  # run 0 is cold: it builds the baseline repo
         wall, out = timed(cmd)
@@ -77,9 +84,12 @@ def main() -> None:
     for _ in range(args.repeats):
         t0 = time.perf_counter()
         subprocess.run(
-            [sys.executable, "train.py", "--smoke"], cwd=TOY / "repo", env=smoke_env,
-            capture_output=True, check=True,
-        )  # fmt: skip
+            [sys.executable, "train.py", "--smoke"],
+            cwd=TOY / "repo",
+            env=smoke_env,
+            capture_output=True,
+            check=True,
+        )
         smoke.append(time.perf_counter() - t0)
     shutil.rmtree(tmp, ignore_errors=True)
 
@@ -104,10 +114,12 @@ def main() -> None:
         ("    process (interpreter, imports, store, output)", med("process")),
         ("      of which bare interpreter start", statistics.median(startup)),
         ("      of which interpreter + CLI imports", statistics.median(imports)),
-        ("    remaining (run bookkeeping: hashing, store, cleanup)",
-         med("overhead") - med("implement") - med("process")),
+        (
+            "    remaining (run bookkeeping: hashing, store, cleanup)",
+            med("overhead") - med("implement") - med("process"),
+        ),
         ("cold first run (builds the baseline repo), wall", rows[0]["wall"]),
-    ]:  # fmt: skip
+    ]:
         table.add_row(name, f"{value:.3f}", f"{value / wall:.0%}")
     Console().print(table)
     print(f"overhead / own-run ratio: {med('overhead') / med('own'):.2f}")

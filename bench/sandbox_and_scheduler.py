@@ -34,8 +34,8 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
+from runner.scheduler import JobRecord, Scheduler, Slot
 from sandbox import RunLayout, SandboxUnavailable, Step, get_sandbox
-from sandbox.scheduler import JobRecord, Scheduler, Slot
 
 COMMAND = "sleep 0.2"
 
@@ -166,8 +166,13 @@ def plot(records: list[JobRecord], slots: int, path: Path) -> None:
         assert r.started is not None and r.finished is not None
         s, e = r.started - t0, r.finished - t0
         for lane in r.slot_indices:
-            ax.broken_barh([(s, e - s)], (lane, 0.8), edgecolor="white", linewidth=1.5,
-                           color="C1" if r.slots_needed > 1 else "C0")  # fmt: skip
+            ax.broken_barh(
+                [(s, e - s)],
+                (lane, 0.8),
+                edgecolor="white",
+                linewidth=1.5,
+                color="C1" if r.slots_needed > 1 else "C0",
+            )
     ax.set_xlabel("seconds")
     ax.set_yticks([i + 0.4 for i in range(slots)], [f"slot {i}" for i in range(slots)])
     ax.set_title("scheduler: 2-slot jobs orange")
@@ -203,8 +208,12 @@ def main() -> None:
             ts = sorted(ts)
             p90 = ts[int(0.9 * (len(ts) - 1))]
             med = statistics.median(ts)
-            t.add_row(label, f"{med * 1e3:.1f}", f"{(med - bare_step) * 1e3:.1f}",
-                      f"{(p90 - bare_step) * 1e3:.1f}")  # fmt: skip
+            t.add_row(
+                label,
+                f"{med * 1e3:.1f}",
+                f"{(med - bare_step) * 1e3:.1f}",
+                f"{(p90 - bare_step) * 1e3:.1f}",
+            )
         console.print(t)
 
         bare = statistics.median(bare_times(args.repeats))

@@ -54,7 +54,7 @@ class Metric(_Strict):
         return v
 
 
-class Step(_Strict):
+class StepSpec(_Strict):
     command: str = Field(description="Shell command; paths come from EXECUTOR_* variables.")
     timeout: float = Field(gt=0, description="Seconds before the whole process group is killed.")
 
@@ -66,10 +66,11 @@ class Scale(_Strict):
     cpus: int = Field(1, ge=1, description="CPU cores the run needs.")
     memory_gb: float = Field(4, gt=0, description="Memory limit for the run.")
     time_budget: float | None = Field(
-        None, gt=0,
+        None,
+        gt=0,
         description="Wall-clock seconds of training the scale allows, passed to training as "
         "EXECUTOR_TIME_BUDGET_S; `timeout` (the harness's kill) should leave only a small margin.",
-    )  # fmt: skip
+    )
     evaluate_timeout: float | None = Field(
         None, gt=0, description="Seconds for the evaluator at this scale (else evaluate.timeout)."
     )
@@ -84,10 +85,11 @@ class Scale(_Strict):
         "EXECUTOR_OUTPUT_TIMES instead of trusting times that training writes.",
     )
     disk_gb: float = Field(
-        20, gt=0,
+        20,
+        gt=0,
         description="What training, smoke and export may write in all (workspace and output "
         "together); the step is killed above it.",
-    )  # fmt: skip
+    )
     description: str = Field("", description="One line shown by `executor envs`.")
 
     @model_validator(mode="after")
@@ -128,8 +130,10 @@ class Manifest(_Strict):
     repo: str = Field("repo", description="Folder of the baseline codebase that ideas patch.")
     editable: list[str] = Field(min_length=1, description="Globs (in repo) ideas may change.")
     metric: Metric
-    evaluate: Step = Field(description="Protected evaluator step; writes EXECUTOR_RESULT_PATH.")
-    smoke: Step = Field(description="Seconds-long command proving a candidate starts and steps.")
+    evaluate: StepSpec = Field(description="Protected evaluator step; writes EXECUTOR_RESULT_PATH.")
+    smoke: StepSpec = Field(
+        description="Seconds-long command proving a candidate starts and steps."
+    )
     scales: dict[str, Scale] = Field(description="At least `tiny`; real scales beside it.")
     knobs: list[Knob] = Field(default_factory=list, description="Tunable hyper-parameters.")
     eval_only: list[str] = Field(
@@ -139,7 +143,7 @@ class Manifest(_Strict):
         "training, export) cannot see them in an isolating sandbox, and the implementer never "
         "shows them.",
     )
-    export: Step | None = Field(
+    export: StepSpec | None = Field(
         None,
         description="Optional step after training that runs candidate code to turn its output "
         "into what the evaluator scores (e.g. rebuild and export the model). It sees what "
@@ -332,9 +336,11 @@ def _knob_problem(env: Environment, knob: Knob) -> str | None:
         return f"{knob.pattern!r} matches {len(found)} places in {knob.file} (must be exactly 1)"
     text = found[0]
     try:
-        same = float(text) == float(knob.default) if knob.type in ("float", "int") else (
-            text.lower() == str(knob.default).lower()
-        )  # fmt: skip
+        same = (
+            float(text) == float(knob.default)
+            if knob.type in ("float", "int")
+            else (text.lower() == str(knob.default).lower())
+        )
     except ValueError:
         same = False
     if not same:

@@ -1,5 +1,4 @@
-"""Running a candidate: workspaces, sandboxes (by name), the run of Contract 2, and where
-runs execute (`backends`: this machine's slot `scheduler`, or Ray).
+"""Isolation: run one step of a candidate in a sandbox kind chosen by name (local, docker).
 
 Public surface: `get_sandbox`, `sandbox_kinds`, `Sandbox`, `Step`, `StepResult`, `Limits`,
 `RunLayout`, `RunStatus`, `SandboxUnavailable`.

@@ -40,8 +40,23 @@ def problem() -> str | None:
     exe = shutil.which("bwrap")
     if exe is None:
         return f"bwrap not found: {INSTALL_HINT}"
-    probe = [exe, "--die-with-parent", "--unshare-pid", "--unshare-net", "--ro-bind", "/", "/",
-             "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--", "/bin/true"]  # fmt: skip
+    probe = [
+        exe,
+        "--die-with-parent",
+        "--unshare-pid",
+        "--unshare-net",
+        "--ro-bind",
+        "/",
+        "/",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--tmpfs",
+        "/tmp",
+        "--",
+        "/bin/true",
+    ]
     try:
         proc = subprocess.run(probe, capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.SubprocessError) as e:
@@ -76,8 +91,14 @@ def argv(
 ) -> list[str]:
     """The bwrap command line that runs `step.command` with the access of RunLayout's table."""
     exe = shutil.which("bwrap") or "bwrap"
-    args = [exe, "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
-            "--unshare-cgroup-try"]  # fmt: skip
+    args = [
+        exe,
+        "--die-with-parent",
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+    ]
     if not network:
         args.append("--unshare-net")
     # Scratch first: every bind below lands on top of these (a project or venv kept under

@@ -44,9 +44,13 @@ LABEL = "executor.sandbox"  # on every container we make
 OWNER_LABEL = "executor.owner"  # host:pid:start-time of the harness process
 # Where the run's folders appear inside the container.
 INSIDE = RunLayout(
-    workspace=Path("/workspace"), env_dir=Path("/env"), output_dir=Path("/output"),
-    result_dir=Path("/result"), log_dir=Path("/logs"), export_dir=Path("/export"),
-)  # fmt: skip
+    workspace=Path("/workspace"),
+    env_dir=Path("/env"),
+    output_dir=Path("/output"),
+    result_dir=Path("/result"),
+    log_dir=Path("/logs"),
+    export_dir=Path("/export"),
+)
 
 _client: Any = None
 _client_lock = threading.Lock()
@@ -170,15 +174,17 @@ class DockerSandbox(Sandbox):
             str(layout.workspace): {"bind": str(INSIDE.workspace), "mode": mode},
             str(layout.env_dir): {"bind": str(INSIDE.env_dir), "mode": "ro"},
             str(layout.output_dir): {"bind": str(INSIDE.output_dir), "mode": mode},
-        }  # fmt: skip
+        }
         if (layout.workspace / ".git").is_file():  # the harness runs git here afterwards
             volumes[str(layout.workspace / ".git")] = {
-                "bind": str(INSIDE.workspace / ".git"), "mode": "ro"
-            }  # fmt: skip
+                "bind": str(INSIDE.workspace / ".git"),
+                "mode": "ro",
+            }
         if layout.export_dir is not None and (step.writes_export_dir or evaluating):
             volumes[str(layout.export_dir)] = {
-                "bind": str(INSIDE.export_dir), "mode": "rw" if step.writes_export_dir else "ro"
-            }  # fmt: skip
+                "bind": str(INSIDE.export_dir),
+                "mode": "rw" if step.writes_export_dir else "ro",
+            }
         if evaluating:
             volumes[str(layout.result_dir)] = {"bind": str(INSIDE.result_dir), "mode": "rw"}
         mounts = [] if evaluating else _eval_only_masks(layout)
@@ -275,9 +281,10 @@ class DockerSandbox(Sandbox):
                 await asyncio.to_thread(_kill, container)
                 await _drain(pump)
                 return result(
-                    RunStatus.TIMEOUT, None,
+                    RunStatus.TIMEOUT,
+                    None,
                     f"{step.name} exceeded its {step.timeout_s:g}s limit and was killed",
-                )  # fmt: skip
+                )
             await _drain(pump)
             code = int(state.get("StatusCode", -1))
             await asyncio.to_thread(container.reload)

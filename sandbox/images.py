@@ -60,9 +60,11 @@ def ensure_image(client: Any, dockerfile: Path | None, image: str | None = None)
             return tag
         try:
             client.images.build(
-                fileobj=io.BytesIO(dockerfile.read_bytes()), tag=tag, rm=True,
+                fileobj=io.BytesIO(dockerfile.read_bytes()),
+                tag=tag,
+                rm=True,
                 labels={"executor.dockerfile": str(dockerfile)},
-            )  # fmt: skip
+            )
         except (docker.errors.BuildError, docker.errors.APIError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise SandboxUnavailable(

@@ -246,9 +246,15 @@ class LocalSandbox(Sandbox):
 
         def result(status: RunStatus, code: int | None, reason: str | None) -> StepResult:
             return StepResult(
-                step.name, status, code, time.monotonic() - start, out_path, err_path, reason,
+                step.name,
+                status,
+                code,
+                time.monotonic() - start,
+                out_path,
+                err_path,
+                reason,
                 peak_memory_bytes=peak,
-            )  # fmt: skip
+            )
 
         try:
             with (
@@ -262,9 +268,14 @@ class LocalSandbox(Sandbox):
                 try:
                     proc = await asyncio.create_subprocess_exec(
                         *self._argv(layout, step),
-                        cwd=layout.workspace, env=env, stdin=asyncio.subprocess.DEVNULL,
-                        stdout=out_w, stderr=err_w, start_new_session=True, preexec_fn=preexec,
-                    )  # fmt: skip
+                        cwd=layout.workspace,
+                        env=env,
+                        stdin=asyncio.subprocess.DEVNULL,
+                        stdout=out_w,
+                        stderr=err_w,
+                        start_new_session=True,
+                        preexec_fn=preexec,
+                    )
                 except (OSError, subprocess.SubprocessError) as e:
                     os.close(out_r)
                     os.close(err_r)
@@ -284,9 +295,10 @@ class LocalSandbox(Sandbox):
                     await self._kill(proc, group)
                     await self._drain(pumps)
                     return result(
-                        RunStatus.TIMEOUT, proc.returncode,
+                        RunStatus.TIMEOUT,
+                        proc.returncode,
                         f"{step.name} exceeded its {step.timeout_s:g}s limit and was killed",
-                    )  # fmt: skip
+                    )
                 except asyncio.CancelledError:
                     await asyncio.shield(self._kill(proc, group))
                     pumps.cancel()
@@ -318,9 +330,12 @@ class LocalSandbox(Sandbox):
     def _argv(self, layout: RunLayout, step: Step) -> list[str]:
         if self.isolated:
             return bwrap.argv(
-                layout, step, network=self.network, tmp_bytes=self.tmp_bytes,
+                layout,
+                step,
+                network=self.network,
+                tmp_bytes=self.tmp_bytes,
                 read_only=_model_caches(),
-            )  # fmt: skip
+            )
         shell = ["/bin/sh", "-c", step.command]
         return shell if self.network else ["unshare", "--net", "--", *shell]
 

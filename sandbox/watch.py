@@ -132,9 +132,14 @@ async def watched(
     if over is not None:
         log = layout.log_dir
         result = StepResult(
-            step.name, RunStatus.KILLED, None, time.monotonic() - start,
-            log / f"{step.name}.stdout", log / f"{step.name}.stderr", over,
-        )  # fmt: skip
+            step.name,
+            RunStatus.KILLED,
+            None,
+            time.monotonic() - start,
+            log / f"{step.name}.stdout",
+            log / f"{step.name}.stderr",
+            over,
+        )
     else:
         result = task.result()
     if clock is not None:
@@ -143,8 +148,9 @@ async def watched(
     if pointer is not None and _pointer(pointer_path) != pointer:
         _restore_pointer(pointer_path, pointer)
         result = replace(
-            result, status=RunStatus.FLAGGED,
+            result,
+            status=RunStatus.FLAGGED,
             reason=f"{step.name} changed the workspace's .git pointer (restored): the harness "
             "runs git there, so this is treated as an escape attempt",
-        )  # fmt: skip
+        )
     return result

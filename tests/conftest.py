@@ -77,9 +77,13 @@ def cli() -> Callable[..., CLIResult]:
         *args: str | Path, timeout: float = 120, cwd: Path | None = None, **env: str
     ) -> CLIResult:
         proc = subprocess.run(
-            [str(EXECUTOR), *map(str, args)], cwd=cwd,
-            capture_output=True, text=True, timeout=timeout, env=clean_environ(**env),
-        )  # fmt: skip
+            [str(EXECUTOR), *map(str, args)],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=clean_environ(**env),
+        )
         return CLIResult(proc)
 
     return run

@@ -21,8 +21,18 @@ def test_run_idea_in_docker_scores_like_local(cli, toy_env, tmp_path) -> None:
     rewards = {}
     for sandbox in ("local", "docker"):
         runs = tmp_path / sandbox
-        res = cli("run-idea", "--patch", PATCH, "--env", toy_env, "--sandbox", sandbox,
-                  "--run-dir", runs, "--json")  # fmt: skip
+        res = cli(
+            "run-idea",
+            "--patch",
+            PATCH,
+            "--env",
+            toy_env,
+            "--sandbox",
+            sandbox,
+            "--run-dir",
+            runs,
+            "--json",
+        )
         assert res.rc == 0, res
         assert res.json["status"] == "succeeded"
         rewards[sandbox] = res.json["reward"]
@@ -32,8 +42,9 @@ def test_run_idea_in_docker_scores_like_local(cli, toy_env, tmp_path) -> None:
 
 
 def test_baseline_seeds_share_slots(cli, toy_env, run_dir) -> None:
-    res = cli("baseline", "--env", toy_env, "--seeds", "3", "--slots", "2", "--json",
-              "--run-dir", run_dir)  # fmt: skip
+    res = cli(
+        "baseline", "--env", toy_env, "--seeds", "3", "--slots", "2", "--json", "--run-dir", run_dir
+    )
     assert res.rc == 0, res
     assert [r["seed"] for r in res.json["runs"]] == [0, 1, 2]
     assert all(r["status"] == "succeeded" for r in res.json["runs"])

@@ -12,7 +12,7 @@ import pytest
 from agent.executor import RunRequest, run_baseline
 from agent.store import Store
 from environments import load_environment
-from sandbox.ray_backend import NOT_SHIPPED, checkout_bundle, git_bundle, tar_dir, untar
+from runner.ray_backend import NOT_SHIPPED, checkout_bundle, git_bundle, tar_dir, untar
 
 ray = pytest.importorskip("ray", reason="Ray is a dev dependency: pip install -e '.[dev]'")
 
@@ -91,9 +91,9 @@ def test_baseline_through_ray_matches_local(local_ray, toy_env, tmp_path, shared
 
 
 def test_cancelling_a_ray_run_kills_its_step_on_the_worker(local_ray, toy_env, tmp_path) -> None:
-    from sandbox.backends import RunJob
-    from sandbox.ray_backend import RayBackend
-    from sandbox.workspace import BaselineRepo
+    from runner.backends import RunJob
+    from runner.ray_backend import RayBackend
+    from runner.workspace import BaselineRepo
     from tests.conftest import our_step_processes
 
     (toy_env / "repo" / "train.py").write_text(
@@ -106,8 +106,14 @@ def test_cancelling_a_ray_run_kills_its_step_on_the_worker(local_ray, toy_env, t
     baseline = BaselineRepo(tmp_path / "runs", env)
     ws = baseline.new_workspace(tmp_path / "runs" / "workspaces" / "w")
     backend = RayBackend(shared=True)  # shared: the worker's step writes under tmp_path
-    job = RunJob(env, "tiny", ws.path, tmp_path / "artifacts", seed=0,
-                 expected_env=baseline.pinned_env_hashes)  # fmt: skip
+    job = RunJob(
+        env,
+        "tiny",
+        ws.path,
+        tmp_path / "artifacts",
+        seed=0,
+        expected_env=baseline.pinned_env_hashes,
+    )
     forced: list[bool] = []  # each ray.cancel's `force`, recorded around the real call
 
     class RecordCancels:

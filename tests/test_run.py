@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from environments.manifest import load_environment
+from runner.run import RunOutcome, run_candidate, score
+from runner.workspace import BaselineRepo
 from sandbox import RunStatus, get_sandbox
-from sandbox.run import RunOutcome, run_candidate, score
-from sandbox.workspace import BaselineRepo
 
 
 async def run_toy(
@@ -126,13 +126,16 @@ def _score(toy_env: Path, tmp_path: Path, result: object) -> object:
         ({"metrics": {"val_mse": -1.0}}, RunStatus.FLAGGED, "plausible range"),
         ({"metrics": {"val_mse": 5000.0}}, RunStatus.FLAGGED, "plausible range"),
         ('{"metrics": {"val_mse": NaN}}', RunStatus.FLAGGED, "nan"),
-        ({"metrics": {"val_mse": 0.5}, "flags": ["peeks at the future"]}, RunStatus.FLAGGED,
-         "peeks"),
+        (
+            {"metrics": {"val_mse": 0.5}, "flags": ["peeks at the future"]},
+            RunStatus.FLAGGED,
+            "peeks",
+        ),
         ({"metrics": {"loss": 0.5}}, RunStatus.FAILED, "did not report 'val_mse'"),
         ("not json", RunStatus.FAILED, "no valid result.json"),
         ({"metrics": {"val_mse": "abc"}}, RunStatus.FAILED, "no valid result.json"),
     ],
-)  # fmt: skip
+)
 def test_score_checks_plausibility(toy_env, tmp_path, result, status, needle) -> None:
     out = _score(toy_env, tmp_path, result)
     assert out.status is status, out.reason

@@ -40,9 +40,17 @@ def run_openai(cli, toy_env, run_dir, llm_server) -> Callable[..., CLIResult]:
 
     def run(*extra: str) -> CLIResult:
         return cli(
-            "run-idea", IDEA, "--env", toy_env, "--llm", "openai:m", "--run-dir", run_dir,
-            *extra, **openai_args(llm_server),
-        )  # fmt: skip
+            "run-idea",
+            IDEA,
+            "--env",
+            toy_env,
+            "--llm",
+            "openai:m",
+            "--run-dir",
+            run_dir,
+            *extra,
+            **openai_args(llm_server),
+        )
 
     return run
 
@@ -50,9 +58,17 @@ def run_openai(cli, toy_env, run_dir, llm_server) -> Callable[..., CLIResult]:
 def test_openai_correct_edit_runs_and_is_recorded(cli, toy_env, run_dir, llm_server) -> None:
     llm_server.script(GOOD_EDIT)
     res = cli(
-        "run-idea", IDEA, "--env", toy_env, "--llm", "openai:some-model", "--json",
-        "--run-dir", run_dir, **openai_args(llm_server),
-    )  # fmt: skip
+        "run-idea",
+        IDEA,
+        "--env",
+        toy_env,
+        "--llm",
+        "openai:some-model",
+        "--json",
+        "--run-dir",
+        run_dir,
+        **openai_args(llm_server),
+    )
     assert res.rc == 0, res
     out = res.json
     assert out["status"] == "succeeded"
@@ -77,10 +93,18 @@ def test_anthropic_correct_edit(cli, toy_env, run_dir, llm_server, tmp_path) -> 
     llm_server.script(GOOD_EDIT)
     (tmp_path / "idea.md").write_text(IDEA)
     res = cli(
-        "run-idea", f"@{tmp_path / 'idea.md'}", "--env", toy_env,
-        "--llm", "anthropic:claude-sonnet-4-5", "--json", "--run-dir", run_dir,
-        ANTHROPIC_BASE_URL=llm_server.anthropic_base_url, ANTHROPIC_API_KEY="x",
-    )  # fmt: skip
+        "run-idea",
+        f"@{tmp_path / 'idea.md'}",
+        "--env",
+        toy_env,
+        "--llm",
+        "anthropic:claude-sonnet-4-5",
+        "--json",
+        "--run-dir",
+        run_dir,
+        ANTHROPIC_BASE_URL=llm_server.anthropic_base_url,
+        ANTHROPIC_API_KEY="x",
+    )
     assert res.rc == 0, res
     assert res.json["status"] == "succeeded"
     assert llm_server.requests[0].path.endswith("/v1/messages")
@@ -163,10 +187,18 @@ def test_missing_key(cli, toy_env, run_dir) -> None:
 
 def test_unreachable_server(cli, toy_env, run_dir) -> None:
     res = cli(
-        "run-idea", IDEA, "--env", toy_env, "--llm", "openai:m", "--run-dir", run_dir,
-        OPENAI_BASE_URL="http://127.0.0.1:9/v1", OPENAI_API_KEY="x",
+        "run-idea",
+        IDEA,
+        "--env",
+        toy_env,
+        "--llm",
+        "openai:m",
+        "--run-dir",
+        run_dir,
+        OPENAI_BASE_URL="http://127.0.0.1:9/v1",
+        OPENAI_API_KEY="x",
         EXECUTOR_LLM_RETRIES="1",
-    )  # fmt: skip
+    )
     assert_one_line_error(res, "127.0.0.1:9")
     assert store_rows(run_dir, "runs") == []
     (cand,) = store_rows(run_dir, "candidates")

@@ -66,9 +66,16 @@ def test_unified_diff_patch(cli, toy_env, run_dir, tmp_path) -> None:
         " \n-LR = 0.01\n+LR = 0.05\n STEPS = 100\n"
     )
     res = cli(
-        "run-idea", "lr 0.05", "--patch", write_patch(tmp_path, diff), "--env", toy_env,
-        "--run-dir", run_dir, "--json",
-    )  # fmt: skip
+        "run-idea",
+        "lr 0.05",
+        "--patch",
+        write_patch(tmp_path, diff),
+        "--env",
+        toy_env,
+        "--run-dir",
+        run_dir,
+        "--json",
+    )
     assert res.rc == 0, res
     assert "+LR = 0.05" in res.json["diff"]
 
@@ -78,16 +85,26 @@ def test_unified_diff_patch(cli, toy_env, run_dir, tmp_path) -> None:
     [
         (sr("", "x = 1", path="data.py"), "apply", "data.py"),
         (sr("STEPS = 100", "STEPS = 100 +"), "compile", "train.py, line"),
-        (sr("STEPS = 100", "STEPS = 100\nif '--smoke' in sys.argv:\n    raise SystemExit(3)"),
-         "smoke", "exited with code 3"),
+        (
+            sr("STEPS = 100", "STEPS = 100\nif '--smoke' in sys.argv:\n    raise SystemExit(3)"),
+            "smoke",
+            "exited with code 3",
+        ),
     ],
     ids=["protected", "compile", "smoke"],
-)  # fmt: skip
+)
 def test_invalid_candidates_are_rejected(cli, toy_env, run_dir, tmp_path, patch, phase, needle):
     res = cli(
-        "run-idea", "bad idea", "--patch", write_patch(tmp_path, patch), "--env", toy_env,
-        "--run-dir", run_dir, "--json",
-    )  # fmt: skip
+        "run-idea",
+        "bad idea",
+        "--patch",
+        write_patch(tmp_path, patch),
+        "--env",
+        toy_env,
+        "--run-dir",
+        run_dir,
+        "--json",
+    )
     assert res.rc == 1, res
     out = res.json
     assert out["status"] == "rejected" and out["run_id"] is None
@@ -110,9 +127,14 @@ def test_patch_that_does_not_apply(cli, toy_env, run_dir, tmp_path) -> None:
 
 def test_patch_without_edits_writes_nothing(cli, toy_env, run_dir, tmp_path) -> None:
     res = cli(
-        "run-idea", "--patch", write_patch(tmp_path, "just prose\n"), "--env", toy_env,
-        "--run-dir", run_dir,
-    )  # fmt: skip
+        "run-idea",
+        "--patch",
+        write_patch(tmp_path, "just prose\n"),
+        "--env",
+        toy_env,
+        "--run-dir",
+        run_dir,
+    )
     assert_one_line_error(res)
     assert not (run_dir / "executor.db").exists()
 
@@ -126,8 +148,16 @@ def test_missing_patch_file(cli, toy_env, run_dir, tmp_path) -> None:
 
 
 def test_unknown_environment(cli, run_dir) -> None:
-    res = cli("run-idea", "x", "--patch", TOY_ENV / "ideas" / "more_steps.patch",
-              "--env", "no_such_env", "--run-dir", run_dir)  # fmt: skip
+    res = cli(
+        "run-idea",
+        "x",
+        "--patch",
+        TOY_ENV / "ideas" / "more_steps.patch",
+        "--env",
+        "no_such_env",
+        "--run-dir",
+        run_dir,
+    )
     assert_one_line_error(res, "unknown environment 'no_such_env'")
     assert not run_dir.exists()
 
@@ -156,12 +186,22 @@ def test_unknown_sandbox_kind(cli, toy_env, run_dir) -> None:
 
 
 def test_timeout_kills_the_run(cli, toy_env, run_dir, tmp_path) -> None:
-    patch = sr("x, y = train_split(seed)", "x, y = train_split(seed)\nif steps > 2:\n"
-               "    time.sleep(60)")  # fmt: skip
+    patch = sr(
+        "x, y = train_split(seed)", "x, y = train_split(seed)\nif steps > 2:\n    time.sleep(60)"
+    )
     res = cli(
-        "run-idea", "sleep", "--patch", write_patch(tmp_path, patch), "--env", toy_env,
-        "--timeout", "1", "--run-dir", run_dir, "--json",
-    )  # fmt: skip
+        "run-idea",
+        "sleep",
+        "--patch",
+        write_patch(tmp_path, patch),
+        "--env",
+        toy_env,
+        "--timeout",
+        "1",
+        "--run-dir",
+        run_dir,
+        "--json",
+    )
     assert res.rc == 1, res
     assert res.json["status"] == "timeout" and "1s limit" in res.json["reason"]
     assert res.json["timings"]["train"] < 10
@@ -199,9 +239,16 @@ def test_envs_lists_path_environments(cli, toy_env) -> None:
     assert "tiny" in env["scales"]
     runs = toy_env.parent / "runs"
     by_name = cli(
-        "baseline", "--env", "toy", "--seeds", "1", "--json", "--run-dir", runs,
+        "baseline",
+        "--env",
+        "toy",
+        "--seeds",
+        "1",
+        "--json",
+        "--run-dir",
+        runs,
         EXECUTOR_ENV_PATH=str(toy_env.parent),
-    )  # fmt: skip
+    )
     assert by_name.rc == 0, by_name
 
 
@@ -224,19 +271,42 @@ def test_doctor_reports_each_check(cli) -> None:
 
 
 def test_unisolated_local_sandbox_warns_in_one_line(cli, toy_env, run_dir) -> None:
-    res = cli("run-idea", "--patch", TOY_ENV / "ideas" / "more_steps.patch", "--env", toy_env,
-              "--run-dir", run_dir, "--sandbox", "local:isolation=none")  # fmt: skip
+    res = cli(
+        "run-idea",
+        "--patch",
+        TOY_ENV / "ideas" / "more_steps.patch",
+        "--env",
+        toy_env,
+        "--run-dir",
+        run_dir,
+        "--sandbox",
+        "local:isolation=none",
+    )
     assert res.rc == 0, res
     warnings = [line for line in res.stderr.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and "cannot isolate" in warnings[0] and "eval-only" in warnings[0]
-    quiet = cli("run-idea", "--patch", TOY_ENV / "ideas" / "more_steps.patch", "--env", toy_env,
-                "--run-dir", run_dir)  # fmt: skip
+    quiet = cli(
+        "run-idea",
+        "--patch",
+        TOY_ENV / "ideas" / "more_steps.patch",
+        "--env",
+        toy_env,
+        "--run-dir",
+        run_dir,
+    )
     assert "warning:" not in quiet.stderr, quiet
 
 
 def test_human_output(cli, toy_env, run_dir) -> None:
-    res = cli("run-idea", "--patch", TOY_ENV / "ideas" / "more_steps.patch", "--env", toy_env,
-              "--run-dir", run_dir)  # fmt: skip
+    res = cli(
+        "run-idea",
+        "--patch",
+        TOY_ENV / "ideas" / "more_steps.patch",
+        "--env",
+        toy_env,
+        "--run-dir",
+        run_dir,
+    )
     assert res.rc == 0, res
     assert "succeeded" in res.stdout and "reward" in res.stdout
 
@@ -252,8 +322,17 @@ def test_ctrl_c_cancels_cleanly(toy_env, run_dir, tmp_path, inherited_ignore: bo
         "x, y = train_split(seed)\nif steps > 2:\n    open(os.path.join(out_dir, 'train.pid'), "
         "'w').write(str(os.getpid()))\n    time.sleep(60)",
     )
-    cmd = [str(EXECUTOR), "run-idea", "sleepy", "--patch", str(write_patch(tmp_path, patch)),
-           "--env", str(toy_env), "--run-dir", str(run_dir)]  # fmt: skip
+    cmd = [
+        str(EXECUTOR),
+        "run-idea",
+        "sleepy",
+        "--patch",
+        str(write_patch(tmp_path, patch)),
+        "--env",
+        str(toy_env),
+        "--run-dir",
+        str(run_dir),
+    ]
     ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if inherited_ignore else None
     proc = subprocess.Popen(
         cmd, env=clean_environ(), stderr=subprocess.PIPE, text=True, preexec_fn=ignore

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 
 from environments import load_environment
+from runner.run import run_candidate
 from sandbox import RunLayout, RunStatus, Sandbox, SandboxUnavailable, Step, get_sandbox
 from sandbox.base import Limits, StepResult
 from sandbox.output import truncation_marker
-from sandbox.run import run_candidate
 from tests.conftest import docker_unavailable_reason, our_step_processes
 
 DOCKER_SKIP = docker_unavailable_reason()
@@ -95,9 +95,10 @@ def assert_nothing_running(kind: str, root: Path) -> None:
         from sandbox.docker_sandbox import docker_client, our_containers
 
         mine = [
-            c for c in our_containers(docker_client())
+            c
+            for c in our_containers(docker_client())
             if c.labels.get("executor.output", "").startswith(str(root))
-        ]  # fmt: skip
+        ]
         assert mine == []
 
 
@@ -172,9 +173,11 @@ async def test_writing_outside_the_workspace(kind, tmp_path, isolation) -> None:
     opts = {"isolation": isolation} if kind == "local" else {}
     try:
         res, lay = await run_step(
-            kind, tmp_path, f"echo escaped > {target}; echo inside > $EXECUTOR_OUTPUT_DIR/ok",
+            kind,
+            tmp_path,
+            f"echo escaped > {target}; echo inside > $EXECUTOR_OUTPUT_DIR/ok",
             options=opts,
-        )  # fmt: skip
+        )
         assert res.status is RunStatus.SUCCEEDED, res
         assert (lay.output_dir / "ok").read_text() == "inside\n"
         # Isolated, /tmp is the step's own; unisolated it is the machine's (documented).
@@ -338,8 +341,14 @@ async def test_the_environment_image_is_built_once_per_dockerfile_content(tmp_pa
             sb = get_sandbox("docker")
             (tmp_path / str(attempt)).mkdir()
             lay = make_layout(tmp_path / str(attempt))
-            lay = RunLayout(lay.workspace, lay.env_dir, lay.output_dir, lay.result_dir,
-                            lay.log_dir, dockerfile=dockerfile)  # fmt: skip
+            lay = RunLayout(
+                lay.workspace,
+                lay.env_dir,
+                lay.output_dir,
+                lay.result_dir,
+                lay.log_dir,
+                dockerfile=dockerfile,
+            )
             t0 = time.monotonic()
             async with sb.session(lay):
                 res = await sb.exec(Step("train", "cat /built.txt", 30))

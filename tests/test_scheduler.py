@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from runner.scheduler import Scheduler, Slot, machine_slots, parse_gpus
 from sandbox import RunLayout, RunStatus, Step, get_sandbox
-from sandbox.scheduler import Scheduler, Slot, machine_slots, parse_gpus
 
 
 def ideal_makespan(durations: list[float], slots: int) -> float:
@@ -73,8 +73,9 @@ async def test_a_two_slot_job_waits_for_two_free_slots_and_is_not_starved() -> N
     t0 = time.monotonic()
     # Three one-slot jobs fill the pool, then a wide job arrives, then a stream of narrow
     # ones that would keep one slot busy forever if they could always jump the queue.
-    first = [sched.submit(sleeper(f"a{i}", 0.3 * (i + 1)), expected_s=0.3 * (i + 1))
-             for i in range(3)]  # fmt: skip
+    first = [
+        sched.submit(sleeper(f"a{i}", 0.3 * (i + 1)), expected_s=0.3 * (i + 1)) for i in range(3)
+    ]
     wide = sched.submit(sleeper("wide", 0.2), slots=2, expected_s=0.2)
     stream = [sched.submit(sleeper(f"s{i}", 0.5), expected_s=0.5) for i in range(6)]
     await asyncio.gather(*first, wide, *stream)

@@ -9,7 +9,7 @@ import pytest
 
 from agent.store import SCHEMA_VERSION, Store, StoreError
 from environments.manifest import load_environment
-from sandbox.workspace import BaselineRepo, protected_changes
+from runner.workspace import BaselineRepo, protected_changes
 
 
 def test_baseline_is_committed_once_per_version(toy_env, tmp_path) -> None:

@@ -17,13 +17,13 @@ from pathlib import Path
 
 from agent.implementer.context import editable_context, render_files
 from agent.implementer.edits import EditApplyError, EditParseError, apply_edits, parse_edits
-from agent.implementer.validate import Failure, validate
+from agent.implementer.validate import ValidationFailure, validate
 from agent.llm import LLMClient, LLMError, Message
 from agent.prompts import render, template
 from agent.store import Store
 from environments import Environment
+from runner.workspace import BaselineRepo, Workspace
 from sandbox import Sandbox
-from sandbox.workspace import BaselineRepo, Workspace
 
 # The candidate the running sample works on: LLM call records are booked to it.
 CURRENT_CANDIDATE: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -115,9 +115,12 @@ async def implement(
 
     async def ask(messages: list[Message], sample: int) -> str:
         c = await client.complete(
-            messages, system=template("implement_system"), max_tokens=config.max_tokens,
-            temperature=config.temperature, nonce=f"sample-{sample}",
-        )  # fmt: skip
+            messages,
+            system=template("implement_system"),
+            max_tokens=config.max_tokens,
+            temperature=config.temperature,
+            nonce=f"sample-{sample}",
+        )
         return c.text
 
     coros = [_sample(job, k, [Message("user", first)], ask) for k in range(config.samples)]
@@ -205,15 +208,15 @@ async def _sample(
 
 async def _apply_and_validate(
     ws: Workspace, env: Environment, text: str, expected: dict[str, str], job: _Job, scratch: Path
-) -> tuple[Failure | None, bool]:
+) -> tuple[ValidationFailure | None, bool]:
     """(failure or None, whether the edits are now in the workspace)."""
     try:
         edits = parse_edits(text)
         await asyncio.to_thread(apply_edits, ws.path, edits, env.is_editable)
     except EditParseError as e:
-        return Failure("parse", str(e)), False
+        return ValidationFailure("parse", str(e)), False
     except EditApplyError as e:
-        return Failure("apply", "\n\n".join(e.failures) or str(e)), False
+        return ValidationFailure("apply", "\n\n".join(e.failures) or str(e)), False
     failure = await validate(ws, env, expected, job.make_sandbox, scratch)
     if failure is not None and failure.phase == "protected":
         ws.reset()  # never keep tampered state; the next prompt says the files are original
@@ -221,7 +224,7 @@ async def _apply_and_validate(
     return failure, True
 
 
-def _revision_prompt(failure: Failure, applied: bool, ws: Workspace) -> str:
+def _revision_prompt(failure: ValidationFailure, applied: bool, ws: Workspace) -> str:
     """The error, and the files as they now are, so the next answer edits the real state."""
     changed = ws.changed_files()
     state = (

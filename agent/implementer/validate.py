@@ -8,31 +8,31 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from environments import Environment
+from runner.workspace import Workspace, protected_changes
 from sandbox import RunLayout, RunStatus, Sandbox, Step
-from sandbox.workspace import Workspace, protected_changes
 
 
 @dataclass(frozen=True)
-class Failure:
+class ValidationFailure:
     phase: str  # "protected" | "compile" | "smoke"
     message: str
 
 
 def check_protected(
     ws: Workspace, env: Environment, expected: dict[str, str], changed: list[str]
-) -> Failure | None:
+) -> ValidationFailure | None:
     outside = [f for f in changed if not env.is_editable(f)]
     tampered = sorted(set(outside) | set(protected_changes(ws, expected)))
     if tampered:
         allowed = ", ".join(env.manifest.editable)
-        return Failure(
+        return ValidationFailure(
             "protected",
             f"protected files were changed: {', '.join(tampered)}; only {allowed} may be edited",
         )
     return None
 
 
-def check_compiles(ws: Workspace, changed: list[str]) -> Failure | None:
+def check_compiles(ws: Workspace, changed: list[str]) -> ValidationFailure | None:
     errors = []
     for rel in changed:
         path = ws.path / rel
@@ -44,27 +44,34 @@ def check_compiles(ws: Workspace, changed: list[str]) -> Failure | None:
                 line = (e.text or "").rstrip()
                 errors.append(f"{rel}, line {e.lineno}: {e.msg}\n    {line}")
     if errors:
-        return Failure("compile", "the changed code does not compile:\n" + "\n".join(errors))
+        return ValidationFailure(
+            "compile", "the changed code does not compile:\n" + "\n".join(errors)
+        )
     return None
 
 
 async def check_smoke(
     ws: Workspace, env: Environment, make_sandbox: Callable[[], Sandbox], scratch: Path
-) -> Failure | None:
+) -> ValidationFailure | None:
     smoke = env.manifest.smoke
     shutil.rmtree(scratch, ignore_errors=True)
     layout = RunLayout(
-        workspace=ws.path, env_dir=env.root, output_dir=scratch / "output",
-        result_dir=scratch / "eval", log_dir=scratch / "logs",
+        workspace=ws.path,
+        env_dir=env.root,
+        output_dir=scratch / "output",
+        result_dir=scratch / "eval",
+        log_dir=scratch / "logs",
         eval_only=tuple(env.eval_only_paths()),
-    )  # fmt: skip
+    )
     sandbox = make_sandbox()
     async with sandbox.session(layout):
         res = await sandbox.exec(Step("smoke", smoke.command, smoke.timeout))
     if res.status is RunStatus.SUCCEEDED:
         return None
     tail = res.stderr_tail() or "(no output on stderr)"
-    return Failure("smoke", f"the smoke test `{smoke.command}` failed: {res.reason}\n{tail}")
+    return ValidationFailure(
+        "smoke", f"the smoke test `{smoke.command}` failed: {res.reason}\n{tail}"
+    )
 
 
 async def validate(
@@ -73,7 +80,7 @@ async def validate(
     expected_hashes: dict[str, str],
     make_sandbox: Callable[[], Sandbox],
     scratch: Path,
-) -> Failure | None:
+) -> ValidationFailure | None:
     """The first failing check, or None when the candidate may run."""
     changed = ws.changed_files()
     if failure := check_protected(ws, env, expected_hashes, changed):

@@ -8,7 +8,7 @@ from typing import Any, cast
 import anthropic
 
 from agent.llm.base import LLMClient
-from agent.llm.failures import Failure, sdk_failure
+from agent.llm.failures import CallFailure, sdk_failure
 from agent.llm.types import Message, MissingKeyError, RawAnswer
 
 KEY_ENV = "ANTHROPIC_API_KEY"
@@ -65,7 +65,7 @@ class AnthropicClient(LLMClient):
             output_tokens=(usage.output_tokens or 0) if usage else 0,
         )
 
-    def _failure(self, exc: BaseException) -> Failure | None:
+    def _failure(self, exc: BaseException) -> CallFailure | None:
         return sdk_failure(
             exc,
             timeout_error=anthropic.APITimeoutError,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.llm.cache import ResponseCache, request_hash
-from agent.llm.failures import MAX_BACKOFF_S, MAX_RETRY_AFTER_S, Failure
+from agent.llm.failures import MAX_BACKOFF_S, MAX_RETRY_AFTER_S, CallFailure
 from agent.llm.pricing import cost_usd
 from agent.llm.types import CallRecord, Completion, LLMError, Message, RawAnswer
 
@@ -83,7 +83,7 @@ class LLMClient(ABC):
         """One request, no retries."""
 
     @abstractmethod
-    def _failure(self, exc: BaseException) -> Failure | None:
+    def _failure(self, exc: BaseException) -> CallFailure | None:
         """Describe an SDK exception, or None when it is not one (then it propagates)."""
 
     @property
@@ -220,14 +220,14 @@ class LLMClient(ABC):
             self._semaphore = asyncio.Semaphore(self.max_concurrency)
         return self._sdk, self._semaphore
 
-    def _backoff_s(self, failure: Failure, tries: int) -> float:
+    def _backoff_s(self, failure: CallFailure, tries: int) -> float:
         if failure.retry_after_s is not None:
             return min(failure.retry_after_s, MAX_RETRY_AFTER_S)
         delay = min(self.backoff_base_s * 2 ** (tries - 1), MAX_BACKOFF_S)
         # Jitter spreads out the clients that all failed at the same moment.
         return delay * random.uniform(0.5, 1.0)
 
-    def _give_up(self, failure: Failure, tries: int) -> LLMError:
+    def _give_up(self, failure: CallFailure, tries: int) -> LLMError:
         after = f" after {tries} tries" if tries > 1 else ""
         if failure.kind == "connection":
             return LLMError(

@@ -18,7 +18,7 @@ RETRYABLE_STATUSES = frozenset({408, 409, 429})
 
 
 @dataclass(frozen=True)
-class Failure:
+class CallFailure:
     """One failed attempt, reduced to what the retry loop and the final message need."""
 
     kind: Literal["status", "connection", "timeout", "other"]
@@ -42,27 +42,27 @@ def sdk_failure(
     connection_error: type[Exception],
     status_error: type[Exception],
     base_error: type[Exception],
-) -> Failure | None:
+) -> CallFailure | None:
     """Describe an exception from the openai / anthropic SDK (both share one exception layout).
 
     Returns None for anything that is not an SDK error, so bugs propagate unchanged.
     """
     if isinstance(exc, timeout_error):
-        return Failure("timeout", "timed out")
+        return CallFailure("timeout", "timed out")
     if isinstance(exc, connection_error):
-        return Failure("connection", _connection_detail(exc))
+        return CallFailure("connection", _connection_detail(exc))
     if isinstance(exc, status_error):
         response = getattr(exc, "response", None)
         headers = getattr(response, "headers", None) or {}
         detail = _body_message(getattr(exc, "body", None)) or getattr(response, "reason_phrase", "")
-        return Failure(
+        return CallFailure(
             "status",
             _clip(detail or "no details"),
             status=int(getattr(exc, "status_code", 0)),
             retry_after_s=parse_retry_after(headers),
         )
     if isinstance(exc, base_error):
-        return Failure("other", _clip(str(exc) or type(exc).__name__))
+        return CallFailure("other", _clip(str(exc) or type(exc).__name__))
     return None
 
 

@@ -13,7 +13,7 @@ from typing import Any, cast
 import openai
 
 from agent.llm.base import LLMClient
-from agent.llm.failures import Failure, sdk_failure
+from agent.llm.failures import CallFailure, sdk_failure
 from agent.llm.types import Message, MissingKeyError, RawAnswer
 
 KEY_ENV = "OPENAI_API_KEY"
@@ -89,7 +89,7 @@ class OpenAIClient(LLMClient):
             output_tokens=(usage.completion_tokens or 0) if usage else 0,
         )
 
-    def _failure(self, exc: BaseException) -> Failure | None:
+    def _failure(self, exc: BaseException) -> CallFailure | None:
         return sdk_failure(
             exc,
             timeout_error=openai.APITimeoutError,

@@ -53,8 +53,18 @@ CREATE TABLE IF NOT EXISTS search_ideas (
 
 HELD_OUT_SEED = 1000  # final re-runs use seeds from here: never those the search itself used
 
-TERMINAL = {"succeeded", "failed", "timeout", "killed", "flagged", "rejected", "duplicate",
-            "cancelled", "infra_error", "error"}  # fmt: skip
+TERMINAL = {
+    "succeeded",
+    "failed",
+    "timeout",
+    "killed",
+    "flagged",
+    "rejected",
+    "duplicate",
+    "cancelled",
+    "infra_error",
+    "error",
+}
 
 
 @dataclass
@@ -172,9 +182,19 @@ class Archive:
                 )
                 db.execute(
                     "INSERT INTO search_ideas VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    (idea_id, search_id, epoch, role, ideator, "proposed", None, None,
-                     json.dumps(payload), first_position + k),
-                )  # fmt: skip
+                    (
+                        idea_id,
+                        search_id,
+                        epoch,
+                        role,
+                        ideator,
+                        "proposed",
+                        None,
+                        None,
+                        json.dumps(payload),
+                        first_position + k,
+                    ),
+                )
                 ids.append(idea_id)
             if close_epoch:
                 db.execute(
@@ -224,10 +244,18 @@ class Archive:
             args.append(epoch)
         sql += " ORDER BY s.epoch, s.position"
         return [
-            ArchivedIdea(r["idea_id"], r["text"], r["epoch"], r["role"], r["status"],
-                         r["reason"], r["reward"], json.loads(r["payload"] or "{}"))
+            ArchivedIdea(
+                r["idea_id"],
+                r["text"],
+                r["epoch"],
+                r["role"],
+                r["status"],
+                r["reason"],
+                r["reward"],
+                json.loads(r["payload"] or "{}"),
+            )
             for r in self._rows(sql, *args)
-        ]  # fmt: skip
+        ]
 
     def close_interrupted_runs(self, search_id: str) -> int:
         """Runs a killed process left `running`: mark them cancelled; their ideas run again."""

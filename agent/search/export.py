@@ -58,26 +58,28 @@ def trajectories(store: Store, search_id: str | None = None) -> list[dict[str, A
                 (cand[0],),
             ).fetchone()
         diff = cand[1] if cand else None
-        out.append({
-            "search_id": search["id"],
-            "idea_id": idea.idea_id,
-            "ideator_model": config.get("ideator"),
-            "executor_model": (cand[2] if cand else None) or config.get("implementer") or None,
-            "env": search["env"],
-            "scale": search["scale"],
-            "epoch": idea.epoch,
-            "role": idea.role,
-            "idea": idea.text,
-            "code_diff": diff,
-            "category": categorize(diff),
-            "status": idea.status,
-            "result": {
-                "status": run[0] if run else idea.status,
-                "reason": (run[1] if run else None) or idea.reason,
-                "reward": run[2] if run else None,
-                "metrics": json.loads(run[3]) if run and run[3] else {},
-            },
-        })  # fmt: skip
+        out.append(
+            {
+                "search_id": search["id"],
+                "idea_id": idea.idea_id,
+                "ideator_model": config.get("ideator"),
+                "executor_model": (cand[2] if cand else None) or config.get("implementer") or None,
+                "env": search["env"],
+                "scale": search["scale"],
+                "epoch": idea.epoch,
+                "role": idea.role,
+                "idea": idea.text,
+                "code_diff": diff,
+                "category": categorize(diff),
+                "status": idea.status,
+                "result": {
+                    "status": run[0] if run else idea.status,
+                    "reason": (run[1] if run else None) or idea.reason,
+                    "reward": run[2] if run else None,
+                    "metrics": json.loads(run[3]) if run and run[3] else {},
+                },
+            }
+        )
     return out
 
 

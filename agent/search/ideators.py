@@ -3,7 +3,7 @@
 - `PROVIDER:MODEL`: an LLM, prompted with the task and the archive (fresh ideas in epoch 0;
   then exploit — the best ideas with their rewards — and explore — a random sample with
   failures and their reasons), asked in batches with the epoch's earlier ideas to avoid.
-- `hparam`: Optuna TPE over the environment's knobs (`agent.search.hparam`).
+- `hparam`: Optuna TPE over the environment's knobs (`agent.knobs`).
 - `replay:FILE`: ideas (and optional diffs) from a JSONL file, in order.
 
 Every ideator returns `ProposedIdea`s; the search records them before any of them runs.
@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from agent.knobs import propose
 from agent.llm import LLMClient
 from agent.llm.types import Message
 from agent.prompts import render
 from agent.search.archive import ArchivedIdea
-from agent.search.hparam import propose
 from agent.search.ideas_parse import parse_ideas
 from environments import Environment
 
@@ -100,8 +100,9 @@ class LLMIdeator:
         elif role == "exploit":
             best = sorted(
                 (i for i in ctx.history if i.reward is not None and i.status == "succeeded"),
-                key=lambda i: i.reward or 0.0, reverse=True,
-            )[: self.top_k]  # fmt: skip
+                key=lambda i: i.reward or 0.0,
+                reverse=True,
+            )[: self.top_k]
             values["best"] = "\n".join(f"- reward {i.reward:.4g}: {i.text}" for i in best)
         else:
             rng = random.Random(f"{ctx.seed}-{ctx.epoch}-{len(avoid)}")
@@ -111,9 +112,11 @@ class LLMIdeator:
         prompt = render(f"ideate_{role}", **values)
         self.prompts.append(prompt)
         answer = await self.client.complete(
-            [Message("user", prompt)], system=render("ideate_system"), temperature=1.0,
+            [Message("user", prompt)],
+            system=render("ideate_system"),
+            temperature=1.0,
             nonce=f"epoch{ctx.epoch}-{role}-{len(avoid)}",
-        )  # fmt: skip
+        )
         return parse_ideas(answer.text)
 
 
@@ -167,10 +170,13 @@ class ReplayIdeator:
     async def propose(self, ctx: IdeationContext, n: int) -> list[ProposedIdea]:
         start = len(ctx.history)
         return [
-            ProposedIdea(item["idea"], "replay", {"edits": item["code_diff"]} if item.get(
-                "code_diff") else {})
+            ProposedIdea(
+                item["idea"],
+                "replay",
+                {"edits": item["code_diff"]} if item.get("code_diff") else {},
+            )
             for item in self.items[start : start + n]
-        ]  # fmt: skip
+        ]
 
 
 def load_replay(path: Path) -> list[dict[str, Any]]:

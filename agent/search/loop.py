@@ -11,20 +11,19 @@ so `--resume` continues exactly where a killed search stopped.
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from agent.dedup import DuplicateIndex, local_embedder
 from agent.executor import RunRequest, run_baseline, run_idea
 from agent.llm import LLMClient
 from agent.search.archive import HELD_OUT_SEED, Archive, ArchivedIdea
-from agent.search.dedup import DuplicateIndex, local_embedder
 from agent.search.ideas_parse import IdeaParseError
 from agent.search.ideators import IdeationContext, Ideator
 from agent.search.stats import Comparison, Interval, compare, interval
 from agent.store import Store
-from sandbox.workspace import BaselineRepo, Workspace
+from runner.workspace import remove_stale_workspaces
 
 
 @dataclass
@@ -119,7 +118,7 @@ async def run_search(
         search_id = search["id"]
         if n := archive.close_interrupted_runs(search_id):
             progress(f"resuming: {n} interrupted runs will run again")
-        remove_stale_workspaces(req)
+        remove_stale_workspaces(req.run_dir, req.env)
     else:
         search_id = archive.start(env.name, env.repo_hash, req.scale, asdict(config))
 
@@ -154,10 +153,13 @@ async def run_search(
                     stopped = f"{ideator.name} proposed no ideas for epoch {epoch}"
                     break
                 archive.record_epoch(
-                    search_id, epoch,
+                    search_id,
+                    epoch,
                     [(p.text, p.role, ideator.name, p.payload) for p in proposed],
-                    env.name, env.repo_hash, req.scale,
-                )  # fmt: skip
+                    env.name,
+                    env.repo_hash,
+                    req.scale,
+                )
             if stopped := await _run_epoch(archive, search_id, epoch, runner, config):
                 break
             archive.finish_epoch(search_id, epoch)
@@ -196,9 +198,14 @@ class _Runner:
         self.archive.set_status(idea.idea_id, "running")
         edits = idea.payload.get("edits")
         report = await run_idea(
-            idea.text, self.req, self.store, client=None if edits else self.implementer,
-            patch_text=edits, idea_id=idea.idea_id, backend=self.backend,
-        )  # fmt: skip
+            idea.text,
+            self.req,
+            self.store,
+            client=None if edits else self.implementer,
+            patch_text=edits,
+            idea_id=idea.idea_id,
+            backend=self.backend,
+        )
         self.archive.set_status(idea.idea_id, report["status"], report.get("reason"))
         self.rewards.append(report["reward"])
         best = max((r for r in self.rewards if r is not None), default=None)
@@ -215,10 +222,11 @@ class _Runner:
 def _mark_if_duplicate(archive: Archive, index: DuplicateIndex, idea: ArchivedIdea) -> bool:
     if dup := index.check(idea.text):
         archive.set_status(
-            idea.idea_id, "duplicate",
+            idea.idea_id,
+            "duplicate",
             f"repeats {dup.of} ({dup.signal} similarity {dup.similarity:.2f})",
             duplicate_of=dup.of,
-        )  # fmt: skip
+        )
         return True
     index.add(idea.idea_id, idea.text)
     return False
@@ -291,19 +299,26 @@ async def _run_async(
                     if len(history) >= total:
                         return None
                     epoch = len(history) // config.ideas_per_epoch
-                    ctx = IdeationContext(req.env, req.scale, epoch, history, base_mean,
-                                          config.seed)  # fmt: skip
+                    ctx = IdeationContext(
+                        req.env, req.scale, epoch, history, base_mean, config.seed
+                    )
                     proposed = (await ideator.propose(ctx, 1))[:1]
                     if not proposed:
                         return None
                     p = proposed[0]
                     (idea_id,) = archive.record_ideas(
-                        search_id, epoch, len(history), [(p.text, p.role, ideator.name,
-                        p.payload)], req.env.name, req.env.repo_hash, req.scale,
-                    )  # fmt: skip
+                        search_id,
+                        epoch,
+                        len(history),
+                        [(p.text, p.role, ideator.name, p.payload)],
+                        req.env.name,
+                        req.env.repo_hash,
+                        req.scale,
+                    )
                     # Just written: no need to read the whole archive back.
-                    idea = ArchivedIdea(idea_id, p.text, epoch, p.role, "proposed", None, None,
-                                        p.payload)  # fmt: skip
+                    idea = ArchivedIdea(
+                        idea_id, p.text, epoch, p.role, "proposed", None, None, p.payload
+                    )
                 if not _mark_if_duplicate(archive, index, idea):
                     archive.set_status(idea.idea_id, "running")  # claimed by this worker
                     return idea
@@ -341,34 +356,27 @@ async def _leaderboard(
             if diff is None:
                 break
             rep = await run_idea(
-                idea.text, replace(req, seed=seed), store, patch_text=diff,
-                idea_id=idea.idea_id, backend=backend,
-            )  # fmt: skip
+                idea.text,
+                replace(req, seed=seed),
+                store,
+                patch_text=diff,
+                idea_id=idea.idea_id,
+                backend=backend,
+            )
             if rep["reward"] is not None:
                 rewards.append(rep["reward"])
         rows.append(
             LeaderboardRow(
-                idea.idea_id, idea.text, idea.epoch, idea.reward or 0.0,
+                idea.idea_id,
+                idea.text,
+                idea.epoch,
+                idea.reward or 0.0,
                 interval(rewards) if rewards else None,
                 compare(rewards, baseline) if rewards and baseline else None,
             )
-        )  # fmt: skip
+        )
     rows.sort(key=lambda r: r.rerun.mean if r.rerun else float("-inf"), reverse=True)
     return rows
-
-
-def remove_stale_workspaces(req: RunRequest) -> None:
-    """Worktrees a killed search left behind (their candidates are closed in the store)."""
-    folder = req.run_dir / "workspaces"
-    if not folder.is_dir():
-        return
-    baseline = BaselineRepo(req.run_dir, req.env)
-    for path in folder.iterdir():
-        try:
-            Workspace(baseline, path).remove()
-        except Exception:  # half-made by the killed process: not a repo yet
-            shutil.rmtree(path, ignore_errors=True)
-    baseline.repo.git.worktree("prune")
 
 
 def _held_out_rewards(store: Store, idea_id: str) -> list[float]:

@@ -325,15 +325,19 @@ def load_policy(
         return VLLMPolicy(staged, source), tok
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     model: Any = AutoModelForCausalLM.from_pretrained(
-        staged, dtype=dtype, trust_remote_code=False, use_safetensors=True,
+        staged,
+        dtype=dtype,
+        trust_remote_code=False,
+        use_safetensors=True,
         # explicit, so the config cannot pick an attention kernel (a hub kernel runs code)
         attn_implementation="eager" if config["model_type"] == "gemma2" else "sdpa",
-    )  # fmt: skip
+    )
     return model.to(device).eval(), tok
 
 
-def generate(policy: Any, tok: Any, prompts: list[str], s: Settings, temperature: float,
-             n: int = 1) -> list[dict]:  # fmt: skip
+def generate(
+    policy: Any, tok: Any, prompts: list[str], s: Settings, temperature: float, n: int = 1
+) -> list[dict]:
     """[{text, tokens}] for each prompt, `n` samples per prompt in a row (greedy when
     temperature is 0): with vLLM when the policy was loaded into it, else with transformers."""
     if isinstance(policy, VLLMPolicy):
@@ -369,18 +373,30 @@ class VLLMPolicy:
 
         # generation_config="vllm": vLLM's defaults, not a generation_config.json of the model.
         self.llm = LLM(
-            model=str(policy_dir), tokenizer=tokenizer, dtype="bfloat16", seed=seed,
-            trust_remote_code=False, load_format="safetensors", generation_config="vllm",
-        )  # fmt: skip
+            model=str(policy_dir),
+            tokenizer=tokenizer,
+            dtype="bfloat16",
+            seed=seed,
+            trust_remote_code=False,
+            load_format="safetensors",
+            generation_config="vllm",
+        )
 
     def generate(self, prompts: list[str], s: Settings, temperature: float, n: int) -> list[dict]:
         from vllm import SamplingParams
 
         params = SamplingParams(
-            n=n, temperature=temperature, top_p=1.0, top_k=-1, min_p=0.0, seed=0,
-            max_tokens=s.max_new_tokens, repetition_penalty=1.0, presence_penalty=0.0,
+            n=n,
+            temperature=temperature,
+            top_p=1.0,
+            top_k=-1,
+            min_p=0.0,
+            seed=0,
+            max_tokens=s.max_new_tokens,
+            repetition_penalty=1.0,
+            presence_penalty=0.0,
             frequency_penalty=0.0,
-        )  # fmt: skip
+        )
         outs = self.llm.generate(prompts, params, use_tqdm=False)
         return [{"text": c.text, "tokens": len(c.token_ids)} for o in outs for c in o.outputs]
 
@@ -399,9 +415,13 @@ def use_vllm(device: str) -> bool:
 
 
 def score(
-    problems: list[dict], greedy: list[dict], variants: dict, samples: list[list[dict]], k: int,
+    problems: list[dict],
+    greedy: list[dict],
+    variants: dict,
+    samples: list[list[dict]],
+    k: int,
     gap_kinds: tuple[str, ...] = (),
-) -> dict:  # fmt: skip
+) -> dict:
     """All metrics from the completions; pure, so tests can feed it completions directly.
     `variants` maps kind -> (problem indices, completions); `gap_kinds` are the variants
     `perturbation_gap` compares with the originals."""
@@ -536,9 +556,13 @@ def make_twins(problems: list[dict], env_dir: Path, secret: str, digest: str) ->
 
 
 def evaluate(
-    out_dir: Path, env_dir: Path, scale: str, device: str, check: bool = False,
+    out_dir: Path,
+    env_dir: Path,
+    scale: str,
+    device: str,
+    check: bool = False,
     secret: str | None = None,
-) -> dict:  # fmt: skip
+) -> dict:
     """{metrics, flags, completions} of the policy in `out_dir`. The held-out problems come
     from `secret` (required unless `check`, which uses public problems)."""
     s = SCALES[scale]

@@ -31,13 +31,49 @@ KINDS = ("rename", "reorder", "words", "distractor", "notation")
 FAMILIES = ("add", "sub", "mul", "total", "more_than", "price")
 
 NAMES = (
-    "Tom", "Ann", "Sam", "Lily", "Ben", "Emma", "Max", "Mia", "Leo", "Zoe", "Jack", "Ella",
-    "Noah", "Ava", "Omar", "Ivy", "Ravi", "Nora", "Luis", "Kate", "Paul", "Rosa", "Ian", "Amy",
-)  # fmt: skip
+    "Tom",
+    "Ann",
+    "Sam",
+    "Lily",
+    "Ben",
+    "Emma",
+    "Max",
+    "Mia",
+    "Leo",
+    "Zoe",
+    "Jack",
+    "Ella",
+    "Noah",
+    "Ava",
+    "Omar",
+    "Ivy",
+    "Ravi",
+    "Nora",
+    "Luis",
+    "Kate",
+    "Paul",
+    "Rosa",
+    "Ian",
+    "Amy",
+)
 ITEMS = (
-    "apples", "pens", "books", "cards", "shells", "stickers", "marbles", "coins", "eggs",
-    "cookies", "stamps", "balloons", "pencils", "toys", "flowers", "rocks",
-)  # fmt: skip
+    "apples",
+    "pens",
+    "books",
+    "cards",
+    "shells",
+    "stickers",
+    "marbles",
+    "coins",
+    "eggs",
+    "cookies",
+    "stamps",
+    "balloons",
+    "pencils",
+    "toys",
+    "flowers",
+    "rocks",
+)
 CONTAINERS = ("boxes", "bags", "jars", "packs", "crates", "baskets")
 DISTRACTORS = (
     "{name} is {n} years old.",
@@ -47,10 +83,27 @@ DISTRACTORS = (
     "The shop opened {n} days ago.",
 )
 _ONES = (
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
     "nineteen",
-)  # fmt: skip
+)
 _TENS = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
 
 

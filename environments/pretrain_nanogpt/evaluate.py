@@ -98,13 +98,26 @@ def random_windows(
 def export_in_child(code_dir: Path, ckpt: Path, out: Path, scale: str, device: str) -> None:
     """Smoke only: the export step's work, on this checkpoint (the candidate's code runs there)."""
     child_env = {k: v for k, v in os.environ.items() if k != "EXECUTOR_RESULT_PATH"}
-    cmd = [sys.executable, str(HERE / "export_model.py"), str(code_dir), str(ckpt), str(out),
-           "--scale", scale, "--device", device]  # fmt: skip
+    cmd = [
+        sys.executable,
+        str(HERE / "export_model.py"),
+        str(code_dir),
+        str(ckpt),
+        str(out),
+        "--scale",
+        scale,
+        "--device",
+        device,
+    ]
     try:
         proc = subprocess.run(
-            cmd, env=child_env, cwd=out.parent, capture_output=True, text=True,
+            cmd,
+            env=child_env,
+            cwd=out.parent,
+            capture_output=True,
+            text=True,
             timeout=EXPORT_TIMEOUT_S,
-        )  # fmt: skip
+        )
     except subprocess.TimeoutExpired:
         raise SystemExit(f"exporting the model took over {EXPORT_TIMEOUT_S}s") from None
     if proc.returncode != 0:
@@ -211,8 +224,12 @@ def causality_checks(
     if full < 2 * s.check_batches:
         raise SystemExit(f"too little text for the checks: {full} batches of {B}")
     picks = torch.randperm(full, generator=gen)[: 2 * s.check_batches].tolist()
-    record: dict = {"batches": picks[: s.check_batches], "replacements": picks[s.check_batches :],
-                    "cuts": [], "kept_rows": []}  # fmt: skip
+    record: dict = {
+        "batches": picks[: s.check_batches],
+        "replacements": picks[s.check_batches :],
+        "cuts": [],
+        "kept_rows": [],
+    }
     bases = {}
     for b, o in zip(record["batches"], record["replacements"], strict=True):
         rows, other = inputs[b * B : (b + 1) * B], inputs[o * B : (o + 1) * B]
@@ -291,10 +308,15 @@ def timed_checkpoints(out_dir: Path, times_path: Path) -> list[tuple[float, Path
 
 
 def time_to_target(
-    module: torch.nn.Module, forward: Forward, timed: list[tuple[float, Path]],
-    val: torch.Tensor, train: torch.Tensor, s: Settings, gen: torch.Generator,
+    module: torch.nn.Module,
+    forward: Forward,
+    timed: list[tuple[float, Path]],
+    val: torch.Tensor,
+    train: torch.Tensor,
+    s: Settings,
+    gen: torch.Generator,
     final_val_loss: float,
-) -> tuple[dict[str, float], list[str], dict]:  # fmt: skip
+) -> tuple[dict[str, float], list[str], dict]:
     """The earliest timed checkpoint at or below the target, scored with the final graph and its
     own weights (so its score depends only on what training wrote by then) and checked like
     the final model. A checkpoint whose weights do not fit the graph does not count."""
@@ -326,9 +348,14 @@ def time_to_target(
 
 
 def evaluate(
-    out_dir: Path, env_dir: Path, scale: str, device: str, check_only: bool = False,
-    export_dir: Path | None = None, times_path: Path | None = None,
-) -> dict:  # fmt: skip
+    out_dir: Path,
+    env_dir: Path,
+    scale: str,
+    device: str,
+    check_only: bool = False,
+    export_dir: Path | None = None,
+    times_path: Path | None = None,
+) -> dict:
     """{"metrics": ..., "flags": [...], "checks": what was checked}; check_only: smoke."""
     s = SCALES[scale]
     ckpt = out_dir / "ckpt.pt"
@@ -388,9 +415,14 @@ def main() -> None:
     export_dir = os.environ.get("EXECUTOR_EXPORT_DIR")
     times = os.environ.get("EXECUTOR_OUTPUT_TIMES")
     result = evaluate(
-        out_dir, env_dir, args.scale, device, args.check,
-        Path(export_dir) if export_dir else None, Path(times) if times else None,
-    )  # fmt: skip
+        out_dir,
+        env_dir,
+        args.scale,
+        device,
+        args.check,
+        Path(export_dir) if export_dir else None,
+        Path(times) if times else None,
+    )
     print(json.dumps(result))
     if args.check:
         if result["flags"]:

@@ -63,21 +63,48 @@ MODE = re.compile(r"[A-Za-z0-9_.,\->]*")  # string arguments: modes, einsum equa
 # String arguments that select a mode of an operator; any other (a file name, a message to
 # print) marks an operator with effects outside the computation.
 MODE_ARGUMENTS = {
-    "approximate", "rounding_mode", "equation", "reduce", "side", "indexing", "padding",
-    "mode", "pad_mode", "norm", "interpolation", "ord", "driver", "UPLO", "assert_msg",
-}  # fmt: skip
+    "approximate",
+    "rounding_mode",
+    "equation",
+    "reduce",
+    "side",
+    "indexing",
+    "padding",
+    "mode",
+    "pad_mode",
+    "norm",
+    "interpolation",
+    "ord",
+    "driver",
+    "UPLO",
+    "assert_msg",
+}
 # Argument kinds a fixed-shape graph of ATen operators has no use for: subgraphs, operators
 # and objects passed as values, and symbolic numbers (which are parsed with sympy).
 FORBIDDEN_ARGUMENTS = {
-    "as_graph", "as_operator", "as_custom_obj", "as_sym_int", "as_sym_ints", "as_sym_bool",
-    "as_sym_bools", "as_sym_float", "as_sym_floats",
-}  # fmt: skip
+    "as_graph",
+    "as_operator",
+    "as_custom_obj",
+    "as_sym_int",
+    "as_sym_ints",
+    "as_sym_bool",
+    "as_sym_bools",
+    "as_sym_float",
+    "as_sym_floats",
+}
 LEAF: dict[str, Any] = {"type": None, "context": None, "children_spec": []}
 # The calling convention of model(idx) -> logits: one positional tensor in, one tensor out.
-IN_SPEC = [1, {"type": "builtins.tuple", "context": "null", "children_spec": [
-    {"type": "builtins.tuple", "context": "null", "children_spec": [LEAF]},
-    {"type": "builtins.dict", "context": "[]", "children_spec": []},
-]}]  # fmt: skip
+IN_SPEC = [
+    1,
+    {
+        "type": "builtins.tuple",
+        "context": "null",
+        "children_spec": [
+            {"type": "builtins.tuple", "context": "null", "children_spec": [LEAF]},
+            {"type": "builtins.dict", "context": "[]", "children_spec": []},
+        ],
+    },
+]
 OUT_SPEC = [1, LEAF]
 
 

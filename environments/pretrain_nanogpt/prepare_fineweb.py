@@ -111,9 +111,11 @@ class ShardWriter:
 
     def _save(self, docs: int, offset: int, written: int) -> None:
         self.state = {
-            "docs": docs, "offset": offset, "shards": self.state["shards"] + 1,
+            "docs": docs,
+            "offset": offset,
+            "shards": self.state["shards"] + 1,
             "tokens": self.state["tokens"] + written,
-        }  # fmt: skip
+        }
         tmp = self.state_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.state))
         os.replace(tmp, self.state_path)

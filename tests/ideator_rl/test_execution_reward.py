@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 
 from agent.executor import RunRequest
+from agent.ideator_rl.config import TrainIdeatorConfig
+from agent.ideator_rl.execution import ExecutionReward
+from agent.ideator_rl.records import Records
 from agent.llm import make_client
 from agent.store import Store
 from environments import resolve_environment
-from ideator_rl.config import TrainIdeatorConfig
-from ideator_rl.execution import ExecutionReward
-from ideator_rl.records import Records
 from tests.conftest import GOOD_EDIT, assert_store_consistent, store_rows
 
 
@@ -27,8 +27,15 @@ def make_reward(
     config = TrainIdeatorConfig(group_size=4, **cfg)
     training = records.start(env.name, env.repo_hash, "tiny", {})
     req = RunRequest(env, "tiny", run_dir, seed=seed, slots=2)
-    return ExecutionReward(config=config, req=req, store=store, records=records,
-                           training_id=training, baseline=0.68, client=client)  # fmt: skip
+    return ExecutionReward(
+        config=config,
+        req=req,
+        store=store,
+        records=records,
+        training_id=training,
+        baseline=0.68,
+        client=client,
+    )
 
 
 def test_a_batch_runs_each_distinct_idea_once_and_scores_failures(toy_env, run_dir) -> None:
@@ -56,8 +63,9 @@ def test_a_batch_runs_each_distinct_idea_once_and_scores_failures(toy_env, run_d
         assert ideas[rejected[0]["idea_id"]]["text"] == "momentum=0.9"
 
         # The next step repeats the idea: served from the cache, nothing runs again.
-        rewards2, inst2 = reward.score(2, ["<think>x</think> lr=0.1 steps=500"] * 4,
-                                       [[0, 1, 2, 3]], [9] * 4)  # fmt: skip
+        rewards2, inst2 = reward.score(
+            2, ["<think>x</think> lr=0.1 steps=500"] * 4, [[0, 1, 2, 3]], [9] * 4
+        )
         assert rewards2 == [rewards[0]] * 4
         assert inst2["executed"] == 0 and inst2["cache_hits"] == 4
         assert inst2["top2_cluster_share"] == 1.0
@@ -91,8 +99,12 @@ def test_the_cache_is_per_seed(toy_env, run_dir) -> None:
 def test_diverging_ideas_get_the_failure_reward_and_no_shaping(toy_env, run_dir) -> None:
     reward = make_reward(toy_env, run_dir, failure_reward=0.0, diversity_weight=0.5)
     try:
-        rewards, _ = reward.score(1, ["lr=1 steps=2000", "lr=1 steps=2000", "lr=0.1 steps=200",
-                                      "lr=0.1 steps=200"], [[0, 1, 2, 3]], [5] * 4)  # fmt: skip
+        rewards, _ = reward.score(
+            1,
+            ["lr=1 steps=2000", "lr=1 steps=2000", "lr=0.1 steps=200", "lr=0.1 steps=200"],
+            [[0, 1, 2, 3]],
+            [5] * 4,
+        )
     finally:
         reward.close()
     samples = {s["idea"]: s for s in store_rows(run_dir, "rl_samples")}

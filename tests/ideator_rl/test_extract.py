@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ideator_rl.extract import extract_idea
+from agent.ideator_rl.extract import extract_idea
 
 
 def test_thinking_is_kept_out_of_the_idea() -> None:

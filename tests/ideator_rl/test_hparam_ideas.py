@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.search.hparam import HparamIdeaError, edits_for, values_from_text
+from agent.knobs import HparamIdeaError, edits_for, values_from_text
 from environments import resolve_environment
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ideator_rl import shaping
+from agent.ideator_rl import shaping
 
 GROUP = [[0, 1, 2, 3]]
 
@@ -20,8 +20,15 @@ def test_diversity_term_penalizes_identical_ideas_and_reorders_the_group() -> No
     assert in_group == [2 / 3, 2 / 3, 2 / 3, 0.0]  # each copy repeats 2 of its 3 neighbours
     assert in_history == [0.0] * 4
     plain = shaping.shape(execution, GROUP, mode="raw", baseline=None)
-    shaped = shaping.shape(execution, GROUP, mode="raw", baseline=None, diversity_weight=0.3,
-                           in_group=in_group, in_history=in_history)  # fmt: skip
+    shaped = shaping.shape(
+        execution,
+        GROUP,
+        mode="raw",
+        baseline=None,
+        diversity_weight=0.3,
+        in_group=in_group,
+        in_history=in_history,
+    )
     assert ranking([s.reward for s in plain])[0] == 0  # without the term a copy ranks first
     assert ranking([s.reward for s in shaped])[0] == 3  # with it the distinct idea does
     assert shaped[3].diversity_penalty == 0.0  # the distinct idea is not penalized at all
@@ -43,8 +50,9 @@ def test_history_term_penalizes_what_the_last_steps_wrote() -> None:
         ideas, [[0, 1]], history=["Use a cosine schedule.", "label smoothing", "", "x=1"]
     )
     assert in_history == [pytest.approx(1 / 3), 0.0]
-    shaped = shaping.shape([1.0, 1.0], [[0, 1]], mode="raw", baseline=None,
-                           diversity_weight=0.6, in_history=in_history)  # fmt: skip
+    shaped = shaping.shape(
+        [1.0, 1.0], [[0, 1]], mode="raw", baseline=None, diversity_weight=0.6, in_history=in_history
+    )
     assert shaped[0].reward == pytest.approx(0.8) and shaped[1].reward == 1.0
 
 
@@ -63,10 +71,18 @@ def test_transform_modes() -> None:
 def test_length_bonus_is_capped_and_novelty_is_against_the_archive() -> None:
     assert shaping.length_bonuses([0, 50, 100, 400], 0.2, 100) == [0.0, 0.1, 0.2, 0.2]
     archive = ["lr=0.1 steps=500", "Use a cosine learning rate schedule"]
-    assert shaping.novel(["steps=500 lr=0.1", "lr=0.3", "", "cosine schedule for the LR"],
-                         archive) == [False, True, False, False]  # fmt: skip
-    shaped = shaping.shape([0.5, 0.5], [[0, 1]], mode="raw", baseline=None, novelty_weight=0.1,
-                           is_novel=[True, False], length=[0.05, 0.0])  # fmt: skip
+    assert shaping.novel(
+        ["steps=500 lr=0.1", "lr=0.3", "", "cosine schedule for the LR"], archive
+    ) == [False, True, False, False]
+    shaped = shaping.shape(
+        [0.5, 0.5],
+        [[0, 1]],
+        mode="raw",
+        baseline=None,
+        novelty_weight=0.1,
+        is_novel=[True, False],
+        length=[0.05, 0.0],
+    )
     assert [s.reward for s in shaped] == pytest.approx([0.65, 0.5])
 
 
@@ -85,12 +101,26 @@ def test_failed_ideas_keep_exactly_the_failure_reward() -> None:
     # failures look better, and GRPO would then teach the policy varied nonsense.
     ideas = ["lr=9", "lr=9", "momentum=0.9", "warp=1"]
     in_group, _ = shaping.repeat_shares(ideas, GROUP)
-    shaped = shaping.shape([0.0] * 4, GROUP, mode="raw", baseline=None,
-                           succeeded=[False] * 4, diversity_weight=0.5, in_group=in_group,
-                           novelty_weight=0.2, is_novel=[True] * 4,
-                           length=[0.1] * 4)  # fmt: skip
+    shaped = shaping.shape(
+        [0.0] * 4,
+        GROUP,
+        mode="raw",
+        baseline=None,
+        succeeded=[False] * 4,
+        diversity_weight=0.5,
+        in_group=in_group,
+        novelty_weight=0.2,
+        is_novel=[True] * 4,
+        length=[0.1] * 4,
+    )
     assert [s.reward for s in shaped] == [0.0] * 4
-    mixed = shaping.shape([0.9, 0.0], [[0, 1]], mode="raw", baseline=None,
-                          succeeded=[True, False], novelty_weight=0.2,
-                          is_novel=[True, True])  # fmt: skip
+    mixed = shaping.shape(
+        [0.9, 0.0],
+        [[0, 1]],
+        mode="raw",
+        baseline=None,
+        succeeded=[True, False],
+        novelty_weight=0.2,
+        is_novel=[True, True],
+    )
     assert [s.reward for s in mixed] == pytest.approx([1.1, 0.0])

@@ -27,9 +27,26 @@ def slow_toy(toy_env: Path) -> Path:
 
 
 def train_cmd(env: Path, runs: Path, *extra: str) -> list[str]:
-    return [str(EXECUTOR), "train-ideator", "--env", str(env), "--steps", "5", "--group-size",
-            "4", "--save-every", "1", "--slots", "2", "--diversity-weight", "0.1",
-            "--run-dir", str(runs), "--json", *extra]  # fmt: skip
+    return [
+        str(EXECUTOR),
+        "train-ideator",
+        "--env",
+        str(env),
+        "--steps",
+        "5",
+        "--group-size",
+        "4",
+        "--save-every",
+        "1",
+        "--slots",
+        "2",
+        "--diversity-weight",
+        "0.1",
+        "--run-dir",
+        str(runs),
+        "--json",
+        *extra,
+    ]
 
 
 def steps_recorded(runs: Path) -> list[int]:
@@ -44,8 +61,12 @@ def steps_recorded(runs: Path) -> list[int]:
 
 def test_train_kill_resume_and_report(cli, toy_env, tmp_path) -> None:
     env, runs = slow_toy(toy_env), tmp_path / "runs"
-    proc = subprocess.Popen(train_cmd(env, runs), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env=clean_environ())  # fmt: skip
+    proc = subprocess.Popen(
+        train_cmd(env, runs),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=clean_environ(),
+    )
     deadline = time.monotonic() + 600  # generous: a busy CI machine; it ends at the checkpoint
     while time.monotonic() < deadline:  # killed once two checkpoints are on disk
         if len(list(runs.glob("ideator/*/checkpoints/checkpoint-2/trainer_state.json"))) == 1:
@@ -108,10 +129,20 @@ def test_train_kill_resume_and_report(cli, toy_env, tmp_path) -> None:
     chromium = shutil.which("chromium")
     if chromium:  # where scripts/test_deps.sh could install it: the browser parses the plots
         dom = subprocess.run(
-            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-             f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page.as_uri()],
-            capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
+            [
+                chromium,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                f"--user-data-dir={tmp_path / 'profile'}",
+                "--dump-dom",
+                page.as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert dom.returncode == 0 and dom.stdout.count("<svg") == 5, dom.stderr[-2000:]
 
 

@@ -7,9 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from agent.ideator_rl.config import TrainIdeatorConfig
+from agent.ideator_rl.trainer import (
+    execution_gpus,
+    grpo_args,
+    ideator_prompt,
+    last_checkpoint,
+    use_vllm,
+)
 from environments import resolve_environment
-from ideator_rl.config import TrainIdeatorConfig
-from ideator_rl.trainer import execution_gpus, grpo_args, ideator_prompt, last_checkpoint, use_vllm
 
 
 def test_vllm_is_used_on_a_gpu_when_installed_and_asked_for_plainly_otherwise() -> None:
@@ -47,8 +53,9 @@ def test_last_checkpoint_skips_one_a_kill_left_half_written(tmp_path: Path) -> N
 
 @pytest.mark.parametrize("group", [8, 64])
 def test_grpo_settings_for_the_gpu_path(tmp_path: Path, group: int) -> None:
-    cfg = TrainIdeatorConfig(model="Qwen/Qwen3-0.6B", group_size=group, steps=30, save_every=10,
-                             prompts_per_step=2)  # fmt: skip
+    cfg = TrainIdeatorConfig(
+        model="Qwen/Qwen3-0.6B", group_size=group, steps=30, save_every=10, prompts_per_step=2
+    )
     args = grpo_args(cfg, tmp_path, cuda=False, vllm=True)
     assert args.use_vllm and args.vllm_mode == "colocate"
     assert args.vllm_gpu_memory_utilization == 0.3

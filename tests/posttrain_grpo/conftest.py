@@ -47,9 +47,13 @@ def base(repo: SimpleNamespace) -> tuple:
 def run_train(out_dir: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "EXECUTOR_OUTPUT_DIR": str(out_dir), "EXECUTOR_ENV_DIR": str(ENV)}
     return subprocess.run(
-        [sys.executable, "train.py", *args], cwd=REPO, env=env, capture_output=True, text=True,
+        [sys.executable, "train.py", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=300,
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture(scope="session")

@@ -17,8 +17,14 @@ def test_manifest_protects_the_evaluator_and_held_out_data() -> None:
     env = resolve_environment("posttrain_grpo")
     assert set(env.manifest.scales) == {"tiny", "gpu", "paper"}
     protected = {str(p) for p in env.protected_files()}
-    for f in ("evaluate.py", "grader.py", "problems.py", "heldout/gsm8k_test.jsonl",
-              "base_tiny/model.safetensors", "prompts/tiny.txt"):  # fmt: skip
+    for f in (
+        "evaluate.py",
+        "grader.py",
+        "problems.py",
+        "heldout/gsm8k_test.jsonl",
+        "base_tiny/model.safetensors",
+        "prompts/tiny.txt",
+    ):
         assert f in protected, f
     # Only the evaluate step reads the held-out folder; the tiny scale has no file there.
     assert env.manifest.eval_only == ["heldout"]
@@ -31,8 +37,15 @@ def test_manifest_protects_the_evaluator_and_held_out_data() -> None:
 def test_knobs_edit_the_values_training_uses(repo: SimpleNamespace, tmp_path: Path) -> None:
     env = resolve_environment("posttrain_grpo")
     text = (ENV / "repo" / "config.py").read_text()
-    new = {"lr": "0.001", "group_size": "4", "prompts_per_step": "8", "clip_range": "0.3",
-           "kl_coef": "0.05", "temperature": "0.8", "steps": "20"}  # fmt: skip
+    new = {
+        "lr": "0.001",
+        "group_size": "4",
+        "prompts_per_step": "8",
+        "clip_range": "0.3",
+        "kl_coef": "0.05",
+        "temperature": "0.8",
+        "steps": "20",
+    }
     assert {k.name for k in env.manifest.knobs} == set(new)
     for knob in env.manifest.knobs:
         rx = knob_regex(knob)
@@ -51,10 +64,20 @@ def test_knobs_edit_the_values_training_uses(repo: SimpleNamespace, tmp_path: Pa
 def test_idea_patch_runs_end_to_end(cli, run_dir: Path) -> None:
     # --timeout 40 leaves a short training budget: a few GRPO steps, then the full evaluation.
     res = cli(
-        "run-idea", "--patch", ENV / "ideas" / "token_level_loss.patch", "--env",
-        "posttrain_grpo", "--scale", "tiny", "--timeout", "40", "--run-dir", run_dir, "--json",
+        "run-idea",
+        "--patch",
+        ENV / "ideas" / "token_level_loss.patch",
+        "--env",
+        "posttrain_grpo",
+        "--scale",
+        "tiny",
+        "--timeout",
+        "40",
+        "--run-dir",
+        run_dir,
+        "--json",
         timeout=600,
-    )  # fmt: skip
+    )
     assert res.rc == 0, res
     out = res.json
     assert out["status"] == "succeeded" and out["flags"] == []

@@ -178,9 +178,14 @@ def test_decoding_and_tokenizer_are_the_evaluators_own(
     gen = json.loads((policy / "generation_config.json").read_text())
     gen.update(
         bad_words_ids=_digit_ids(tok),  # no digit can be written
-        repetition_penalty=8.0, no_repeat_ngram_size=2, num_beams=2, max_new_tokens=3,
-        min_new_tokens=3, forced_eos_token_id=tok.eos_token_id, suppress_tokens=[5, 6, 7],
-    )  # fmt: skip
+        repetition_penalty=8.0,
+        no_repeat_ngram_size=2,
+        num_beams=2,
+        max_new_tokens=3,
+        min_new_tokens=3,
+        forced_eos_token_id=tok.eos_token_id,
+        suppress_tokens=[5, 6, 7],
+    )
     (policy / "generation_config.json").write_text(json.dumps(gen))
     # Another tokenizer (bos and eos swapped), special tokens and a chat template of its own.
     tok_json = json.loads((policy / "tokenizer.json").read_text())
@@ -288,24 +293,43 @@ def test_no_policy_means_no_score(evaluator, tmp_path: Path) -> None:
 def test_evaluate_step_writes_result_and_completions(output_copy: Path, tmp_path: Path) -> None:
     result = tmp_path / "eval" / "result.json"
     result.parent.mkdir()
-    env = {**os.environ, "EXECUTOR_OUTPUT_DIR": str(output_copy), "EXECUTOR_ENV_DIR": str(ENV),
-           "EXECUTOR_RESULT_PATH": str(result)}  # fmt: skip
+    env = {
+        **os.environ,
+        "EXECUTOR_OUTPUT_DIR": str(output_copy),
+        "EXECUTOR_ENV_DIR": str(ENV),
+        "EXECUTOR_RESULT_PATH": str(result),
+    }
     env.pop("EXECUTOR_EVAL_SECRET", None)  # the smoke step never sees it
-    check = subprocess.run([sys.executable, str(ENV / "evaluate.py"), "--check"], env=env,
-                           capture_output=True, text=True, timeout=300)  # fmt: skip
+    check = subprocess.run(
+        [sys.executable, str(ENV / "evaluate.py"), "--check"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert check.returncode == 0, check.stderr[-2000:]
     assert not result.exists(), "--check scores nothing"
     assert json.loads(check.stdout.strip().splitlines()[-1])["accuracy"] >= 0
-    unkeyed = subprocess.run([sys.executable, str(ENV / "evaluate.py")], env=env,
-                             capture_output=True, text=True, timeout=300)  # fmt: skip
+    unkeyed = subprocess.run(
+        [sys.executable, str(ENV / "evaluate.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert unkeyed.returncode != 0 and not result.exists()
     assert (
         unkeyed.stderr.strip()
         .splitlines()[-1]
         .startswith("EXECUTOR_EVAL_SECRET is not set: the harness sets it")
     )
-    bad = subprocess.run([sys.executable, str(ENV / "evaluate.py"), "--scale", "huge"], env=env,
-                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    bad = subprocess.run(
+        [sys.executable, str(ENV / "evaluate.py"), "--scale", "huge"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert bad.returncode != 0 and "unknown scale 'huge'" in bad.stderr
 
 

@@ -75,10 +75,18 @@ def test_micro_batch_losses_sum_to_the_full_batch_loss(repo: SimpleNamespace) ->
     for agg in ("sequence", "token"):
         full, _ = _loss(repo, logp, old, adv, mask, agg)
         parts = sum(
-            _loss(repo, logp[i : i + 2], old[i : i + 2], adv[i : i + 2], mask[i : i + 2], agg,
-                  n_seq=6, n_tok=int(mask.sum()))[0]
+            _loss(
+                repo,
+                logp[i : i + 2],
+                old[i : i + 2],
+                adv[i : i + 2],
+                mask[i : i + 2],
+                agg,
+                n_seq=6,
+                n_tok=int(mask.sum()),
+            )[0]
             for i in (0, 2, 4)
-        )  # fmt: skip
+        )
         assert parts.item() == pytest.approx(full.item(), rel=1e-5)
 
 
@@ -124,9 +132,13 @@ def test_token_logprobs_do_not_depend_on_padding(repo: SimpleNamespace, base: tu
         batched = repo.grpo.token_logprobs(model, p_ids, p_mask, c_ids, c_mask, temperature=0.7)
         for i, (p, c) in enumerate(zip([short, long], completions, strict=True)):
             alone = repo.grpo.token_logprobs(
-                model, torch.tensor([p]), torch.ones(1, len(p), dtype=torch.long),
-                torch.tensor([c]), torch.ones(1, len(c), dtype=torch.long), temperature=0.7,
-            )  # fmt: skip
+                model,
+                torch.tensor([p]),
+                torch.ones(1, len(p), dtype=torch.long),
+                torch.tensor([c]),
+                torch.ones(1, len(c), dtype=torch.long),
+                temperature=0.7,
+            )
             assert torch.allclose(batched[i, : len(c)], alone[0], atol=1e-4)
             # and the same numbers as a plain softmax over the full logits
             ids = torch.tensor([p + c])

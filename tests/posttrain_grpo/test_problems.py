@@ -69,8 +69,13 @@ def test_variants_change_what_they_say_they_change(problems) -> None:
 
 def test_number_words(problems) -> None:
     assert [problems.number_words(n) for n in (0, 13, 40, 58, 100, 112)] == [
-        "zero", "thirteen", "forty", "fifty-eight", "one hundred", "one hundred twelve",
-    ]  # fmt: skip
+        "zero",
+        "thirteen",
+        "forty",
+        "fifty-eight",
+        "one hundred",
+        "one hundred twelve",
+    ]
 
 
 def test_bundled_files_are_what_the_generator_makes(problems) -> None:
@@ -109,9 +114,13 @@ def test_warm_up_questions_are_the_base_policys(problems) -> None:
 
 
 RANGES = {  # the numbers sample_spec draws, per family: (x range, y range)
-    "add": ((2, 60), (2, 40)), "total": ((2, 60), (2, 40)), "more_than": ((2, 60), (2, 40)),
-    "sub": ((10, 99), (1, 98)), "mul": ((2, 12), (2, 9)), "price": ((2, 12), (2, 9)),
-}  # fmt: skip
+    "add": ((2, 60), (2, 40)),
+    "total": ((2, 60), (2, 40)),
+    "more_than": ((2, 60), (2, 40)),
+    "sub": ((10, 99), (1, 98)),
+    "mul": ((2, 12), (2, 9)),
+    "price": ((2, 12), (2, 9)),
+}
 
 
 @pytest.mark.parametrize("seed", range(50))
@@ -120,8 +129,12 @@ def test_a_twin_is_the_same_problem_with_other_numbers(problems, seed: int) -> N
     spec = problems.sample_spec(rng)
     twin = problems.renumbered(spec, rng)
     assert (twin.family, twin.a, twin.b, twin.item, twin.container) == (
-        spec.family, spec.a, spec.b, spec.item, spec.container,
-    )  # fmt: skip
+        spec.family,
+        spec.a,
+        spec.b,
+        spec.item,
+        spec.container,
+    )
     assert (twin.x, twin.y) != (spec.x, spec.y)
     # from the family's own ranges, so a twin is an ordinary problem of the generator
     (x_lo, x_hi), (y_lo, y_hi) = RANGES[twin.family]

@@ -47,8 +47,13 @@ def test_hf_sampler_rolls_out_groups(repo: SimpleNamespace, base: tuple) -> None
 
 def test_vllm_sampling_params_match_hf_decoding(repo: SimpleNamespace) -> None:
     params = repo.rollout.sampling_params(dict, temperature=0.9, top_p=0.95, max_tokens=64)
-    assert params == {"temperature": 0.9, "top_p": 0.95, "top_k": -1, "max_tokens": 64,
-                      "skip_special_tokens": True}  # fmt: skip
+    assert params == {
+        "temperature": 0.9,
+        "top_p": 0.95,
+        "top_k": -1,
+        "max_tokens": 64,
+        "skip_special_tokens": True,
+    }
     assert repo.rollout.sampling_params(dict, 0.0, 1.0, 8)["top_k"] == 1
 
 
@@ -70,9 +75,12 @@ class _FakeEngineModel:
 
 
 @pytest.mark.parametrize(
-    "path", ["llm_engine.model_executor.driver_worker.model_runner.model",
-             "llm_engine.model_executor.driver_worker.worker.model_runner.model"],
-)  # fmt: skip
+    "path",
+    [
+        "llm_engine.model_executor.driver_worker.model_runner.model",
+        "llm_engine.model_executor.driver_worker.worker.model_runner.model",
+    ],
+)
 def test_weight_sync_finds_the_engine_model(repo: SimpleNamespace, path: str) -> None:
     inner = _FakeEngineModel()
     obj: object = inner

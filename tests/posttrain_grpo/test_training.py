@@ -38,8 +38,13 @@ def test_config_overrides_are_typed_and_checked(repo: SimpleNamespace) -> None:
 def test_paper_scale_is_the_papers_setting(repo: SimpleNamespace) -> None:
     cfg = repo.config.config_for("paper")
     assert (cfg.model, cfg.dataset, cfg.group_size, cfg.prompts_per_step, cfg.lr, cfg.steps) == (
-        "Qwen/Qwen2.5-Math-1.5B", "math", 8, 128, 1e-5, 20,
-    )  # fmt: skip
+        "Qwen/Qwen2.5-Math-1.5B",
+        "math",
+        8,
+        128,
+        1e-5,
+        20,
+    )
     assert cfg.dtype == "bfloat16" and cfg.prompt == "math"
 
 
@@ -51,9 +56,11 @@ def test_one_update_favours_the_completions_with_positive_advantage(
     model.load_state_dict(base[0].state_dict())
     cfg = repo.config.config_for("tiny", ["--micro_batch_size=5"])
     sampler = repo.rollout.HFSampler(model, tok, max_new_tokens=30, batch_size=16)
-    problems = [("Tom has 23 pens. Tom buys 14 more pens.", "37"),
-                ("Ann has 12 cards. Ann buys 7 more cards.", "19"),
-                ("Sam has 30 rocks. Sam buys 20 more rocks.", "50")]  # fmt: skip
+    problems = [
+        ("Tom has 23 pens. Tom buys 14 more pens.", "37"),
+        ("Ann has 12 cards. Ann buys 7 more cards.", "19"),
+        ("Sam has 30 rocks. Sam buys 20 more rocks.", "50"),
+    ]
     for seed, (facts, answer) in enumerate(problems * 3):
         # the first sampled group with both right and wrong answers
         prompt = f"Question: {facts} How many does he have now?\nAnswer:"

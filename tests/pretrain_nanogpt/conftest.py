@@ -43,9 +43,13 @@ def run_train(out_dir: Path, *args: str, cwd: Path = REPO, **env: str) -> None:
         **env,
     }
     proc = subprocess.run(
-        [sys.executable, "train.py", *args], cwd=cwd, env=full_env, capture_output=True,
-        text=True, timeout=300,
-    )  # fmt: skip
+        [sys.executable, "train.py", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
@@ -84,9 +88,13 @@ def run_export(output: Path, export_dir: Path, env_dir: Path) -> subprocess.Comp
     }
     export_dir.mkdir(parents=True, exist_ok=True)
     return subprocess.run(
-        [sys.executable, str(env_dir / "export_model.py")], cwd=output.parent, env=env,
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [sys.executable, str(env_dir / "export_model.py")],
+        cwd=output.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def export(output: Path, env_dir: Path) -> Path:

@@ -12,9 +12,9 @@ import pytest
 
 from environments import resolve_environment
 from environments.manifest import knob_regex
+from runner.run import run_candidate
+from runner.workspace import BaselineRepo
 from sandbox import RunStatus, get_sandbox
-from sandbox.run import run_candidate
-from sandbox.workspace import BaselineRepo
 from tests.conftest import assert_store_consistent
 from tests.pretrain_nanogpt.conftest import ENV
 
@@ -22,9 +22,20 @@ from tests.pretrain_nanogpt.conftest import ENV
 def test_idea_patch_runs_end_to_end(cli, run_dir: Path) -> None:
     # --timeout 25 leaves a 10-second training budget (the scale keeps its 15 s margin).
     res = cli(
-        "run-idea", "--patch", ENV / "ideas" / "higher_lr.patch", "--env", "pretrain_nanogpt",
-        "--scale", "tiny", "--timeout", "25", "--run-dir", run_dir, "--json", timeout=400,
-    )  # fmt: skip
+        "run-idea",
+        "--patch",
+        ENV / "ideas" / "higher_lr.patch",
+        "--env",
+        "pretrain_nanogpt",
+        "--scale",
+        "tiny",
+        "--timeout",
+        "25",
+        "--run-dir",
+        run_dir,
+        "--json",
+        timeout=400,
+    )
     assert res.rc == 0, res
     out = res.json
     assert out["status"] == "succeeded" and out["flags"] == []

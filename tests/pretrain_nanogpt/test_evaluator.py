@@ -297,11 +297,22 @@ def test_evaluate_step_runs_no_candidate_code(
     assert marker.read_text() == "model code ran\n"
     marker.unlink()
     result_path = tmp_path / "result.json"
-    env = {**os.environ, "EXECUTOR_OUTPUT_DIR": str(output_copy), "EXECUTOR_ENV_DIR": str(ENV),
-           "EXECUTOR_EXPORT_DIR": str(export_dir), "EXECUTOR_RESULT_PATH": str(result_path),
-           "EXECUTOR_SCALE": "tiny"}  # fmt: skip
-    proc = subprocess.run([sys.executable, str(ENV / "evaluate.py")], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    env = {
+        **os.environ,
+        "EXECUTOR_OUTPUT_DIR": str(output_copy),
+        "EXECUTOR_ENV_DIR": str(ENV),
+        "EXECUTOR_EXPORT_DIR": str(export_dir),
+        "EXECUTOR_RESULT_PATH": str(result_path),
+        "EXECUTOR_SCALE": "tiny",
+    }
+    proc = subprocess.run(
+        [sys.executable, str(ENV / "evaluate.py")],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(result_path.read_text())
     assert result["flags"] == [] and result["metrics"]["val_loss"] > 4
@@ -313,11 +324,14 @@ def test_export_that_changes_the_weights_is_flagged(
 ) -> None:
     """The export step runs after the budget: weights it changes (more training, say) are not
     the ones training saved, and are not scored."""
-    _patch_model(output_copy, "    def forward(self, idx: torch.Tensor) -> torch.Tensor:\n",
-                 "    def load_state_dict(self, state, *args, **kwargs):\n"
-                 "        state = {k: v * 1.01 for k, v in state.items()}\n"
-                 "        return super().load_state_dict(state, *args, **kwargs)\n\n"
-                 "    def forward(self, idx: torch.Tensor) -> torch.Tensor:\n")  # fmt: skip
+    _patch_model(
+        output_copy,
+        "    def forward(self, idx: torch.Tensor) -> torch.Tensor:\n",
+        "    def load_state_dict(self, state, *args, **kwargs):\n"
+        "        state = {k: v * 1.01 for k, v in state.items()}\n"
+        "        return super().load_state_dict(state, *args, **kwargs)\n\n"
+        "    def forward(self, idx: torch.Tensor) -> torch.Tensor:\n",
+    )
     result = _evaluate(evaluator, output_copy, export(output_copy, env_without_heldout))
     assert _no_loss(result) and len(result["flags"]) == 1
     assert "is not the" in result["flags"][0] and "saved in ckpt.pt" in result["flags"][0]
@@ -469,9 +483,12 @@ def test_archive_with_extra_records_is_rejected(
 
 
 def test_unexportable_model_fails_with_the_reason(evaluator: ModuleType, output_copy: Path) -> None:
-    _patch_model(output_copy, "        T = idx.size(1)\n",
-                 "        T = idx.size(1)\n        if idx.sum() > 0:  # branches on data\n"
-                 "            T = int(idx[0, 0]) % 7 + 1\n")  # fmt: skip
+    _patch_model(
+        output_copy,
+        "        T = idx.size(1)\n",
+        "        T = idx.size(1)\n        if idx.sum() > 0:  # branches on data\n"
+        "            T = int(idx[0, 0]) % 7 + 1\n",
+    )
     with pytest.raises(SystemExit, match=r"exportable with torch\.export"):
         evaluator.evaluate(output_copy, ENV, "tiny", "cpu", check_only=True)
 
@@ -491,20 +508,31 @@ def test_missing_checkpoint_or_graph_is_a_clear_failure(
 def test_only_checkpoints_the_harness_timed_count(evaluator: ModuleType, tmp_path: Path) -> None:
     for name in ("ckpt_000010.pt", "ckpt_000020.pt", "ckpt_000030.pt", "ckpt.pt", "other.pt"):
         (tmp_path / name).write_bytes(b"")
-    times = {"ckpt_000020.pt": 240.5, "ckpt_000010.pt": 120.0, "ckpt.pt": 300.0,
-             "ckpt_000040.pt": 60.0,  # timed but gone
-             "other.pt": 1.0, "../ckpt_000010.pt": 1.0, "ckpt_000030.pt": math.nan}  # fmt: skip
+    times = {
+        "ckpt_000020.pt": 240.5,
+        "ckpt_000010.pt": 120.0,
+        "ckpt.pt": 300.0,
+        "ckpt_000040.pt": 60.0,  # timed but gone
+        "other.pt": 1.0,
+        "../ckpt_000010.pt": 1.0,
+        "ckpt_000030.pt": math.nan,
+    }
     (tmp_path / "times.json").write_text(json.dumps(times))
     timed = evaluator.timed_checkpoints(tmp_path, tmp_path / "times.json")
     assert [(t, p.name) for t, p in timed] == [
-        (120.0, "ckpt_000010.pt"), (240.5, "ckpt_000020.pt"), (300.0, "ckpt.pt")
-    ]  # fmt: skip
+        (120.0, "ckpt_000010.pt"),
+        (240.5, "ckpt_000020.pt"),
+        (300.0, "ckpt.pt"),
+    ]
 
 
 def test_time_to_target_is_the_harness_time_of_the_first_checkpoint_at_target(
-    evaluator: ModuleType, output_copy: Path, env_without_heldout: Path,
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-) -> None:  # fmt: skip
+    evaluator: ModuleType,
+    output_copy: Path,
+    env_without_heldout: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
     """Three steps of training moved the loss from ~5.55 (initial weights) to ~5.2; a target
     between the two is reached by the trained weights only."""
     ckpt = torch.load(output_copy / "ckpt.pt", weights_only=True)
@@ -517,13 +545,24 @@ def test_time_to_target_is_the_harness_time_of_the_first_checkpoint_at_target(
     torch.save({**ckpt, "elapsed_s": 0.5}, output_copy / "ckpt_000003.pt")  # never timed
     times = {"ckpt_000001.pt": 120.0, "ckpt_000002.pt": 240.0, "ckpt.pt": 250.0}
     (tmp_path / "times.json").write_text(json.dumps(times))
-    speedrun = replace(evaluator.SCALES["tiny"], val_tokens=16_384, train_tokens=4_096,
-                       check_batches=1, cut_passes=1, split_passes=1, target=5.4)  # fmt: skip
+    speedrun = replace(
+        evaluator.SCALES["tiny"],
+        val_tokens=16_384,
+        train_tokens=4_096,
+        check_batches=1,
+        cut_passes=1,
+        split_passes=1,
+        target=5.4,
+    )
     monkeypatch.setitem(evaluator.SCALES, "tiny", speedrun)
     result = evaluator.evaluate(
-        output_copy, ENV, "tiny", "cpu", export_dir=export(output_copy, env_without_heldout),
+        output_copy,
+        ENV,
+        "tiny",
+        "cpu",
+        export_dir=export(output_copy, env_without_heldout),
         times_path=tmp_path / "times.json",
-    )  # fmt: skip
+    )
     assert result["flags"] == [] and result["metrics"]["val_loss"] < 5.4
     assert result["metrics"]["target_reached"] == 1.0
     assert result["metrics"]["time_to_target_s"] == 240.0

@@ -149,10 +149,24 @@ def test_training_stops_within_the_harness_budget(tmp_path: Path) -> None:
 def test_ddp_on_two_cpu_processes(tmp_path: Path) -> None:
     """The real DDP path (gloo backend): two ranks train in step and rank 0 saves."""
     out = tmp_path / "out"
-    env = {**os.environ, "EXECUTOR_OUTPUT_DIR": str(out), "EXECUTOR_ENV_DIR": str(ENV),
-           "OMP_NUM_THREADS": "1"}  # fmt: skip
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "train.py", "--scale", "tiny", "--smoke", "--n_layer=2"]  # fmt: skip
+    env = {
+        **os.environ,
+        "EXECUTOR_OUTPUT_DIR": str(out),
+        "EXECUTOR_ENV_DIR": str(ENV),
+        "OMP_NUM_THREADS": "1",
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "train.py",
+        "--scale",
+        "tiny",
+        "--smoke",
+        "--n_layer=2",
+    ]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ckpt = torch.load(out / "ckpt.pt", weights_only=True)

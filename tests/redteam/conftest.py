@@ -25,9 +25,9 @@ from pathlib import Path
 import pytest
 
 from environments import Environment, load_environment
+from runner.run import RunOutcome, run_candidate
+from runner.workspace import BaselineRepo
 from sandbox import get_sandbox
-from sandbox.run import RunOutcome, run_candidate
-from sandbox.workspace import BaselineRepo
 from tests.conftest import docker_unavailable_reason
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,10 +129,16 @@ async def run_attack(
         (ws.path / rel).write_text(text)
     artifacts = run_dir / "artifacts" / f"run-{uuid.uuid4().hex[:8]}"
     outcome = await run_candidate(
-        env, scale, ws.path, artifacts, get_sandbox(SANDBOXES.get(sandbox, sandbox)),
-        seed=seed, timeout_s=timeout_s, expected_env=baseline.pinned_env_hashes,
+        env,
+        scale,
+        ws.path,
+        artifacts,
+        get_sandbox(SANDBOXES.get(sandbox, sandbox)),
+        seed=seed,
+        timeout_s=timeout_s,
+        expected_env=baseline.pinned_env_hashes,
         eval_secret=baseline.eval_secret,
-    )  # fmt: skip
+    )
     return Attack(env, run_dir, ws.path, artifacts, outcome, baseline.eval_secret)
 
 

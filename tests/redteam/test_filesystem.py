@@ -17,8 +17,8 @@ import time
 import uuid
 from pathlib import Path
 
+from runner.run import RunOutcome
 from sandbox import RunStatus
-from sandbox.run import RunOutcome
 from tests.conftest import TOY_ENV, our_step_processes
 from tests.redteam.conftest import ROOT, canary_of, private_env, record, run_attack
 
@@ -76,8 +76,11 @@ for root in ({str(tmp_path)!r}, "/tmp", env):
         probe("search_" + path, path)
 """
     a = await run_attack(env_dir, {"train.py": hostile(attack)}, tmp_path, sandbox)
-    _row("read eval-only data (env folder, absolute, relative, symlink, /proc, search)", sandbox,
-         a.outcome)  # fmt: skip
+    _row(
+        "read eval-only data (env folder, absolute, relative, symlink, /proc, search)",
+        sandbox,
+        a.outcome,
+    )
     assert a.outcome.status is RunStatus.SUCCEEDED, a.outcome.reason
     found = a.probe()
     assert {"env_folder", "absolute", "relative", "symlink", "proc_self_root"} <= set(found)
@@ -146,8 +149,11 @@ for pin in glob.glob(targets["pins"] + "/*/.git/executor-env-files.json"):
 write("pins_new", targets["pins"] + "/forged.json")
 """
     a = await run_attack(env_dir, {"train.py": hostile(attack)}, tmp_path, sandbox)
-    _row("write the store, other runs, the environment, the pins, the venv, home, /tmp",
-         sandbox, a.outcome)  # fmt: skip
+    _row(
+        "write the store, other runs, the environment, the pins, the venv, home, /tmp",
+        sandbox,
+        a.outcome,
+    )
     try:
         assert a.outcome.status is RunStatus.SUCCEEDED, a.outcome.reason
         # The step's own /tmp is private: a write under /tmp (where pytest keeps this run
@@ -195,8 +201,7 @@ subprocess.Popen([sys.executable, "-c", {late!r}], start_new_session=True,
 found["spawned"] = "yes"
 """
     a = await run_attack(env_dir, {"train.py": hostile(attack)}, tmp_path, sandbox)
-    _row("a process outlives training and rewrites the result after evaluation", sandbox,
-         a.outcome)  # fmt: skip
+    _row("a process outlives training and rewrites the result after evaluation", sandbox, a.outcome)
     assert a.outcome.status is RunStatus.SUCCEEDED, a.outcome.reason
     await asyncio.sleep(4)  # past the moment the straggler would have written
     assert our_step_processes(tmp_path) == []
@@ -313,8 +318,12 @@ async def test_a_rewritten_git_pointer_is_restored_and_flagged_unisolated(tmp_pa
     env_dir = private_env(TOY_ENV, tmp_path)
     attack = 'open(".git", "w").write("gitdir: /nowhere\\n")\n'
     a = await run_attack(env_dir, {"train.py": hostile(attack)}, tmp_path, "local:isolation=none")
-    record("rewrite the workspace's .git pointer", "local, unisolated", str(a.outcome.status),
-           a.outcome.reason)  # fmt: skip
+    record(
+        "rewrite the workspace's .git pointer",
+        "local, unisolated",
+        str(a.outcome.status),
+        a.outcome.reason,
+    )
     assert a.outcome.status is RunStatus.FLAGGED and ".git pointer" in str(a.outcome.reason)
     assert (a.workspace / ".git").read_text().startswith("gitdir: ")
     assert "/nowhere" not in (a.workspace / ".git").read_text()

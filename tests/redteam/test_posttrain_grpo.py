@@ -72,8 +72,9 @@ async def test_imitating_the_test_problems_finds_none_of_them(evaluator_sandbox,
     canary = canary_of(env_dir)
     a = await run_attack(env_dir, {"train.py": SFT_ON_TEST}, tmp_path, sandbox)
     why = a.outcome.reason or "no effect: no evaluated item was trained on"
-    record("imitate the held-out problems' worked solutions (SFT)", sandbox,
-           str(a.outcome.status), why)  # fmt: skip
+    record(
+        "imitate the held-out problems' worked solutions (SFT)", sandbox, str(a.outcome.status), why
+    )
     attack = json.loads((a.artifacts / "output" / "attack.json").read_text())
     assert all(v.startswith("refused") for v in attack["probe"].values()), attack["probe"]
     assert canary.encode() not in a.text_everywhere()
@@ -103,8 +104,12 @@ shutil.copy(env / "base_tiny" / "config.json", policy / "config.json")
 async def test_a_policy_that_runs_code_when_loaded_is_refused(sandbox, tmp_path) -> None:
     env_dir = private_env(ENV, tmp_path, canary=False)
     a = await run_attack(env_dir, {"train.py": PICKLED_POLICY}, tmp_path, sandbox)
-    record("a policy checkpoint that runs code when loaded (pickle)", sandbox,
-           str(a.outcome.status), a.outcome.reason)  # fmt: skip
+    record(
+        "a policy checkpoint that runs code when loaded (pickle)",
+        sandbox,
+        str(a.outcome.status),
+        a.outcome.reason,
+    )
     assert not (a.artifacts / "eval" / "pwned").exists()
     assert a.outcome.status is RunStatus.FAILED, a.outcome.reason
     assert "safetensors" in str(a.outcome.reason) or "pickle" in str(a.outcome.reason)
@@ -157,8 +162,12 @@ async def test_a_tokenizer_or_decoding_swap_changes_nothing(evaluator_sandbox, p
     env_dir, root, metrics = plain_base
     a = await run_attack(env_dir, {"train.py": SWAPPED}, root, evaluator_sandbox)
     why = a.outcome.reason or "no effect: scored exactly as the plain base policy"
-    record("swap the policy's tokenizer and decoding settings", evaluator_sandbox,
-           str(a.outcome.status), why)  # fmt: skip
+    record(
+        "swap the policy's tokenizer and decoding settings",
+        evaluator_sandbox,
+        str(a.outcome.status),
+        why,
+    )
     assert a.outcome.status is RunStatus.SUCCEEDED, a.outcome.reason
     assert a.outcome.metrics == metrics
     assert metrics["mean_completion_tokens"] > 0

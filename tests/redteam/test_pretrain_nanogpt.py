@@ -43,8 +43,12 @@ async def test_peeking_at_positions_the_old_check_skipped_is_flagged(
     )
     env_dir = private_env(ENV, tmp_path, canary=False)
     a = await run_attack(env_dir, {"model.py": model}, tmp_path, sandbox, timeout_s=SHORT)
-    record("look at future tokens where the old causality check did not", sandbox,
-           str(a.outcome.status), a.outcome.reason)  # fmt: skip
+    record(
+        "look at future tokens where the old causality check did not",
+        sandbox,
+        str(a.outcome.status),
+        a.outcome.reason,
+    )
     assert a.outcome.status is RunStatus.FLAGGED, a.outcome.reason
     assert "not causal" in str(a.outcome.reason) and a.outcome.reward is None
 
@@ -56,8 +60,12 @@ async def test_a_model_causal_only_in_training_mode_is_flagged(evaluator_sandbox
     model = _edit(MODEL, "is_causal=True)", "is_causal=self.training)")
     env_dir = private_env(ENV, tmp_path, canary=False)
     a = await run_attack(env_dir, {"model.py": model}, tmp_path, sandbox, timeout_s=SHORT)
-    record("behave causally in training, peek in eval/export mode", sandbox,
-           str(a.outcome.status), a.outcome.reason)  # fmt: skip
+    record(
+        "behave causally in training, peek in eval/export mode",
+        sandbox,
+        str(a.outcome.status),
+        a.outcome.reason,
+    )
     assert a.outcome.status is RunStatus.FLAGGED, a.outcome.reason
     assert "not causal" in str(a.outcome.reason)
 
@@ -102,8 +110,12 @@ async def test_training_and_export_cannot_read_the_held_out_text(sandbox, tmp_pa
     canary = canary_of(env_dir)
     files = {"data.py": data, "model.py": model}
     a = await run_attack(env_dir, files, tmp_path, sandbox, timeout_s=SHORT)
-    record("read held-out text from training and from the export step", sandbox,
-           str(a.outcome.status), a.outcome.reason or "no effect: run scored normally")  # fmt: skip
+    record(
+        "read held-out text from training and from the export step",
+        sandbox,
+        str(a.outcome.status),
+        a.outcome.reason or "no effect: run scored normally",
+    )
     assert a.outcome.status is RunStatus.SUCCEEDED, a.outcome.reason
     probe = json.loads((a.artifacts / "output" / "probe.json").read_text())
     assert all(v.startswith("refused") for v in probe.values()), probe
@@ -127,8 +139,9 @@ async def test_training_on_the_held_out_text_unisolated_is_flagged(tmp_path) -> 
     env_dir = private_env(ENV, tmp_path, canary=False)
     files = {"data.py": data, "config.py": config}
     a = await run_attack(env_dir, files, tmp_path, "local:isolation=none", timeout_s=60.0)
-    record("train on the held-out text", "local, unisolated", str(a.outcome.status),
-           a.outcome.reason)  # fmt: skip
+    record(
+        "train on the held-out text", "local, unisolated", str(a.outcome.status), a.outcome.reason
+    )
     assert a.outcome.status is RunStatus.FLAGGED, (a.outcome.reason, a.outcome.metrics)
     assert "held-out" in str(a.outcome.reason) or "leak" in str(a.outcome.reason)
 
@@ -165,7 +178,11 @@ async def test_an_export_that_would_run_code_in_the_evaluator_is_refused(
     )
     env_dir = private_env(ENV, tmp_path, canary=False)
     a = await run_attack(env_dir, {"model.py": model}, tmp_path, sandbox, timeout_s=SHORT)
-    record("an exported graph that runs code when the evaluator loads it", sandbox,
-           str(a.outcome.status), a.outcome.reason)  # fmt: skip
+    record(
+        "an exported graph that runs code when the evaluator loads it",
+        sandbox,
+        str(a.outcome.status),
+        a.outcome.reason,
+    )
     assert not (a.artifacts / "eval" / "pwned").exists()
     assert a.outcome.status in (RunStatus.FAILED, RunStatus.FLAGGED, RunStatus.SUCCEEDED)

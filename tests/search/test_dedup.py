@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.search.dedup import DuplicateIndex, normalized
+from agent.dedup import DuplicateIndex, normalized
 
 SEEN = {
     "cos": "Use a cosine learning-rate schedule with warmup",

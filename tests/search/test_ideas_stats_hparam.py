@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from agent.implementer.edits import parse_edits
-from agent.search.hparam import knobs_for, propose
+from agent.knobs import knobs_for, propose
 from agent.search.ideas_parse import IdeaParseError, parse_ideas
 from agent.search.stats import compare, interval, t95
 from environments import load_environment
@@ -24,8 +24,9 @@ def test_tagged_ideas() -> None:
 
 def test_json_ideas_plain_fenced_and_objects() -> None:
     assert parse_ideas('["Use label smoothing 0.1", "Tie input and output embeddings"]') == [
-        "Use label smoothing 0.1", "Tie input and output embeddings",
-    ]  # fmt: skip
+        "Use label smoothing 0.1",
+        "Tie input and output embeddings",
+    ]
     fenced = (
         '```json\n{"ideas": [{"title": "SwiGLU", "description": "Replace GELU with SwiGLU"}]}\n```'
     )
@@ -38,9 +39,10 @@ def test_numbered_ideas_span_lines() -> None:
         "- Use RMSNorm instead of LayerNorm"
     )
     assert parse_ideas(text) == [
-        "Use a cosine schedule decaying to 10%.", "Add dropout of 0.1 to attention",
+        "Use a cosine schedule decaying to 10%.",
+        "Add dropout of 0.1 to attention",
         "Use RMSNorm instead of LayerNorm",
-    ]  # fmt: skip
+    ]
 
 
 @pytest.mark.parametrize("text", ["", "I have no ideas today.", "<idea>ok</idea>", "[]", "1. hi"])
@@ -95,8 +97,11 @@ def test_hparam_edits_apply_to_the_baseline(toy, tmp_path) -> None:
 
 
 def test_hparam_is_deterministic_given_the_history(toy) -> None:
-    history = [({"lr": 0.01, "steps": 100}, 0.5), ({"lr": 0.1, "steps": 300}, 0.9),
-               ({"lr": 0.5, "steps": 50}, None)]  # fmt: skip
+    history = [
+        ({"lr": 0.01, "steps": 100}, 0.5),
+        ({"lr": 0.1, "steps": 300}, 0.9),
+        ({"lr": 0.5, "steps": 50}, None),
+    ]
     a = [p.values for p in propose(toy, "tiny", history, 3, seed=1)]
     b = [p.values for p in propose(toy, "tiny", history, 3, seed=1)]
     assert a == b
@@ -127,12 +132,16 @@ def test_hparam_edits_of_every_knob_kind_keep_the_real_environment_valid(tmp_pat
 
 
 def test_hparam_starts_with_one_knob_moves_then_tpe(toy) -> None:
-    from agent.search.hparam import one_knob_moves
+    from agent.knobs import one_knob_moves
 
     moves = one_knob_moves(knobs_for(toy, "tiny"))
     # lr is log-scaled: x3 and /3; steps is linear in [10, 2000]: half-way up and down.
-    assert moves == [{"lr": 0.03, "steps": 100}, {"lr": 0.01, "steps": 1050},
-                     {"lr": 0.003333, "steps": 100}, {"lr": 0.01, "steps": 55}]  # fmt: skip
+    assert moves == [
+        {"lr": 0.03, "steps": 100},
+        {"lr": 0.01, "steps": 1050},
+        {"lr": 0.003333, "steps": 100},
+        {"lr": 0.01, "steps": 55},
+    ]
     first = propose(toy, "tiny", [], 3)
     assert [p.values for p in first] == moves[:3]
     history = [(m, 0.5) for m in moves]

@@ -24,11 +24,30 @@ def searched(tmp_path_factory) -> Path:
     shutil.copytree(TOY_ENV, env)
     runs = root / "runs"
     res = subprocess.run(
-        [str(EXECUTOR), "search", "--env", str(env), "--epochs", "2", "--ideas-per-epoch", "3",
-         "--baseline-seeds", "3", "--rerun-top", "2", "--rerun-seeds", "2", "--run-dir",
-         str(runs), "--json"],
-        capture_output=True, text=True, timeout=300, env=clean_environ(),
-    )  # fmt: skip
+        [
+            str(EXECUTOR),
+            "search",
+            "--env",
+            str(env),
+            "--epochs",
+            "2",
+            "--ideas-per-epoch",
+            "3",
+            "--baseline-seeds",
+            "3",
+            "--rerun-top",
+            "2",
+            "--rerun-seeds",
+            "2",
+            "--run-dir",
+            str(runs),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=clean_environ(),
+    )
     assert res.returncode == 0, res.stderr
     return runs
 
@@ -40,8 +59,15 @@ def test_export_writes_one_trajectory_per_idea(cli, searched) -> None:
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     assert len(rows) == 6
     for row in rows:
-        for key in ("ideator_model", "executor_model", "env", "epoch", "idea", "code_diff",
-                    "result"):  # fmt: skip
+        for key in (
+            "ideator_model",
+            "executor_model",
+            "env",
+            "epoch",
+            "idea",
+            "code_diff",
+            "result",
+        ):
             assert key in row
         assert row["ideator_model"] == "hparam" and row["env"] == "toy"
         assert row["category"] == "hyperparameter"  # the diff changes numbers only
@@ -62,17 +88,30 @@ def test_report_opens_in_headless_chromium(cli, searched, tmp_path) -> None:
     assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")  # no fetches
     assert html.count("<svg") == 5 and "Leaderboard" in html
     shot = tmp_path / "report.png"
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / 'profile'}"]  # fmt: skip
-    dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", page.as_uri()], capture_output=True,
-                         text=True, timeout=120)  # fmt: skip
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
+    dom = subprocess.run(
+        [CHROMIUM, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120
+    )
     assert dom.returncode == 0, dom.stderr[-2000:]
     # Chromium parsed the page: the SVG plots and the leaderboard are in its DOM.
     assert dom.stdout.count("<svg") == 5 and "re-run mean" in dom.stdout
     assert "— wins" in dom.stdout or "vs baseline" in dom.stdout
-    png = subprocess.run([CHROMIUM, *flags, "--window-size=1200,1600", f"--screenshot={shot}",
-                          page.as_uri()], capture_output=True, text=True, timeout=120)  # fmt: skip
+    png = subprocess.run(
+        [CHROMIUM, *flags, "--window-size=1200,1600", f"--screenshot={shot}", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert png.returncode == 0 and shot.stat().st_size > 20_000  # a page with pictures on it
 
 

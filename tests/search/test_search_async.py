@@ -17,8 +17,7 @@ def test_async_search_generates_as_slots_free(toy_env, tmp_path) -> None:
     env = load_environment(toy_env)
     run_dir = tmp_path / "runs"
     store = Store(run_dir)
-    config = SearchConfig(epochs=2, ideas_per_epoch=3, baseline_seeds=2, rerun_top=0,
-                          mode="async")  # fmt: skip
+    config = SearchConfig(epochs=2, ideas_per_epoch=3, baseline_seeds=2, rerun_top=0, mode="async")
     try:
         result = asyncio.run(
             run_search(config, RunRequest(env, "tiny", run_dir, slots=2), store, HparamIdeator())
@@ -28,11 +27,12 @@ def test_async_search_generates_as_slots_free(toy_env, tmp_path) -> None:
             r[0]: r[1] for r in store.db.execute("SELECT id, created_at FROM ideas").fetchall()
         }
         ended = sorted(
-            r[0] for r in store.db.execute(
+            r[0]
+            for r in store.db.execute(
                 "SELECT r.ended_at FROM runs r JOIN candidates c ON r.candidate_id = c.id "
                 "JOIN search_ideas s ON s.idea_id = c.idea_id"
             ).fetchall()
-        )  # fmt: skip
+        )
     finally:
         store.close()
     assert result["status"] == "done" and len(ideas) == 6

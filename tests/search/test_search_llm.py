@@ -73,8 +73,14 @@ def test_two_epoch_llm_search(llm_server, toy_env, tmp_path, monkeypatch) -> Non
     env = load_environment(toy_env)
     run_dir = tmp_path / "runs"
     store = Store(run_dir)
-    config = SearchConfig(epochs=2, ideas_per_epoch=3, baseline_seeds=2, rerun_top=1,
-                          rerun_seeds=2, ideator="openai:gpt-4.1")  # fmt: skip
+    config = SearchConfig(
+        epochs=2,
+        ideas_per_epoch=3,
+        baseline_seeds=2,
+        rerun_top=1,
+        rerun_seeds=2,
+        ideator="openai:gpt-4.1",
+    )
     try:
         result = asyncio.run(
             run_search(config, RunRequest(env, "tiny", run_dir), store, ideator, implementer=client)
@@ -95,8 +101,11 @@ def test_two_epoch_llm_search(llm_server, toy_env, tmp_path, monkeypatch) -> Non
         EXPLORE: "succeeded",
     }
     assert [ideas[t].role for t in (GOOD, DUPLICATE, BETTER, EXPLORE)] == [
-        "fresh", "exploit", "exploit", "explore"
-    ]  # fmt: skip
+        "fresh",
+        "exploit",
+        "exploit",
+        "explore",
+    ]
     # The duplicate never cost a run, nor even an implementation.
     assert candidates[DUPLICATE] == [] and "repeats" in str(ideas[DUPLICATE].reason)
     assert "diverged: loss is nan" in str(ideas[FAILING].reason)
@@ -121,8 +130,9 @@ def test_an_llm_budget_stops_the_search_cleanly(llm_server, toy_env, tmp_path, m
     run_dir = tmp_path / "runs"
     store = Store(run_dir)
     client.on_call = lambda record: store.add_llm_call(None, record)
-    config = SearchConfig(epochs=2, ideas_per_epoch=3, baseline_seeds=1, rerun_top=0,
-                          budget_usd=1e-9)  # fmt: skip
+    config = SearchConfig(
+        epochs=2, ideas_per_epoch=3, baseline_seeds=1, rerun_top=0, budget_usd=1e-9
+    )
     try:
         result = asyncio.run(
             run_search(

@@ -19,10 +19,28 @@ def slow_toy(toy_env: Path) -> Path:
 
 
 def search_cmd(env: Path, runs: Path, *extra: str) -> list[str]:
-    return [str(EXECUTOR), "search", "--env", str(env), "--epochs", "2",
-            "--ideas-per-epoch", "3", "--baseline-seeds", "2", "--rerun-top", "1",
-            "--rerun-seeds", "2", "--slots", "2", "--run-dir", str(runs), "--json",
-            *extra]  # fmt: skip
+    return [
+        str(EXECUTOR),
+        "search",
+        "--env",
+        str(env),
+        "--epochs",
+        "2",
+        "--ideas-per-epoch",
+        "3",
+        "--baseline-seeds",
+        "2",
+        "--rerun-top",
+        "1",
+        "--rerun-seeds",
+        "2",
+        "--slots",
+        "2",
+        "--run-dir",
+        str(runs),
+        "--json",
+        *extra,
+    ]
 
 
 def idea_states(runs: Path) -> list[tuple[int, str]]:
@@ -50,12 +68,17 @@ def outcome(runs: Path) -> list[tuple[int, str, str, float | None]]:
 def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_search(toy_env, tmp_path) -> None:
     env = slow_toy(toy_env)
     whole, killed = tmp_path / "whole", tmp_path / "killed"
-    ref = subprocess.run(search_cmd(env, whole), capture_output=True, text=True, timeout=300,
-                         env=clean_environ())  # fmt: skip
+    ref = subprocess.run(
+        search_cmd(env, whole), capture_output=True, text=True, timeout=300, env=clean_environ()
+    )
     assert ref.returncode == 0, ref.stderr
 
-    proc = subprocess.Popen(search_cmd(env, killed), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env=clean_environ())  # fmt: skip
+    proc = subprocess.Popen(
+        search_cmd(env, killed),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=clean_environ(),
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # mid-epoch 0: some ideas done, some running
         states = idea_states(killed)
@@ -70,8 +93,13 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_search(toy_env, 
     interrupted = [r for r in store_rows(killed, "runs") if r["status"] == "running"]
     assert interrupted, "the kill should leave runs in flight"
 
-    res = subprocess.run(search_cmd(env, killed, "--resume"), capture_output=True, text=True,
-                         timeout=300, env=clean_environ())  # fmt: skip
+    res = subprocess.run(
+        search_cmd(env, killed, "--resume"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=clean_environ(),
+    )
     assert res.returncode == 0, res.stderr
     # The same ideas, statuses and rewards as the uninterrupted search.
     assert outcome(killed) == outcome(whole)

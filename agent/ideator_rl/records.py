@@ -142,11 +142,25 @@ class Records:
         with self.store.tx() as db:
             db.execute("DELETE FROM rl_samples WHERE training_id=? AND step=?", (training_id, step))
             rows = [
-                (training_id, step, s.position, s.group, s.completion, s.thinking_tokens,
-                 s.completion_tokens, s.idea, s.idea_id, s.status, s.reason, int(s.cached),
-                 s.execution_reward, s.reward, json.dumps(s.parts))
+                (
+                    training_id,
+                    step,
+                    s.position,
+                    s.group,
+                    s.completion,
+                    s.thinking_tokens,
+                    s.completion_tokens,
+                    s.idea,
+                    s.idea_id,
+                    s.status,
+                    s.reason,
+                    int(s.cached),
+                    s.execution_reward,
+                    s.reward,
+                    json.dumps(s.parts),
+                )
                 for s in samples
-            ]  # fmt: skip
+            ]
             db.executemany("INSERT INTO rl_samples VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
             db.execute(
                 "INSERT OR REPLACE INTO rl_steps VALUES (?,?,?,?)",
@@ -198,6 +212,5 @@ class Records:
         with self.store.tx() as db:
             db.execute(
                 "INSERT OR REPLACE INTO rl_cache VALUES (?,?,?,?,?,?,?)",
-                (key, env_hash, scale, result.idea_id, result.status, result.reason,
-                 result.reward),
-            )  # fmt: skip
+                (key, env_hash, scale, result.idea_id, result.status, result.reason, result.reward),
+            )

@@ -52,8 +52,11 @@ def detect_gpus() -> list[int]:
     try:
         out = subprocess.run(
             [smi, "--query-gpu=index", "--format=csv,noheader"],
-            capture_output=True, text=True, timeout=20, check=True,
-        ).stdout  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=True,
+        ).stdout
     except (subprocess.SubprocessError, OSError):
         return []
     return [int(x) for x in out.split() if x.strip().isdigit()]
@@ -215,10 +218,12 @@ class Scheduler:
         slots beyond its need will be free then."""
         free = len(self.free)
         ends = sorted(
-            (j.run_started + j.record.expected_s if j.record.expected_s else math.inf,
-             j.record.slots_needed)
+            (
+                j.run_started + j.record.expected_s if j.record.expected_s else math.inf,
+                j.record.slots_needed,
+            )
             for j in self.running
-        )  # fmt: skip
+        )
         for end, n in ends:
             free += n
             if free >= job.record.slots_needed:

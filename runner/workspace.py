@@ -79,8 +79,9 @@ class BaselineRepo:
             repo.git.add(A=True)
             repo.index.commit(
                 f"baseline: {self.env.name} ({self.env.repo_hash[:12]})",
-                author=_AUTHOR, committer=_AUTHOR,
-            )  # fmt: skip
+                author=_AUTHOR,
+                committer=_AUTHOR,
+            )
             repo.create_tag("baseline")
             repo.close()
             try:
@@ -181,9 +182,11 @@ class Workspace:
         """Commit every change on top of the baseline and keep it under refs/candidates/."""
         self._stage()
         commit = self.repo.index.commit(
-            message, author=_AUTHOR, committer=_AUTHOR,
+            message,
+            author=_AUTHOR,
+            committer=_AUTHOR,
             parent_commits=[self.repo.commit(self.baseline.baseline_sha)],
-        )  # fmt: skip
+        )
         self.repo.git.update_ref(f"refs/candidates/{ref_name}", commit.hexsha)
         return commit.hexsha
 
@@ -194,6 +197,20 @@ class Workspace:
         except git.GitCommandError:
             shutil.rmtree(self.path, ignore_errors=True)
             self.baseline.repo.git.worktree("prune")
+
+
+def remove_stale_workspaces(run_dir: Path, env: Environment) -> None:
+    """Worktrees a killed search or training left behind (the store closes their candidates)."""
+    folder = run_dir / "workspaces"
+    if not folder.is_dir():
+        return
+    baseline = BaselineRepo(run_dir, env)
+    for path in folder.iterdir():
+        try:
+            Workspace(baseline, path).remove()
+        except Exception:  # half-made by the killed process: not a repo yet
+            shutil.rmtree(path, ignore_errors=True)
+    baseline.repo.git.worktree("prune")
 
 
 def _write_atomic(path: Path, text: str, mode: int = 0o644, replace: bool = True) -> None:

@@ -12,9 +12,14 @@ from rich.table import Table
 from agent.store import Store
 
 _STATUS_STYLE = {
-    "succeeded": "green", "validated": "green", "ok": "green",
-    "warn": "yellow", "abandoned": "yellow", "running": "yellow", "implementing": "yellow",
-}  # fmt: skip
+    "succeeded": "green",
+    "validated": "green",
+    "ok": "green",
+    "warn": "yellow",
+    "abandoned": "yellow",
+    "running": "yellow",
+    "implementing": "yellow",
+}
 
 
 def _styled(status: str | None) -> str:
@@ -73,16 +78,18 @@ def envs_table(found: list[Any]) -> dict[str, Any]:
             path, error = item
             envs.append({"name": path.name, "path": str(path), "error": str(error)})
             continue
-        envs.append({
-            "name": item.name,
-            "path": str(item.root),
-            "description": item.manifest.description,
-            "metric": item.manifest.metric.name,
-            "scales": {
-                name: {"gpus": s.gpus, "timeout": s.timeout, "description": s.description}
-                for name, s in item.manifest.scales.items()
-            },
-        })  # fmt: skip
+        envs.append(
+            {
+                "name": item.name,
+                "path": str(item.root),
+                "description": item.manifest.description,
+                "metric": item.manifest.metric.name,
+                "scales": {
+                    name: {"gpus": s.gpus, "timeout": s.timeout, "description": s.description}
+                    for name, s in item.manifest.scales.items()
+                },
+            }
+        )
     return {"environments": envs}
 
 
@@ -171,9 +178,13 @@ def print_ideas(console: Console, data: dict[str, Any]) -> None:
     for i in data["ideas"]:
         first = i["text"].strip().splitlines()[0] if i["text"].strip() else ""
         t.add_row(
-            i["id"], f"{i['env']} ({i['scale']})", _styled(i["candidate_status"]),
-            str(i["runs"]), _num(i["best_reward"]), first[:60],
-        )  # fmt: skip
+            i["id"],
+            f"{i['env']} ({i['scale']})",
+            _styled(i["candidate_status"]),
+            str(i["runs"]),
+            _num(i["best_reward"]),
+            first[:60],
+        )
     console.print(t)
 
 
@@ -271,14 +282,24 @@ def print_search(console: Console, r: dict[str, Any]) -> None:
     for col in ("idea", "epoch", "search", "re-run mean ± 95%", "vs baseline", "wins"):
         t.add_column(col)
     for row in r["leaderboard"]:
-        rerun = "-" if row["rerun_mean"] is None else (
-            f"{row['rerun_mean']:.4g} ± {row['rerun_ci95']:.2g} (n={row['rerun_n']})"
-        )  # fmt: skip
-        diff = "-" if row["diff_vs_baseline"] is None else (
-            f"{row['diff_vs_baseline']:+.4g} ± {row['diff_ci95']:.2g}"
-        )  # fmt: skip
-        t.add_row(row["idea"][:60], str(row["epoch"]), f"{row['search_reward']:.4g}", rerun,
-                  diff, "yes" if row["beats_baseline"] else "no")  # fmt: skip
+        rerun = (
+            "-"
+            if row["rerun_mean"] is None
+            else (f"{row['rerun_mean']:.4g} ± {row['rerun_ci95']:.2g} (n={row['rerun_n']})")
+        )
+        diff = (
+            "-"
+            if row["diff_vs_baseline"] is None
+            else (f"{row['diff_vs_baseline']:+.4g} ± {row['diff_ci95']:.2g}")
+        )
+        t.add_row(
+            row["idea"][:60],
+            str(row["epoch"]),
+            f"{row['search_reward']:.4g}",
+            rerun,
+            diff,
+            "yes" if row["beats_baseline"] else "no",
+        )
     console.print(t)
 
 
@@ -289,16 +310,32 @@ def print_training(console: Console, r: dict[str, Any]) -> None:
         f"baseline reward {_num(r['baseline'])}"
     )
     t = Table(title="collapse instruments per step")
-    cols = ("step", "mean reward", "max", "ran", "top-2 clusters", "similarity",
-            "tokens", "thinking", "executed", "cached")  # fmt: skip
+    cols = (
+        "step",
+        "mean reward",
+        "max",
+        "ran",
+        "top-2 clusters",
+        "similarity",
+        "tokens",
+        "thinking",
+        "executed",
+        "cached",
+    )
     for col in cols:
         t.add_column(col)
     for s in r["steps"]:
         t.add_row(
-            str(s["step"]), _num(s["mean_reward"]), _num(s["max_reward"]),
-            f"{s['execution_rate']:.0%}", f"{s['top2_cluster_share']:.0%}",
-            f"{s['mean_pairwise_similarity']:.2f}", f"{s['completion_tokens']:.0f}",
-            f"{s['thinking_tokens']:.0f}", f"{s['executed']:.0f}", f"{s['cache_hits']:.0f}",
-        )  # fmt: skip
+            str(s["step"]),
+            _num(s["mean_reward"]),
+            _num(s["max_reward"]),
+            f"{s['execution_rate']:.0%}",
+            f"{s['top2_cluster_share']:.0%}",
+            f"{s['mean_pairwise_similarity']:.2f}",
+            f"{s['completion_tokens']:.0f}",
+            f"{s['thinking_tokens']:.0f}",
+            f"{s['executed']:.0f}",
+            f"{s['cache_hits']:.0f}",
+        )
     console.print(t)
     console.print(f"adapter: {r['adapter']}")

@@ -23,17 +23,17 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from agent.dedup import Embed
 from agent.executor import RunRequest, run_idea
+from agent.ideator_rl import shaping
+from agent.ideator_rl.config import TrainIdeatorConfig
+from agent.ideator_rl.extract import Extracted, completion_text, extract_idea
+from agent.ideator_rl.records import CachedResult, Records, SampleRecord
+from agent.knobs import HparamIdeaError, edits_for, values_from_text
 from agent.llm import LLMClient
-from agent.search.dedup import Embed
-from agent.search.hparam import HparamIdeaError, edits_for, values_from_text
 from agent.store import Store
-from ideator_rl import shaping
-from ideator_rl.config import TrainIdeatorConfig
-from ideator_rl.extract import Extracted, completion_text, extract_idea
-from ideator_rl.records import CachedResult, Records, SampleRecord
-from sandbox.backends import Backend
-from sandbox.workspace import BaselineRepo
+from runner.backends import Backend
+from runner.workspace import BaselineRepo
 
 T = TypeVar("T")
 RETRYABLE = {"infra_error", "cancelled"}  # never cached: the next identical idea runs again
@@ -132,10 +132,11 @@ class ExecutionReward:
             for o in outcomes
         ]
         in_group, in_history = shaping.repeat_shares(
-            ideas, groups,
+            ideas,
+            groups,
             self.records.recent_ideas(self.training_id, step, cfg.diversity_history),
             self.embed,
-        )  # fmt: skip
+        )
         is_novel: list[bool] = []
         if cfg.novelty_weight:
             archive = self.records.archive_ideas(
@@ -143,26 +144,47 @@ class ExecutionReward:
             )
             is_novel = shaping.novel(ideas, archive, self.embed)
         shaped = shaping.shape(
-            execution, groups, mode=cfg.reward, baseline=self.baseline,
+            execution,
+            groups,
+            mode=cfg.reward,
+            baseline=self.baseline,
             succeeded=[o.result.status == "succeeded" for o in outcomes],
-            diversity_weight=cfg.diversity_weight, in_group=in_group, in_history=in_history,
-            novelty_weight=cfg.novelty_weight, is_novel=is_novel,
+            diversity_weight=cfg.diversity_weight,
+            in_group=in_group,
+            in_history=in_history,
+            novelty_weight=cfg.novelty_weight,
+            is_novel=is_novel,
             length=shaping.length_bonuses(completion_tokens, cfg.length_bonus, cfg.length_cap),
-        )  # fmt: skip
+        )
         thinking = [self.count_tokens(e.thinking) if e.thinking else 0 for e in extracted]
         group_of = {i: g for g, members in enumerate(groups) for i in members}
         samples = []
         for i, (o, sh) in enumerate(zip(outcomes, shaped, strict=True)):
             parts = {
-                "transformed": sh.transformed, "diversity_penalty": sh.diversity_penalty,
-                "novelty_bonus": sh.novelty_bonus, "length_bonus": sh.length_bonus,
-                "repeats_in_group": in_group[i], "repeats_in_history": in_history[i],
-            }  # fmt: skip
-            samples.append(SampleRecord(
-                i, group_of[i], completion_text(completions[i]), thinking[i],
-                completion_tokens[i], ideas[i], o.result.idea_id or None, o.result.status,
-                o.result.reason, o.cached, execution[i], sh.reward, parts,
-            ))  # fmt: skip
+                "transformed": sh.transformed,
+                "diversity_penalty": sh.diversity_penalty,
+                "novelty_bonus": sh.novelty_bonus,
+                "length_bonus": sh.length_bonus,
+                "repeats_in_group": in_group[i],
+                "repeats_in_history": in_history[i],
+            }
+            samples.append(
+                SampleRecord(
+                    i,
+                    group_of[i],
+                    completion_text(completions[i]),
+                    thinking[i],
+                    completion_tokens[i],
+                    ideas[i],
+                    o.result.idea_id or None,
+                    o.result.status,
+                    o.result.reason,
+                    o.cached,
+                    execution[i],
+                    sh.reward,
+                    parts,
+                )
+            )
         instruments = _instruments(samples, ideas, execution, groups, self.embed)
         instruments["seconds"] = time.monotonic() - t0
         self.records.record_step(self.training_id, step, samples, instruments)

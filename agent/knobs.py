@@ -55,7 +55,7 @@ def knobs_for(env: Environment, scale: str) -> list[Knob]:
     return knobs
 
 
-def _literal(knob: Knob, value: Any) -> str:
+def literal(knob: Knob, value: Any) -> str:
     """The value as it is written in code."""
     if knob.type == "bool":
         return "True" if value else "False"
@@ -70,7 +70,7 @@ def _as_written(knob: Knob, value: Any) -> Any:
     if knob.type != "float":
         return value
     assert knob.range is not None
-    return min(max(float(_literal(knob, value)), knob.range[0]), knob.range[1])
+    return min(max(float(literal(knob, value)), knob.range[0]), knob.range[1])
 
 
 def edits_for(env: Environment, values: dict[str, Any]) -> str:
@@ -87,14 +87,14 @@ def edits_for(env: Environment, values: dict[str, Any]) -> str:
         line_end = text.find("\n", match.end())
         line = text[line_start : line_end if line_end != -1 else len(text)]
         new = line.replace(
-            match.group(0), knob.pattern.replace("{value}", _literal(knob, values[knob.name]))
+            match.group(0), knob.pattern.replace("{value}", literal(knob, values[knob.name]))
         )
         blocks.append(f"{knob.file}\n<<<<<<< SEARCH\n{line}\n=======\n{new}\n>>>>>>> REPLACE\n")
     return "\n".join(blocks)
 
 
 def idea_text(values: dict[str, Any], knobs: list[Knob]) -> str:
-    shown = ", ".join(f"{k.name}={_literal(k, values[k.name])}" for k in knobs if k.name in values)
+    shown = ", ".join(f"{k.name}={literal(k, values[k.name])}" for k in knobs if k.name in values)
     return f"Hyper-parameters: {shown}"
 
 
@@ -155,9 +155,9 @@ def propose(
         state = (
             optuna.trial.TrialState.COMPLETE if reward is not None else optuna.trial.TrialState.FAIL
         )
-        study.add_trial(optuna.trial.create_trial(
-            params=params, distributions=dists, value=reward, state=state
-        ))  # fmt: skip
+        study.add_trial(
+            optuna.trial.create_trial(params=params, distributions=dists, value=reward, state=state)
+        )
     proposals = []
     by_name = {k.name: k for k in knobs}
     tried = [values for values, _ in history]

@@ -20,17 +20,17 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from agent.dedup import local_embedder
 from agent.executor import RunRequest, run_baseline
+from agent.ideator_rl.config import TrainIdeatorConfig
+from agent.ideator_rl.execution import ExecutionReward
+from agent.ideator_rl.records import Records
+from agent.ideator_rl.tiny_ideator import PROMPT_FILE, build_tiny_ideator
 from agent.implementer.context import editable_context
 from agent.llm import LLMClient
 from agent.prompts import render
-from agent.search.dedup import local_embedder
-from agent.search.loop import remove_stale_workspaces
 from agent.store import Store
-from ideator_rl.config import TrainIdeatorConfig
-from ideator_rl.execution import ExecutionReward
-from ideator_rl.records import Records
-from ideator_rl.tiny_ideator import PROMPT_FILE, build_tiny_ideator
+from runner.workspace import remove_stale_workspaces
 
 Progress = Callable[[str], None]
 PROMPT_TOKENS = 30_000  # budget for task + code in a hub model's prompt
@@ -44,9 +44,10 @@ def last_checkpoint(folder: Path) -> Path | None:
     """The newest complete checkpoint: trainer_state.json is written last, so a checkpoint a
     kill interrupted (no state file) is skipped."""
     done = [
-        p for p in folder.glob("checkpoint-*")
+        p
+        for p in folder.glob("checkpoint-*")
         if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file()
-    ]  # fmt: skip
+    ]
     return max(done, key=lambda p: int(p.name.split("-")[-1]), default=None)
 
 
@@ -105,9 +106,10 @@ def grpo_args(cfg: TrainIdeatorConfig, out: Path, *, cuda: bool, vllm: bool) -> 
     # Checkpointing activations trades speed for memory; ideator completions are short.
     fields = GRPOConfig.__dataclass_fields__
     no_checkpointing: dict[str, Any] = {
-        "activation_checkpointing" if "activation_checkpointing" in fields
+        "activation_checkpointing"
+        if "activation_checkpointing" in fields
         else "gradient_checkpointing": False
-    }  # fmt: skip
+    }
     return GRPOConfig(
         output_dir=str(out),
         learning_rate=cfg.lr,
@@ -154,7 +156,7 @@ def _open_training(
             f"{env.name} at {req.scale}: use another --run-dir"
         )
     records.close_interrupted(latest["id"])
-    remove_stale_workspaces(req)
+    remove_stale_workspaces(req.run_dir, req.env)
     return latest["id"], TrainIdeatorConfig(**latest["config"])  # the stored settings win
 
 
@@ -180,8 +182,9 @@ def train_ideator(
     folder = training_dir(req.run_dir, training_id)
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        result = _train(cfg, req, store, records, training_id, folder, client, resume, progress,
-                        cuda, vllm)  # fmt: skip
+        result = _train(
+            cfg, req, store, records, training_id, folder, client, resume, progress, cuda, vllm
+        )
     except BaseException as e:
         records.finish(training_id, "failed", f"{type(e).__name__}: {e}".rstrip(": "))
         raise
@@ -223,8 +226,11 @@ def _train(
     env = req.env
     baseline = _baseline(req, store, progress)
     if cfg.tiny:
-        model = str(build_tiny_ideator(env, req.scale, folder / "base_tiny", seed=cfg.seed,
-                                       progress=progress))  # fmt: skip
+        model = str(
+            build_tiny_ideator(
+                env, req.scale, folder / "base_tiny", seed=cfg.seed, progress=progress
+            )
+        )
     else:
         model = cfg.model
     tokenizer = AutoTokenizer.from_pretrained(model)
@@ -238,10 +244,17 @@ def _train(
         torch.cuda.set_device(cfg.policy_gpu)
 
     reward = ExecutionReward(
-        config=cfg, req=req, store=store, records=records, training_id=training_id,
-        baseline=baseline, client=client, embed=local_embedder(), progress=progress,
+        config=cfg,
+        req=req,
+        store=store,
+        records=records,
+        training_id=training_id,
+        baseline=baseline,
+        client=client,
+        embed=local_embedder(),
+        progress=progress,
         count_tokens=lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"]),
-    )  # fmt: skip
+    )
 
     class _StepProgress(TrainerCallback):  # type: ignore[misc]
         def on_step_end(self, args: Any, state: Any, control: Any, **_: Any) -> None:
@@ -258,11 +271,14 @@ def _train(
         train_dataset=dataset,
         processing_class=tokenizer,
         peft_config=LoraConfig(
-            r=cfg.lora_r, lora_alpha=cfg.lora_alpha or 2 * cfg.lora_r, lora_dropout=0.0,
-            target_modules="all-linear", task_type="CAUSAL_LM",
+            r=cfg.lora_r,
+            lora_alpha=cfg.lora_alpha or 2 * cfg.lora_r,
+            lora_dropout=0.0,
+            target_modules="all-linear",
+            task_type="CAUSAL_LM",
         ),
         callbacks=[_StepProgress()],
-    )  # fmt: skip
+    )
     # Progress goes through `progress` (and the store); keep stdout for --json.
     trainer.remove_callback(PrinterCallback)
     try:

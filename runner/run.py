@@ -47,12 +47,15 @@ BUDGET_GRACE_S = 2.0
 def layout_for(workspace: Path, env: Environment, artifacts: Path) -> RunLayout:
     image = env.manifest.image
     return RunLayout(
-        workspace=workspace, env_dir=env.root, output_dir=artifacts / "output",
-        result_dir=artifacts / "eval", log_dir=artifacts / "logs",
+        workspace=workspace,
+        env_dir=env.root,
+        output_dir=artifacts / "output",
+        result_dir=artifacts / "eval",
+        log_dir=artifacts / "logs",
         dockerfile=env.root / image if image else None,
         export_dir=artifacts / "export" if env.manifest.export is not None else None,
         eval_only=tuple(env.eval_only_paths()),
-    )  # fmt: skip
+    )
 
 
 async def run_candidate(
@@ -96,9 +99,16 @@ async def run_candidate(
     if changed := env_changes(env, expected):
         return outcome(RunStatus.FLAGGED, changed)
     async with sandbox.session(layout):
-        train_step = Step("train", scale.command, timeout, seed=seed, gpus=gpus,
-                          extra_env=train_env, limits=limits,
-                          timed_outputs=tuple(scale.timed_outputs))  # fmt: skip
+        train_step = Step(
+            "train",
+            scale.command,
+            timeout,
+            seed=seed,
+            gpus=gpus,
+            extra_env=train_env,
+            limits=limits,
+            timed_outputs=tuple(scale.timed_outputs),
+        )
         train = await sandbox.exec(train_step)
         timings["train"] = train.duration_s
         record_usage(layout, train)
@@ -111,8 +121,16 @@ async def run_candidate(
         if (ex := env.manifest.export) is not None:
             assert layout.export_dir is not None
             shutil.rmtree(layout.export_dir, ignore_errors=True)
-            ex_step = Step("export", ex.command, ex.timeout, seed=seed, gpus=gpus,
-                           writes_export_dir=True, extra_env=scale_env, limits=limits)  # fmt: skip
+            ex_step = Step(
+                "export",
+                ex.command,
+                ex.timeout,
+                seed=seed,
+                gpus=gpus,
+                writes_export_dir=True,
+                extra_env=scale_env,
+                limits=limits,
+            )
             export = await sandbox.exec(ex_step)
             timings["export"] = export.duration_s
             record_usage(layout, export)
@@ -130,8 +148,16 @@ async def run_candidate(
             ev_env["EXECUTOR_OUTPUT_TIMES"] = str(sandbox.seen_path(times_path))
         ev = env.manifest.evaluate
         ev_timeout = scale.evaluate_timeout or ev.timeout
-        ev_step = Step("evaluate", ev.command, ev_timeout, seed=seed, gpus=gpus,
-                       sees_result_dir=True, extra_env=ev_env, limits=limits)  # fmt: skip
+        ev_step = Step(
+            "evaluate",
+            ev.command,
+            ev_timeout,
+            seed=seed,
+            gpus=gpus,
+            sees_result_dir=True,
+            extra_env=ev_env,
+            limits=limits,
+        )
         evaluate = await sandbox.exec(ev_step)
         timings["evaluate"] = evaluate.duration_s
         record_usage(layout, evaluate)
@@ -169,9 +195,11 @@ def record_usage(layout: RunLayout, step: StepResult) -> None:
     except (OSError, ValueError):
         usage = {}
     usage[step.name] = {
-        "status": str(step.status), "exit_code": step.exit_code,
-        "duration_s": round(step.duration_s, 3), "peak_memory_bytes": step.peak_memory_bytes,
-    }  # fmt: skip
+        "status": str(step.status),
+        "exit_code": step.exit_code,
+        "duration_s": round(step.duration_s, 3),
+        "peak_memory_bytes": step.peak_memory_bytes,
+    }
     path.write_text(json.dumps(usage, indent=1) + "\n")
 
 

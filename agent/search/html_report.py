@@ -13,13 +13,13 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from agent.dedup import jaccard, shingles
+from agent.pages import fill, write_page
+from agent.pages.svg import bar_chart, line_chart
 from agent.search.archive import HELD_OUT_SEED, Archive
-from agent.search.dedup import jaccard, shingles
 from agent.search.export import trajectories
 from agent.search.loop import spend
-from agent.search.page import fill, write_page
 from agent.search.stats import compare, interval
-from agent.search.svg import bar_chart, line_chart
 from agent.store import Store
 
 TEMPLATE = Path(__file__).parent / "templates" / "report.html"
@@ -65,8 +65,11 @@ def _plots(rows: list[dict[str, Any]], baseline: list[float], spent: dict[str, f
     best_so_far = float("-inf")
     for e in epochs:
         here = [r for r in rows if r["epoch"] == e]
-        rewards = [r["result"]["reward"] for r in here if r["result"]["reward"] is not None
-                   and r["status"] == "succeeded"]  # fmt: skip
+        rewards = [
+            r["result"]["reward"]
+            for r in here
+            if r["result"]["reward"] is not None and r["status"] == "succeeded"
+        ]
         if rewards:
             best_so_far = max(best_so_far, max(rewards))
             mean.append((e, statistics.fmean(rewards)))
@@ -86,31 +89,47 @@ def _plots(rows: list[dict[str, Any]], baseline: list[float], spent: dict[str, f
     for r in rows:
         key = r["category"] or ("duplicate" if r["status"] == "duplicate" else "not implemented")
         categories[key] = categories.get(key, 0) + 1
-    return "".join([
-        line_chart(series, "Reward per epoch", "epoch", "reward"),
-        line_chart({"succeeded / ran": success}, "Execution success rate", "epoch", "rate"),
-        bar_chart(categories, "Idea categories (from the diffs)", "ideas", "{:.0f}"),
-        line_chart({"mean pairwise distance": diversity}, "Diversity within an epoch", "epoch",
-                   "1 - n-gram Jaccard"),
-        bar_chart({"LLM $": spent["usd"], "GPU-hours": spent["gpu_hours"]}, "Spend", "amount",
-                  "{:.4g}"),
-    ])  # fmt: skip
+    return "".join(
+        [
+            line_chart(series, "Reward per epoch", "epoch", "reward"),
+            line_chart({"succeeded / ran": success}, "Execution success rate", "epoch", "rate"),
+            bar_chart(categories, "Idea categories (from the diffs)", "ideas", "{:.0f}"),
+            line_chart(
+                {"mean pairwise distance": diversity},
+                "Diversity within an epoch",
+                "epoch",
+                "1 - n-gram Jaccard",
+            ),
+            bar_chart(
+                {"LLM $": spent["usd"], "GPU-hours": spent["gpu_hours"]},
+                "Spend",
+                "amount",
+                "{:.4g}",
+            ),
+        ]
+    )
 
 
 def _leaderboard(store: Store, rows: list[dict[str, Any]], baseline: list[float]) -> str:
     board = []
     for r in rows:
-        held = [x[0] for x in store.db.execute(
-            "SELECT r.reward FROM runs r JOIN candidates c ON r.candidate_id=c.id WHERE "
-            "c.idea_id=? AND r.seed>=? AND r.status='succeeded'", (r["idea_id"], HELD_OUT_SEED),
-        ).fetchall()]  # fmt: skip
+        held = [
+            x[0]
+            for x in store.db.execute(
+                "SELECT r.reward FROM runs r JOIN candidates c ON r.candidate_id=c.id WHERE "
+                "c.idea_id=? AND r.seed>=? AND r.status='succeeded'",
+                (r["idea_id"], HELD_OUT_SEED),
+            ).fetchall()
+        ]
         if held:
             board.append((r, held))
     if not board:
         return "<p>No idea was re-run on held-out seeds.</p>"
     board.sort(key=lambda b: statistics.fmean(b[1]), reverse=True)
-    out = ["<table class='ideas'><tr><th>#</th><th>idea</th><th>epoch</th><th>search reward"
-           "</th><th>re-run mean ± 95%</th><th>vs baseline</th></tr>"]  # fmt: skip
+    out = [
+        "<table class='ideas'><tr><th>#</th><th>idea</th><th>epoch</th><th>search reward"
+        "</th><th>re-run mean ± 95%</th><th>vs baseline</th></tr>"
+    ]
     for n, (r, held) in enumerate(board, 1):
         iv = interval(held)
         versus = "-"
@@ -129,8 +148,10 @@ def _leaderboard(store: Store, rows: list[dict[str, Any]], baseline: list[float]
 
 
 def _ideas_table(store: Store, rows: list[dict[str, Any]]) -> str:
-    out = ["<table class='ideas'><tr><th>epoch</th><th>role</th><th>idea</th><th>status</th>"
-           "<th>reward</th><th>category</th></tr>"]  # fmt: skip
+    out = [
+        "<table class='ideas'><tr><th>epoch</th><th>role</th><th>idea</th><th>status</th>"
+        "<th>reward</th><th>category</th></tr>"
+    ]
     for r in rows:
         reward = r["result"]["reward"]
         out.append(
@@ -151,8 +172,9 @@ def _idea_details(store: Store, r: dict[str, Any]) -> str:
     if r["code_diff"]:
         parts.append(f"<p><b>diff:</b></p><pre>{escape(r['code_diff'])}</pre>")
     for name, text in _log_tails(store, r["idea_id"]).items():
-        parts.append(f"<p><b>{escape(name)}</b> (last {LOG_TAIL_LINES} lines):</p>"
-                     f"<pre>{escape(text)}</pre>")  # fmt: skip
+        parts.append(
+            f"<p><b>{escape(name)}</b> (last {LOG_TAIL_LINES} lines):</p><pre>{escape(text)}</pre>"
+        )
     parts.append("</details>")
     return "".join(parts)
 
@@ -160,8 +182,9 @@ def _idea_details(store: Store, r: dict[str, Any]) -> str:
 def _log_tails(store: Store, idea_id: str) -> dict[str, str]:
     row = store.db.execute(
         "SELECT r.artifacts FROM runs r JOIN candidates c ON r.candidate_id=c.id WHERE "
-        "c.idea_id=? AND r.status != 'cancelled' ORDER BY r.started_at LIMIT 1", (idea_id,),
-    ).fetchone()  # fmt: skip
+        "c.idea_id=? AND r.status != 'cancelled' ORDER BY r.started_at LIMIT 1",
+        (idea_id,),
+    ).fetchone()
     if row is None:
         return {}
     tails = {}

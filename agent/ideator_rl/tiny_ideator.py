@@ -19,8 +19,8 @@ import random
 from pathlib import Path
 from typing import Any
 
+from agent.knobs import knobs_for, literal
 from agent.prompts import render
-from agent.search.hparam import _literal, knobs_for
 from environments import Environment
 from environments.manifest import Knob
 
@@ -38,7 +38,7 @@ def grid(knob: Knob) -> list[Any]:
     assert knob.range is not None
     lo, hi = knob.range
     if knob.type == "float" and not knob.log:
-        return sorted({float(_literal(knob, lo + (hi - lo) * i / 4)) for i in range(5)})
+        return sorted({float(literal(knob, lo + (hi - lo) * i / 4)) for i in range(5)})
     mantissas = (1, 3) if knob.type == "float" else (1, 2, 5)
     if lo <= 0:  # a log grid needs a positive start
         lo = 1 if knob.type == "int" else hi / 1000
@@ -47,7 +47,7 @@ def grid(knob: Knob) -> list[Any]:
         for m in mantissas:
             v = m * 10.0**decade
             if lo * (1 - 1e-9) <= v <= hi * (1 + 1e-9):
-                out.add(round(v) if knob.type == "int" else float(_literal(knob, v)))
+                out.add(round(v) if knob.type == "int" else float(literal(knob, v)))
     return sorted(out)
 
 
@@ -60,10 +60,10 @@ def example(knobs: list[Knob], rng: random.Random, max_knobs: int = 2) -> str:
         value = rng.choice(grid(k))
         if k.type in ("float", "int"):
             word = "raise" if value > k.default else "lower" if value < k.default else "keep"
-            thoughts.append(f"{word} {k.name} from {_literal(k, k.default)}")
+            thoughts.append(f"{word} {k.name} from {literal(k, k.default)}")
         else:
-            thoughts.append(f"try {k.name} {_literal(k, value)}")
-        assigns.append(f"{k.name}={_literal(k, value)}")
+            thoughts.append(f"try {k.name} {literal(k, value)}")
+        assigns.append(f"{k.name}={literal(k, value)}")
     return f"<think>{'; '.join(thoughts)}</think> {' '.join(assigns)}"
 
 
@@ -76,9 +76,15 @@ def tiny_prompt(env: Environment, scale: str) -> str:
 
 
 def build_tiny_ideator(
-    env: Environment, scale: str, out: Path, *, examples: int = 3000, steps: int = 300,
-    seed: int = 0, progress: Any = lambda _msg: None,
-) -> Path:  # fmt: skip
+    env: Environment,
+    scale: str,
+    out: Path,
+    *,
+    examples: int = 3000,
+    steps: int = 300,
+    seed: int = 0,
+    progress: Any = lambda _msg: None,
+) -> Path:
     """Build, warm up and save the tiny ideator in `out` (kept if already there)."""
     if (out / "config.json").is_file() and (out / PROMPT_FILE).is_file():
         return out
@@ -101,10 +107,12 @@ def build_tiny_ideator(
     tok.train_from_iterator(
         [prompt, *completions],
         trainers.BpeTrainer(
-            vocab_size=512, special_tokens=[PAD, BOS, EOS], show_progress=False,
+            vocab_size=512,
+            special_tokens=[PAD, BOS, EOS],
+            show_progress=False,
             initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         ),
-    )  # fmt: skip
+    )
     tok.post_processor = processors.TemplateProcessing(
         single=f"{BOS} $A", special_tokens=[(BOS, tok.token_to_id(BOS))]
     )
@@ -113,13 +121,19 @@ def build_tiny_ideator(
     )
     model = LlamaForCausalLM(
         LlamaConfig(
-            vocab_size=len(tokenizer), hidden_size=64, intermediate_size=192,
-            num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
-            max_position_embeddings=256, tie_word_embeddings=True,
-            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+            vocab_size=len(tokenizer),
+            hidden_size=64,
+            intermediate_size=192,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=4,
+            max_position_embeddings=256,
+            tie_word_embeddings=True,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id,
         )
-    )  # fmt: skip
+    )
     prompt_ids = tokenizer.encode(prompt)
     encoded = [
         prompt_ids + tokenizer.encode(c, add_special_tokens=False) + [tokenizer.eos_token_id]
@@ -149,8 +163,14 @@ def build_tiny_ideator(
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     (tmp / PROMPT_FILE).write_text(prompt)
-    card = {"env": env.name, "scale": scale, "grid": {k.name: grid(k) for k in knobs},
-            "examples": examples, "steps": steps, "final_loss": loss.item()}  # fmt: skip
+    card = {
+        "env": env.name,
+        "scale": scale,
+        "grid": {k.name: grid(k) for k in knobs},
+        "examples": examples,
+        "steps": steps,
+        "final_loss": loss.item(),
+    }
     (tmp / "ideator_card.json").write_text(json.dumps(card, indent=2))
     tmp.replace(out)  # whole or absent: a killed build leaves only the .tmp folder
     return out

@@ -9,23 +9,29 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from agent.search.page import fill, write_page
-from agent.search.svg import line_chart
+from agent.ideator_rl.records import Records
+from agent.pages import fill, write_page
+from agent.pages.svg import line_chart
 from agent.store import Store
-from ideator_rl.records import Records
 
 TEMPLATE = Path(__file__).parent / "templates" / "report.html"
 
 # (title, y label, {legend: instrument})
 PLOTS = [
     ("Execution reward", "reward", {"mean": "mean_reward", "max": "max_reward"}),
-    ("Ideas that ran", "share",
-     {"ran": "execution_rate", "no idea": "no_idea_rate", "flat groups": "flat_groups"}),
-    ("Collapse", "share / similarity",
-     {"top-2 clusters": "top2_cluster_share", "pairwise similarity": "mean_pairwise_similarity"}),
+    (
+        "Ideas that ran",
+        "share",
+        {"ran": "execution_rate", "no idea": "no_idea_rate", "flat groups": "flat_groups"},
+    ),
+    (
+        "Collapse",
+        "share / similarity",
+        {"top-2 clusters": "top2_cluster_share", "pairwise similarity": "mean_pairwise_similarity"},
+    ),
     ("Lengths", "tokens", {"completion": "completion_tokens", "thinking": "thinking_tokens"}),
     ("Distinct ideas per step", "ideas", {"distinct": "distinct_ideas", "executed": "executed"}),
-]  # fmt: skip
+]
 
 
 def has_training(store: Store) -> bool:
@@ -45,8 +51,9 @@ def render_training_report(store: Store) -> str:
     plots = []
     for title, ylabel, series in PLOTS:
         # `if key in s`: a training recorded before an instrument existed still reports.
-        data = {name: [(s["step"], s[key]) for s in steps if key in s]
-                for name, key in series.items()}  # fmt: skip
+        data = {
+            name: [(s["step"], s[key]) for s in steps if key in s] for name, key in series.items()
+        }
         if title == "Execution reward" and base is not None and steps:
             data["baseline"] = [(steps[0]["step"], base), (steps[-1]["step"], base)]
         plots.append(line_chart(data, title, "step", ylabel))
@@ -56,13 +63,20 @@ def render_training_report(store: Store) -> str:
         ("model", str(cfg["model"])),
         ("implementer", str(cfg["implementer"])),
         ("steps", f"{len(steps)} of {cfg['steps']}, {cfg['group_size']} ideas per group"),
-        ("reward", f"{cfg['reward']}; diversity {cfg['diversity_weight']}, novelty "
-                   f"{cfg['novelty_weight']}, length bonus {cfg['length_bonus']}"),
+        (
+            "reward",
+            f"{cfg['reward']}; diversity {cfg['diversity_weight']}, novelty "
+            f"{cfg['novelty_weight']}, length bonus {cfg['length_bonus']}",
+        ),
         ("baseline reward", "not measured" if base is None else f"{base:.4g}"),
-        ("mean reward, first → last step",
-         f"{first.get('mean_reward', 0):.4g} → {last.get('mean_reward', 0):.4g}" if steps else "-"),
+        (
+            "mean reward, first → last step",
+            f"{first.get('mean_reward', 0):.4g} → {last.get('mean_reward', 0):.4g}"
+            if steps
+            else "-",
+        ),
         ("settings", json.dumps(cfg)),
-    ]  # fmt: skip
+    ]
     values = {
         "title": escape(f"Ideator training {tid}: {training['env']} ({training['scale']})"),
         "meta": "".join(f"<tr><td>{escape(k)}</td><td>{escape(v)}</td></tr>" for k, v in meta),
@@ -84,8 +98,10 @@ def _ideas(samples: list[dict[str, Any]]) -> str:
     first: dict[str, int] = {}
     for s in samples:  # ordered by step
         first.setdefault(s["idea"], s["step"])
-    rows = ["<table class='ideas'><tr><th>times</th><th>idea</th><th>status</th>"
-            "<th>execution reward</th><th>first step</th></tr>"]  # fmt: skip
+    rows = [
+        "<table class='ideas'><tr><th>times</th><th>idea</th><th>status</th>"
+        "<th>execution reward</th><th>first step</th></tr>"
+    ]
     for idea, n in counts.most_common(50):
         s = info[idea]
         rows.append(
@@ -98,8 +114,10 @@ def _ideas(samples: list[dict[str, Any]]) -> str:
 
 
 def _samples(samples: list[dict[str, Any]]) -> str:
-    rows = ["<table class='ideas'><tr><th>#</th><th>completion</th><th>status</th>"
-            "<th>execution</th><th>trained on</th><th>terms</th></tr>"]  # fmt: skip
+    rows = [
+        "<table class='ideas'><tr><th>#</th><th>completion</th><th>status</th>"
+        "<th>execution</th><th>trained on</th><th>terms</th></tr>"
+    ]
     for s in samples:
         terms = ", ".join(f"{k} {v:.3g}" for k, v in s["parts"].items() if v)
         rows.append(

@@ -22,7 +22,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from agent import report
+from agent.cli import render as report
 
 app = typer.Typer(
     help="Turn research ideas into code changes, run them in a sandbox, get a reward.",
@@ -56,13 +56,19 @@ def _bad_input_errors() -> tuple[type[BaseException], ...]:
     from agent.llm import MissingKeyError
     from agent.store import StoreError
     from environments import ManifestError
+    from runner.workspace import StaleRunDir
     from sandbox import SandboxUnavailable
-    from sandbox.workspace import StaleRunDir
 
     return (
-        UsageError, ManifestError, MissingKeyError, EditParseError, StoreError,
-        SandboxUnavailable, ContextTooLarge, StaleRunDir,
-    )  # fmt: skip
+        UsageError,
+        ManifestError,
+        MissingKeyError,
+        EditParseError,
+        StoreError,
+        SandboxUnavailable,
+        ContextTooLarge,
+        StaleRunDir,
+    )
 
 
 def one_line_errors(fn: F) -> F:
@@ -224,9 +230,18 @@ def run_idea_cmd(
         editable_context(environment, context_tokens)  # too large: say so before any call
         client = _make_client(llm, base_url, None if no_cache else run_path / "llm_cache")
     req = RunRequest(
-        environment, scale, run_path, sb, seed, timeout, config, backend=backend, gpus=gpus,
-        ray_address=ray_address, ray_shared=ray_shared,
-    )  # fmt: skip
+        environment,
+        scale,
+        run_path,
+        sb,
+        seed,
+        timeout,
+        config,
+        backend=backend,
+        gpus=gpus,
+        ray_address=ray_address,
+        ray_shared=ray_shared,
+    )
     with closing(Store(run_path)) as store, _progress(as_json) as progress:
         if client is not None:
             client.on_call = _book_llm_calls(store)
@@ -265,9 +280,18 @@ def baseline_cmd(
     _check_backend(environment, scale, backend, gpus, slots)
     run_path = _run_dir(run_dir)
     req = RunRequest(
-        environment, scale, run_path, sb, 0, timeout, backend=backend, gpus=gpus, slots=slots,
-        ray_address=ray_address, ray_shared=ray_shared,
-    )  # fmt: skip
+        environment,
+        scale,
+        run_path,
+        sb,
+        0,
+        timeout,
+        backend=backend,
+        gpus=gpus,
+        slots=slots,
+        ray_address=ray_address,
+        ray_shared=ray_shared,
+    )
     with closing(Store(run_path)) as store, _progress(as_json) as progress:
         result = asyncio.run(run_baseline(req, store, seeds, progress))
     _emit(result, as_json, report.print_baseline)
@@ -335,7 +359,7 @@ def search_cmd(
     cache = run_path / "llm_cache"
     ideator_obj: Any
     if ideator == "hparam":
-        from agent.search.hparam import knobs_for
+        from agent.knobs import knobs_for
 
         try:
             knobs_for(environment, scale)
@@ -357,15 +381,23 @@ def search_cmd(
         impl_client = ideator_obj.client
     try:
         config = SearchConfig(
-            epochs=epochs, ideas_per_epoch=ideas_per_epoch, baseline_seeds=baseline_seeds,
-            rerun_top=rerun_top, rerun_seeds=rerun_seeds, seed=seed, ideator=ideator,
-            implementer=implementer or "", mode=mode, budget_usd=budget_usd,
+            epochs=epochs,
+            ideas_per_epoch=ideas_per_epoch,
+            baseline_seeds=baseline_seeds,
+            rerun_top=rerun_top,
+            rerun_seeds=rerun_seeds,
+            seed=seed,
+            ideator=ideator,
+            implementer=implementer or "",
+            mode=mode,
+            budget_usd=budget_usd,
             budget_gpu_hours=budget_gpu_hours,
-        )  # fmt: skip
+        )
     except ValueError as e:
         raise UsageError(str(e)) from None
-    req = RunRequest(environment, scale, run_path, sb, 0, timeout, backend=backend, gpus=gpus,
-                     slots=slots)  # fmt: skip
+    req = RunRequest(
+        environment, scale, run_path, sb, 0, timeout, backend=backend, gpus=gpus, slots=slots
+    )
     with closing(Store(run_path)) as store, _progress(as_json) as progress:
         clients = {id(c): c for c in (impl_client, getattr(ideator_obj, "client", None)) if c}
         for c in clients.values():  # ideation and implementation spend both count
@@ -463,30 +495,46 @@ def train_ideator_cmd(
 ) -> None:
     """Train the ideator with GRPO on execution reward (LoRA); every idea is run and stored."""
     from agent.executor import RunRequest
+    from agent.ideator_rl import TrainIdeatorConfig, train_ideator
+    from agent.ideator_rl.trainer import execution_gpus
     from agent.store import Store
-    from ideator_rl import TrainIdeatorConfig, train_ideator
-    from ideator_rl.trainer import execution_gpus
-    from sandbox.scheduler import detect_gpus
+    from runner.scheduler import detect_gpus
 
     environment, sb = _preflight(env, scale, sandbox)
     try:
         config = TrainIdeatorConfig(
-            model=model, implementer=implementer, steps=steps, group_size=group_size,
-            prompts_per_step=prompts_per_step, learning_rate=learning_rate, lora_r=lora_r,
-            temperature=temperature, max_completion_tokens=max_completion_tokens, beta=beta,
-            reward=reward, failure_reward=failure_reward, diversity_weight=diversity_weight,
-            diversity_history=diversity_history, novelty_weight=novelty_weight,
-            length_bonus=length_bonus, length_cap=length_cap, save_every=save_every, seed=seed,
-            vllm=vllm, policy_gpu=policy_gpu,
-        )  # fmt: skip
+            model=model,
+            implementer=implementer,
+            steps=steps,
+            group_size=group_size,
+            prompts_per_step=prompts_per_step,
+            learning_rate=learning_rate,
+            lora_r=lora_r,
+            temperature=temperature,
+            max_completion_tokens=max_completion_tokens,
+            beta=beta,
+            reward=reward,
+            failure_reward=failure_reward,
+            diversity_weight=diversity_weight,
+            diversity_history=diversity_history,
+            novelty_weight=novelty_weight,
+            length_bonus=length_bonus,
+            length_cap=length_cap,
+            save_every=save_every,
+            seed=seed,
+            vllm=vllm,
+            policy_gpu=policy_gpu,
+        )
         if implementer == "hparam":
-            from agent.search.hparam import knobs_for
+            from agent.knobs import knobs_for
 
             knobs_for(environment, scale)
         gpus = execution_gpus(
-            gpus, detect_gpus() if backend == "local" else [], policy_gpu,
+            gpus,
+            detect_gpus() if backend == "local" else [],
+            policy_gpu,
             environment.scale(scale).gpus,
-        )  # fmt: skip
+        )
     except ValueError as e:
         raise UsageError(str(e)) from None
     if config.tiny and environment.scale(scale).gpus:
@@ -496,8 +544,9 @@ def train_ideator_cmd(
     client = None
     if implementer != "hparam":
         client = _make_client(implementer, base_url, run_path / "llm_cache")
-    req = RunRequest(environment, scale, run_path, sb, seed, timeout, backend=backend, gpus=gpus,
-                     slots=slots)  # fmt: skip
+    req = RunRequest(
+        environment, scale, run_path, sb, seed, timeout, backend=backend, gpus=gpus, slots=slots
+    )
     with closing(Store(run_path)) as store, _progress(as_json) as progress:
         if client is not None:
             client.on_call = _book_llm_calls(store)
@@ -521,9 +570,9 @@ def report_cmd(
     ] = None,
 ) -> None:
     """Write a self-contained HTML report of the search (or ideator training) in RUN_DIR."""
+    from agent.ideator_rl.html_report import has_training, write_training_report
     from agent.search.archive import Archive
-    from agent.search.report import write_report
-    from ideator_rl.report import has_training, write_training_report
+    from agent.search.html_report import write_report
 
     store = _existing_store(run_dir)
     paths = []
@@ -644,21 +693,21 @@ def _check_backend(
     if backend not in ("local", "ray"):
         raise UsageError(f"unknown --backend {backend!r}: use local or ray")
     if gpus is not None:
-        from sandbox.scheduler import parse_gpus
+        from runner.scheduler import parse_gpus
 
         try:
             parse_gpus(gpus)
         except ValueError as e:
             raise UsageError(str(e)) from None
     if backend == "local":
-        from sandbox.backends import LocalBackend
+        from runner.backends import LocalBackend
 
         try:
             LocalBackend.for_scale(environment, scale, gpus, slots)
         except ValueError as e:
             raise UsageError(str(e)) from None
     else:
-        from sandbox.ray_backend import _ray
+        from runner.ray_backend import _ray
 
         _ray()  # not installed: say so now
 

@@ -25,8 +25,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from runner.run import RunOutcome
 from sandbox.base import RunStatus, SandboxUnavailable
-from sandbox.run import RunOutcome
 
 NOT_SHIPPED = "not_shipped.txt"
 
@@ -136,8 +136,8 @@ def run_on_worker(payload: dict[str, Any]) -> dict[str, Any]:
     import ray
 
     from environments import load_environment
+    from runner.run import run_candidate
     from sandbox.registry import get_sandbox
-    from sandbox.run import run_candidate
 
     _take_sigint_back()
     gpus = tuple(int(g) for g in ray.get_gpu_ids())
@@ -148,15 +148,23 @@ def run_on_worker(payload: dict[str, Any]) -> dict[str, Any]:
             artifacts = Path(payload["artifacts"])
         else:
             env_dir, workspace, artifacts = tmp / "env", tmp / "ws" / "repo", tmp / "artifacts"
-            untar(ray.get(payload["env_tar"]) if payload["env_tar_is_ref"] else
-                  payload["env_tar"], env_dir)  # fmt: skip
+            untar(
+                ray.get(payload["env_tar"]) if payload["env_tar_is_ref"] else payload["env_tar"],
+                env_dir,
+            )
             checkout_bundle(payload["bundle"], payload["sha"], workspace)
         run = run_candidate(
-            load_environment(env_dir), payload["scale"], workspace, artifacts,
-            get_sandbox(payload["sandbox"]), seed=payload["seed"], gpus=gpus,
-            timeout_s=payload["timeout_s"], expected_env=payload["expected_env"],
+            load_environment(env_dir),
+            payload["scale"],
+            workspace,
+            artifacts,
+            get_sandbox(payload["sandbox"]),
+            seed=payload["seed"],
+            gpus=gpus,
+            timeout_s=payload["timeout_s"],
+            expected_env=payload["expected_env"],
             eval_secret=payload["eval_secret"],
-        )  # fmt: skip
+        )
         outcome = asyncio.run(_interruptible(run))
         shipped = b""
         if not payload["shared"]:
@@ -165,10 +173,16 @@ def run_on_worker(payload: dict[str, Any]) -> dict[str, Any]:
                 (artifacts / NOT_SHIPPED).write_text("\n".join(skipped) + "\n")
                 shipped, _ = tar_dir(artifacts, payload["ship_max_bytes"])
     return {
-        "status": str(outcome.status), "reason": outcome.reason, "metrics": outcome.metrics,
-        "flags": outcome.flags, "reward": outcome.reward, "timings": outcome.timings,
-        "artifacts_tar": shipped, "node": socket.gethostname(), "gpus": list(gpus),
-    }  # fmt: skip
+        "status": str(outcome.status),
+        "reason": outcome.reason,
+        "metrics": outcome.metrics,
+        "flags": outcome.flags,
+        "reward": outcome.reward,
+        "timings": outcome.timings,
+        "artifacts_tar": shipped,
+        "node": socket.gethostname(),
+        "gpus": list(gpus),
+    }
 
 
 class RayBackend:
@@ -201,18 +215,26 @@ class RayBackend:
 
     def _payload(self, job: Any) -> dict[str, Any]:
         payload: dict[str, Any] = {
-            "shared": self.shared, "scale": job.scale, "sandbox": job.sandbox,
-            "seed": job.seed, "timeout_s": job.timeout_s, "expected_env": job.expected_env,
+            "shared": self.shared,
+            "scale": job.scale,
+            "sandbox": job.sandbox,
+            "seed": job.seed,
+            "timeout_s": job.timeout_s,
+            "expected_env": job.expected_env,
             "eval_secret": job.eval_secret,
             "ship_max_bytes": self.ship_max_bytes,
-        }  # fmt: skip
+        }
         if self.shared:
-            payload.update(env_dir=str(job.env.root), workspace=str(job.workspace),
-                           artifacts=str(job.artifacts))  # fmt: skip
+            payload.update(
+                env_dir=str(job.env.root),
+                workspace=str(job.workspace),
+                artifacts=str(job.artifacts),
+            )
         else:
             bundle, sha = git_bundle(job.workspace)
-            payload.update(env_tar=self._env_tar(job.env), env_tar_is_ref=True,
-                           bundle=bundle, sha=sha)  # fmt: skip
+            payload.update(
+                env_tar=self._env_tar(job.env), env_tar_is_ref=True, bundle=bundle, sha=sha
+            )
         return payload
 
     async def run(self, job: Any) -> RunOutcome:
@@ -245,10 +267,14 @@ class RayBackend:
             result["gpus"]
         )
         return RunOutcome(
-            RunStatus(result["status"]), result["reason"], job.artifacts,
-            metrics=result["metrics"], flags=result["flags"], reward=result["reward"],
+            RunStatus(result["status"]),
+            result["reason"],
+            job.artifacts,
+            metrics=result["metrics"],
+            flags=result["flags"],
+            reward=result["reward"],
             timings=timings,
-        )  # fmt: skip
+        )
 
     def close(self) -> None:
         return None

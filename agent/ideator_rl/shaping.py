@@ -12,7 +12,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from agent.search.dedup import DuplicateIndex, Embed, jaccard, shingles
+from agent.dedup import DuplicateIndex, Embed, jaccard, shingles
 
 
 def transform(

@@ -66,8 +66,14 @@ _STOP = frozenset(
     ]
 )
 # Spellings of the same thing.
-_SYNONYMS = {"lr": "learning_rate", "learning": "learning_rate", "rate": "", "warm": "warmup",
-             "optimiser": "optimizer", "normalisation": "normalization"}  # fmt: skip
+_SYNONYMS = {
+    "lr": "learning_rate",
+    "learning": "learning_rate",
+    "rate": "",
+    "warm": "warmup",
+    "optimiser": "optimizer",
+    "normalisation": "normalization",
+}
 
 Embed = Callable[[Sequence[str]], list[list[float]]]
 

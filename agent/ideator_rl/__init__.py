@@ -5,7 +5,7 @@ sampled idea implemented and run for real (`execution.py`), the reward shaped ag
 collapse (`shaping.py`), everything recorded in the run directory's store (`records.py`).
 """
 
-from ideator_rl.config import TrainIdeatorConfig
-from ideator_rl.trainer import train_ideator
+from agent.ideator_rl.config import TrainIdeatorConfig
+from agent.ideator_rl.trainer import train_ideator
 
 __all__ = ["TrainIdeatorConfig", "train_ideator"]

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Protocol
 
 from environments import Environment
+from runner.run import RunOutcome, run_candidate
+from runner.scheduler import Scheduler, Slot, machine_slots
 from sandbox.registry import get_sandbox
-from sandbox.run import RunOutcome, run_candidate
-from sandbox.scheduler import Scheduler, Slot, machine_slots
 
 
 @dataclass
@@ -78,15 +78,25 @@ class LocalBackend:
             job.on_start()
             gpus = tuple(s.gpu for s in slots if s.gpu is not None)
             return await run_candidate(
-                job.env, job.scale, job.workspace, job.artifacts, get_sandbox(job.sandbox),
-                seed=job.seed, gpus=gpus, timeout_s=job.timeout_s,
-                expected_env=job.expected_env, eval_secret=job.eval_secret,
-            )  # fmt: skip
+                job.env,
+                job.scale,
+                job.workspace,
+                job.artifacts,
+                get_sandbox(job.sandbox),
+                seed=job.seed,
+                gpus=gpus,
+                timeout_s=job.timeout_s,
+                expected_env=job.expected_env,
+                eval_secret=job.eval_secret,
+            )
 
         handle = self.scheduler.submit(
-            attempt, slots=max(1, job.gpus_needed), priority=job.priority,
-            name=job.name, expected_s=job.expected_s,
-        )  # fmt: skip
+            attempt,
+            slots=max(1, job.gpus_needed),
+            priority=job.priority,
+            name=job.name,
+            expected_s=job.expected_s,
+        )
         try:
             outcome = await handle
         except BaseException:
@@ -115,7 +125,7 @@ def make_backend(
     if kind == "local":
         return LocalBackend.for_scale(env, scale, gpus, slots)
     if kind == "ray":
-        from sandbox.ray_backend import RayBackend
+        from runner.ray_backend import RayBackend
 
         return RayBackend(ray_address, shared=ray_shared)
     raise ValueError(f"unknown backend {kind!r}: use local or ray")

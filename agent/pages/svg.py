@@ -60,20 +60,22 @@ def line_chart(
         return TOP + (y - by) * ky
 
     for x in sorted(set(xs)):
-        out.append(f'<text x="{px(x):.1f}" y="{H - BOTTOM + 14}" text-anchor="middle">'
-                   f"{x:g}</text>")  # fmt: skip
+        out.append(f'<text x="{px(x):.1f}" y="{H - BOTTOM + 14}" text-anchor="middle">{x:g}</text>')
     for y in _ticks(y0, y1):
         out.append(f'<text x="{LEFT - 4}" y="{py(y) + 4:.1f}" text-anchor="end">{y:.3g}</text>')
-        out.append(f'<line x1="{LEFT}" y1="{py(y):.1f}" x2="{W - RIGHT}" y2="{py(y):.1f}" '
-                   'stroke="#eee"/>')  # fmt: skip
+        out.append(
+            f'<line x1="{LEFT}" y1="{py(y):.1f}" x2="{W - RIGHT}" y2="{py(y):.1f}" stroke="#eee"/>'
+        )
     for i, (name, pts) in enumerate(series.items()):
         color = COLORS[i % len(COLORS)]
         path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in sorted(pts))
         out.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2"/>')
         for x, y in pts:
             out.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{color}"/>')
-        out.append(f'<text x="{W - RIGHT - 4}" y="{TOP + 12 + 13 * i}" text-anchor="end" '
-                   f'fill="{color}">{escape(name)}</text>')  # fmt: skip
+        out.append(
+            f'<text x="{W - RIGHT - 4}" y="{TOP + 12 + 13 * i}" text-anchor="end" '
+            f'fill="{color}">{escape(name)}</text>'
+        )
     out.append("</svg>")
     return "".join(out)
 
@@ -89,11 +91,17 @@ def bar_chart(bars: dict[str, float], title: str, ylabel: str, fmt: str = "{:.3g
         h = (H - TOP - BOTTOM) * value / top
         x = LEFT + i * width + width * 0.15
         y = H - BOTTOM - h
-        out.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{width * 0.7:.1f}" height="{h:.1f}" '
-                   f'fill="{COLORS[i % len(COLORS)]}"/>')  # fmt: skip
-        out.append(f'<text x="{x + width * 0.35:.1f}" y="{y - 3:.1f}" text-anchor="middle">'
-                   f"{escape(fmt.format(value))}</text>")  # fmt: skip
-        out.append(f'<text x="{x + width * 0.35:.1f}" y="{H - BOTTOM + 14}" '
-                   f'text-anchor="middle">{escape(label[:14])}</text>')  # fmt: skip
+        out.append(
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="{width * 0.7:.1f}" height="{h:.1f}" '
+            f'fill="{COLORS[i % len(COLORS)]}"/>'
+        )
+        out.append(
+            f'<text x="{x + width * 0.35:.1f}" y="{y - 3:.1f}" text-anchor="middle">'
+            f"{escape(fmt.format(value))}</text>"
+        )
+        out.append(
+            f'<text x="{x + width * 0.35:.1f}" y="{H - BOTTOM + 14}" '
+            f'text-anchor="middle">{escape(label[:14])}</text>'
+        )
     out.append("</svg>")
     return "".join(out)
