@@ -90,8 +90,24 @@ def test_unified_diff_patch(cli, toy_env, run_dir, tmp_path) -> None:
             "smoke",
             "exited with code 3",
         ),
+        (
+            sr(
+                "STEPS = 100",
+                "STEPS = 100\nif '--smoke' in sys.argv:\n    open('data.py', 'a').write('#')",
+            ),
+            "protected",
+            "the smoke step wrote files: protected files were changed: data.py",
+        ),
+        (
+            sr(
+                "STEPS = 100",
+                "STEPS = 100\nif '--smoke' in sys.argv:\n    open('evil.py', 'w').write('')",
+            ),
+            "protected",
+            "evil.py",
+        ),
     ],
-    ids=["protected", "compile", "smoke"],
+    ids=["protected", "compile", "smoke", "smoke-writes-protected", "smoke-adds-a-file"],
 )
 def test_invalid_candidates_are_rejected(cli, toy_env, run_dir, tmp_path, patch, phase, needle):
     res = cli(

@@ -87,4 +87,11 @@ async def validate(
         return failure
     if failure := check_compiles(ws, changed):
         return failure
-    return await check_smoke(ws, env, make_sandbox, scratch)
+    if failure := await check_smoke(ws, env, make_sandbox, scratch):
+        return failure
+    # Smoke ran candidate code with the workspace writable, and the commit takes whatever is
+    # there now: check again, so smoke cannot slip a protected or broken file into the commit.
+    after = ws.changed_files()
+    if failure := check_protected(ws, env, expected_hashes, after):
+        return ValidationFailure(failure.phase, "the smoke step wrote files: " + failure.message)
+    return check_compiles(ws, after)
