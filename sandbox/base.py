@@ -27,7 +27,7 @@ class RunStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"  # the code exited non-zero
     TIMEOUT = "timeout"  # the harness's clock ran out and killed the process group
-    KILLED = "killed"  # a resource limit (memory, pids, output) or an outside signal
+    KILLED = "killed"  # a resource limit (memory, disk, file size) or an outside signal
     INFRA_ERROR = "infra_error"  # the sandbox itself broke: retryable
     CANCELLED = "cancelled"  # the user or the scheduler stopped it
     FLAGGED = "flagged"  # the result is implausible, or the harness caught tampering
