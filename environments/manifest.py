@@ -1,4 +1,4 @@
-"""The environment manifest (`env.toml`, Contract 1 of DESIGN.md) and its loader.
+"""The environment manifest (`env.toml`; docs/architecture.md, Environment manifest).
 
 An environment is a folder holding `env.toml`, a task statement, the baseline `repo`
 that ideas patch, and a protected evaluator outside `repo`. `load_environment` turns

@@ -1,6 +1,6 @@
-"""The sandbox interface (Contract 2 of DESIGN.md): where a candidate's commands run.
+"""The sandbox interface: where a candidate's commands run (docs/architecture.md, Run and result).
 
-Lifecycle: `prepare(layout)` once per run, `exec(step)` for each step (smoke; train, then
+Lifecycle: `prepare(layout)` once per run, `exec(step)` for each step (smoke; or train, export,
 evaluate), `collect()` once the steps are done (artifacts into the run's host folders),
 `cleanup()` always — use `async with sandbox.session(layout):`, which calls the last two.
 A sandbox maps the run's folders to paths its processes see and exports them as EXECUTOR_*
@@ -27,10 +27,10 @@ class RunStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"  # the code exited non-zero
     TIMEOUT = "timeout"  # the harness's clock ran out and killed the process group
-    KILLED = "killed"  # a resource limit (memory, pids, output) or an outside signal
+    KILLED = "killed"  # a resource limit (memory, disk, file size) or an outside signal
     INFRA_ERROR = "infra_error"  # the sandbox itself broke: retryable
     CANCELLED = "cancelled"  # the user or the scheduler stopped it
-    FLAGGED = "flagged"  # the result is implausible or the evaluator was tampered with
+    FLAGGED = "flagged"  # the result is implausible, or the harness caught tampering
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ class Limits:
 class Step:
     """One command to run inside the sandbox."""
 
-    name: str  # "smoke" | "train" | "evaluate": names the log files too
+    name: str  # "smoke" | "train" | "export" | "evaluate": names the log files too
     command: str  # run by /bin/sh -c
     timeout_s: float
     seed: int = 0

@@ -70,7 +70,8 @@ def strip_secrets(base: dict[str, str]) -> dict[str, str]:
 def step_environment(
     layout: RunLayout, step: Step, base: dict[str, str], paths: RunLayout | None = None
 ) -> dict[str, str]:
-    """The variables of Contract 2, over `base` with secrets removed.
+    """The variables every step sees (docs/architecture.md, Run and result), over `base`
+    with secrets removed.
 
     `paths` is the layout as the step's processes see it (container paths under Docker).
     """

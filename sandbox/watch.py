@@ -7,7 +7,7 @@
   the last poll where the file had changed (inode, size, mtime or ctime). Training cannot
   forge these: it can set mtime, but not when the harness sees the change.
 - **The workspace's git pointer**: the harness runs git in the workspace after a step, so a
-  step that rewrote `.git` (to point git at hooks or a config of its own) is failed and the
+  step that rewrote `.git` (to point git at hooks or a config of its own) is flagged and the
   pointer restored. Isolating sandboxes mount it read-only; this covers the others.
 """
 

@@ -1,4 +1,5 @@
-"""A run's reward comes from the protected evaluator, checked by the harness (Contract 2)."""
+"""A run's reward comes from the protected evaluator, checked by the harness (see
+docs/architecture.md, Run and result)."""
 
 from __future__ import annotations
 

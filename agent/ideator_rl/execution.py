@@ -310,7 +310,7 @@ def _instruments(
     groups: list[list[int]],
     embed: Embed | None,
 ) -> dict[str, float]:
-    """The collapse instruments of one step (see the issue: what the published study saw)."""
+    """The collapse instruments of one step (README, Training the ideator: what they catch)."""
     n = len(samples)
     distinct = {i for i in ideas if i}
     return {

@@ -1,6 +1,6 @@
 """`--model tiny`: a small ideator built on this machine for an environment's knobs.
 
-The offline path of the issue: no hub, no GPU. The model is a tiny Llama with its own BPE
+The offline path of ideator RL: no hub, no GPU. The model is a tiny Llama with its own BPE
 tokenizer (digits one per token), taught by a short supervised warm-up to write ideas as the
 `hparam` implementer reads them — a brief thinking trace, then assignments:
 

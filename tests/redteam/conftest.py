@@ -42,7 +42,7 @@ def sandbox(request: pytest.FixtureRequest) -> str:
 
 # Attacks on an evaluator (not on the sandbox) cost a minute or more per run, and their
 # defence lives in the evaluator, the same in every sandbox: they run in the local sandbox,
-# and in Docker too when this is set (the closing table of the issue), which keeps `make test`
+# and in Docker too when this is set (for the full attack x sandbox table), which keeps `make test`
 # inside its time budget.
 FULL = os.environ.get("EXECUTOR_REDTEAM_FULL") == "1"
 

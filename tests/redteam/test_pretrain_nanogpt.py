@@ -71,7 +71,7 @@ async def test_a_model_causal_only_in_training_mode_is_flagged(evaluator_sandbox
 
 
 async def test_training_and_export_cannot_read_the_held_out_text(sandbox, tmp_path) -> None:
-    """The issue's first attack: train on the other Shakespeare text that ships with the
+    """The plainest attack on the reward: train on the other Shakespeare text that ships with the
     environment. The candidate looks for it from training (data.py) and again from the export
     step (model.py runs there), where it could bake the text into the exported graph."""
     data = _edit(
