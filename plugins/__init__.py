@@ -109,12 +109,16 @@ class Registry(Generic[T]):
         elif name in self._found():
             ref, source = self._found()[name].value, f"entry point of {self.group}"
         elif is_object_ref(name):
-            return self._load(name, name, "given")
+            return self.load(name)
         else:
             raise self.unknown(name)
         factory = self._load(name, ref, source)
         self._loaded[name] = factory
         return factory
+
+    def load(self, ref: str) -> T:
+        """The object "package.module[:Object]" names, given directly instead of a name."""
+        return self._load(ref, ref, "given")
 
     def unknown(self, name: str, *, more: str = "") -> Exception:
         """The one-line error for a name that is not here, listing the ones that are."""
@@ -146,7 +150,10 @@ class Registry(Generic[T]):
         return self._entry_points
 
     def _load(self, name: str, ref: str, source: str) -> T:
-        """Import `ref` ("module" or "module:Object") and adapt it; one-line errors."""
+        """Import `ref` ("module" or "module:Object") and adapt it; one-line errors. A value
+        that is no import reference (an entry point naming a folder) goes to `adapt` as is."""
+        if self._adapt is not None and _REF.fullmatch(ref) is None:
+            return self._adapted(name, ref, source, ref)
         try:
             obj = importlib.metadata.EntryPoint(name=name, value=ref, group=self.group).load()
         except ModuleNotFoundError as e:
@@ -164,6 +171,10 @@ class Registry(Generic[T]):
             ) from None
         if self._adapt is None:
             return obj  # type: ignore[no-any-return]
+        return self._adapted(name, ref, source, obj)
+
+    def _adapted(self, name: str, ref: str, source: str, obj: Any) -> T:
+        assert self._adapt is not None
         try:
             return self._adapt(obj)
         except (TypeError, ValueError) as e:
