@@ -64,6 +64,7 @@ class Registry(Generic[T]):
         self._declared: dict[str, str] = {}  # name -> "module:Object", imported on first get
         self._installs: dict[str, str] = {}  # name -> what to install when its import fails
         self._entry_points: dict[str, importlib.metadata.EntryPoint] | None = None
+        self._from_entry_points: set[str] = set()  # names in _loaded that came from them
 
     # -- filling -----------------------------------------------------------------------------
 
@@ -85,10 +86,9 @@ class Registry(Generic[T]):
 
     def refresh(self) -> None:
         """Forget what was read from entry points and loaded from them (after installs)."""
-        if self._entry_points is not None:
-            for name in self._entry_points:
-                if name not in self._declared:
-                    self._loaded.pop(name, None)
+        for name in self._from_entry_points:
+            self._loaded.pop(name, None)
+        self._from_entry_points.clear()
         self._entry_points = None
 
     # -- lookup ------------------------------------------------------------------------------
@@ -105,9 +105,10 @@ class Registry(Generic[T]):
         if name in self._loaded:
             return self._loaded[name]
         if name in self._declared:
-            ref, source = self._declared[name], "built in"
+            ref, source = self._declared[name], "declared"
         elif name in self._found():
             ref, source = self._found()[name].value, f"entry point of {self.group}"
+            self._from_entry_points.add(name)
         elif is_object_ref(name):
             return self.load(name)
         else:

@@ -67,6 +67,7 @@ ENTRY_POINTS = f"""
 [executor.sandboxes]
 third = {PACKAGE}:ThirdSandbox
 notone = {PACKAGE}:NOT_A_SANDBOX
+local = {PACKAGE}:ThirdSandbox
 [executor.backends]
 third = {PACKAGE}:third_backend
 [executor.ideators]
@@ -167,6 +168,7 @@ def test_third_party_sandbox_kind(third_party: Path) -> None:
     assert "kill_grace_s" in sandbox_options("third")
     direct = get_sandbox(f"{PACKAGE}:ThirdSandbox:kill_grace_s=0.5")
     assert type(direct) is type(sb)
+    assert type(get_sandbox("local")).__name__ == "LocalSandbox"  # the project's own name wins
     with pytest.raises(SandboxUnavailable, match="not a subclass of"):
         get_sandbox("notone")
 

@@ -37,9 +37,11 @@ PROVIDERS: Registry[ProviderFactory] = Registry(
 )
 # Declared, not imported: an SDK is imported only when its provider is used, which keeps
 # `import agent.llm` cheap. The OpenAI client also serves OpenAI-compatible local servers.
-PROVIDERS.declare("anthropic", "agent.llm.anthropic_client:AnthropicClient")
+PROVIDERS.declare(
+    "anthropic", "agent.llm.anthropic_client:AnthropicClient", install="'anthropic>=0.40'"
+)
 for _name in ("openai", "vllm", "ollama", "sglang"):
-    PROVIDERS.declare(_name, "agent.llm.openai_client:OpenAIClient")
+    PROVIDERS.declare(_name, "agent.llm.openai_client:OpenAIClient", install="'openai>=1.40'")
 
 
 def parse_spec(spec: str) -> tuple[str, str]:
