@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from environments import Environment
+from plugins import Registry
 from runner.run import RunOutcome, run_candidate
 from runner.scheduler import Scheduler, Slot, machine_slots
 from sandbox.registry import get_sandbox
@@ -111,6 +112,42 @@ class LocalBackend:
         return None
 
 
+class BackendFactory(Protocol):
+    """Builds the backend `--backend NAME` names; it is handed every option and takes the
+    ones it uses (a third party's may end its parameters with `**_: Any`)."""
+
+    def __call__(
+        self,
+        env: Environment,
+        scale: str,
+        *,
+        gpus: str | None,
+        slots: int,
+        ray_address: str | None,
+        ray_shared: bool,
+    ) -> Backend: ...
+
+
+# Third parties add backends under the entry-point group "executor.backends".
+BACKENDS: Registry[BackendFactory] = Registry("backend", "executor.backends")
+
+
+@BACKENDS.register("local")
+def _local_backend(
+    env: Environment, scale: str, *, gpus: str | None, slots: int, **_: Any
+) -> Backend:
+    return LocalBackend.for_scale(env, scale, gpus, slots)
+
+
+@BACKENDS.register("ray")
+def _ray_backend(
+    env: Environment, scale: str, *, ray_address: str | None, ray_shared: bool, **_: Any
+) -> Backend:
+    from runner.ray_backend import RayBackend  # Ray is optional: imported only when chosen
+
+    return RayBackend(ray_address, shared=ray_shared)
+
+
 def make_backend(
     kind: str,
     env: Environment,
@@ -121,11 +158,8 @@ def make_backend(
     ray_address: str | None = None,
     ray_shared: bool = False,
 ) -> Backend:
-    """The backend named by `--backend`; ValueError with what to do on bad input."""
-    if kind == "local":
-        return LocalBackend.for_scale(env, scale, gpus, slots)
-    if kind == "ray":
-        from runner.ray_backend import RayBackend
-
-        return RayBackend(ray_address, shared=ray_shared)
-    raise ValueError(f"unknown backend {kind!r}: use local or ray")
+    """The backend named by `--backend`; ValueError (PluginError) with the known names on
+    bad input."""
+    return BACKENDS.get(kind)(
+        env, scale, gpus=gpus, slots=slots, ray_address=ray_address, ray_shared=ray_shared
+    )

@@ -6,9 +6,20 @@ import inspect
 import typing
 from typing import Any
 
+from plugins import Registry
 from sandbox.base import Sandbox, SandboxUnavailable
 
-_KINDS: dict[str, type[Sandbox]] = {}
+
+def _sandbox_class(obj: Any) -> type[Sandbox]:
+    if not (isinstance(obj, type) and issubclass(obj, Sandbox)):
+        raise TypeError(f"{obj!r} is not a subclass of sandbox.base.Sandbox")
+    return obj
+
+
+# Third parties add kinds under the entry-point group "executor.sandboxes".
+SANDBOXES: Registry[type[Sandbox]] = Registry(
+    "sandbox kind", "executor.sandboxes", error=SandboxUnavailable, adapt=_sandbox_class
+)
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -16,27 +27,27 @@ _FALSE = {"0", "false", "no", "off"}
 def register(kind: str) -> Any:
     def deco(cls: type[Sandbox]) -> type[Sandbox]:
         cls.kind = kind
-        _KINDS[kind] = cls
-        return cls
+        return SANDBOXES.register(kind)(cls)
 
     return deco
 
 
 def sandbox_kinds() -> list[str]:
-    return sorted(_KINDS)
+    return SANDBOXES.names()
 
 
 def sandbox_options(kind: str) -> dict[str, Any]:
     """Option name -> its type, from the kind's constructor."""
-    cls = _kind(kind)
+    cls = SANDBOXES.get(kind)
     hints = typing.get_type_hints(cls.__init__)
     params = inspect.signature(cls.__init__).parameters
     return {name: hints.get(name, str) for name in params if name != "self"}
 
 
 def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
-    """ "docker:image=x,network=bridge" -> ("docker", {"image": "x", "network": "bridge"})."""
-    kind, _, rest = spec.partition(":")
+    """ "docker:image=x,network=bridge" -> ("docker", {"image": "x", "network": "bridge"});
+    a kind may also be a class given as "package.module:Class[:KEY=VALUE,...]"."""
+    kind, rest = SANDBOXES.split(spec)
     options: dict[str, str] = {}
     for item in filter(None, rest.split(",")):
         key, eq, value = item.partition("=")
@@ -55,15 +66,7 @@ def get_sandbox(spec: str, **options: Any) -> Sandbox:
         if key not in types:
             raise _unknown_option(kind, key, types)
     merged.update(options)
-    return _KINDS[kind](**merged)
-
-
-def _kind(kind: str) -> type[Sandbox]:
-    if kind not in _KINDS:
-        raise SandboxUnavailable(
-            f"unknown sandbox kind {kind!r}; available here: {', '.join(sandbox_kinds())}"
-        )
-    return _KINDS[kind]
+    return SANDBOXES.get(kind)(**merged)
 
 
 def _unknown_option(kind: str, key: str, types: dict[str, Any]) -> SandboxUnavailable:

@@ -9,18 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from agent.llm.base import LLMClient
-from agent.llm.types import (
-    PROVIDERS,
-    CallRecord,
-    Completion,
-    LLMError,
-    Message,
-    MissingKeyError,
-    parse_spec,
-)
+from agent.llm.providers import PROVIDERS, parse_spec
+from agent.llm.types import CallRecord, Completion, LLMError, Message, MissingKeyError
 
 __all__ = [
     "PROVIDERS",
@@ -46,7 +38,8 @@ def make_client(
     timeout_s: float = 600.0,
     on_call: Callable[[CallRecord], None] | None = None,
 ) -> LLMClient:
-    """A client for "PROVIDER:MODEL". Raises LLMError / MissingKeyError before any network.
+    """A client for "PROVIDER:MODEL" (PROVIDER one of `PROVIDERS`, or "package.module:Client").
+    Raises LLMError / MissingKeyError before any network.
 
     max_retries counts retries after the first try, so a call makes at most max_retries + 1
     requests.
@@ -55,20 +48,14 @@ def make_client(
 
     provider, model = parse_spec(spec)
     load_prices()  # a broken EXECUTOR_PRICES file should fail now, not after a paid call
-    options: dict[str, Any] = {
-        "base_url": base_url,
-        "cache_dir": cache_dir,
-        "max_concurrency": max_concurrency,
-        "max_retries": max_retries,
-        "backoff_base_s": backoff_base_s,
-        "timeout_s": timeout_s,
-        "on_call": on_call,
-    }
-    # SDKs are imported here, not at package import, to keep `import agent.llm` cheap.
-    if provider == "anthropic":
-        from agent.llm.anthropic_client import AnthropicClient
-
-        return AnthropicClient(model, **options)
-    from agent.llm.openai_client import OpenAIClient
-
-    return OpenAIClient(provider, model, **options)
+    return PROVIDERS.get(provider)(
+        provider,
+        model,
+        base_url=base_url,
+        cache_dir=cache_dir,
+        max_concurrency=max_concurrency,
+        max_retries=max_retries,
+        backoff_base_s=backoff_base_s,
+        timeout_s=timeout_s,
+        on_call=on_call,
+    )

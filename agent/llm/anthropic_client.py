@@ -18,7 +18,9 @@ class AnthropicClient(LLMClient):
     key_hint = KEY_ENV
     url_hint = "--base-url / ANTHROPIC_BASE_URL"
 
-    def __init__(self, model: str, *, base_url: str | None = None, **options: Any) -> None:
+    def __init__(
+        self, provider: str, model: str, *, base_url: str | None = None, **options: Any
+    ) -> None:
         # Checked here, before any network, so a missing key fails at startup, not mid-run.
         # The SDK sends the key even to a local server, so it must be set (to anything) there.
         self._api_key = os.environ.get(KEY_ENV)
@@ -29,7 +31,7 @@ class AnthropicClient(LLMClient):
             )
         # Read ANTHROPIC_BASE_URL like the SDK would, so the URL is part of the cache key.
         base_url = base_url or os.environ.get("ANTHROPIC_BASE_URL") or None
-        super().__init__("anthropic", model, base_url=base_url, **options)
+        super().__init__(provider, model, base_url=base_url, **options)
 
     def _new_sdk(self) -> anthropic.AsyncAnthropic:
         return anthropic.AsyncAnthropic(

@@ -1,8 +1,9 @@
 """The provider-independent half of every LLM client.
 
 `LLMClient.complete` owns everything that is the same for all providers: the response cache,
-bounded concurrency, retries with backoff, cost accounting and the on_call record. A provider
-subclass only knows how to build its SDK client, send one request, and describe one failure.
+bounded concurrency, retries with backoff (on tenacity), cost accounting and the on_call record.
+A provider subclass only knows how to build its SDK client, send one request, and describe one
+failure.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from agent.llm.cache import ResponseCache, request_hash
 from agent.llm.failures import MAX_BACKOFF_S, MAX_RETRY_AFTER_S, CallFailure
@@ -130,19 +133,19 @@ class LLMClient(ABC):
             # The semaphore is held through backoff sleeps too, so a rate-limited provider is
             # not hit by other calls while this one waits.
             async with semaphore:
-                while True:
-                    tries += 1
-                    attempt_started = time.monotonic()
-                    try:
-                        answer = await self._send(sdk, messages, system, max_tokens, temperature)
-                        break
-                    except Exception as exc:
-                        failure = self._failure(exc)
-                        if failure is None:
-                            raise
-                        if not failure.retryable or tries > self.max_retries:
-                            raise self._give_up(failure, tries) from exc
-                    await asyncio.sleep(self._backoff_s(failure, tries))
+                try:
+                    async for attempt in self._retrying():
+                        with attempt:
+                            tries = attempt.retry_state.attempt_number
+                            attempt_started = time.monotonic()
+                            answer = await self._send(
+                                sdk, messages, system, max_tokens, temperature
+                            )
+                except Exception as exc:
+                    failure = self._failure(exc)
+                    if failure is None:
+                        raise
+                    raise self._give_up(failure, tries) from exc
         except Exception as exc:
             self._emit(self._failed_record(key, started, tries, exc))
             raise
@@ -219,6 +222,28 @@ class LLMClient(ABC):
             self._loop = loop
             self._semaphore = asyncio.Semaphore(self.max_concurrency)
         return self._sdk, self._semaphore
+
+    def _retrying(self) -> AsyncRetrying:
+        """Tries until success, a failure that is not worth another try, or max_retries + 1
+        tries; the last exception is raised as it is, for `_give_up` to describe."""
+        return AsyncRetrying(
+            retry=retry_if_exception(self._retryable),
+            stop=stop_after_attempt(self.max_retries + 1),
+            wait=self._wait_s,
+            sleep=asyncio.sleep,
+            reraise=True,
+        )
+
+    def _retryable(self, exc: BaseException) -> bool:
+        failure = self._failure(exc)
+        return failure is not None and failure.retryable
+
+    def _wait_s(self, state: RetryCallState) -> float:
+        """Seconds before the next try: the server's retry-after, else jittered backoff."""
+        exc = state.outcome.exception() if state.outcome is not None else None
+        failure = self._failure(exc) if exc is not None else None
+        assert failure is not None  # only retryable SDK failures are waited on
+        return self._backoff_s(failure, state.attempt_number)
 
     def _backoff_s(self, failure: CallFailure, tries: int) -> float:
         if failure.retry_after_s is not None:

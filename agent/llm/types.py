@@ -1,11 +1,9 @@
-"""The LLM package's plain types: messages, completions, call records, errors, model specs."""
+"""The LLM package's plain types: messages, completions, call records, errors."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
-
-PROVIDERS = ("anthropic", "openai", "vllm", "ollama", "sglang")
 
 
 @dataclass(frozen=True)
@@ -17,7 +15,7 @@ class Message:
 @dataclass(frozen=True)
 class Completion:
     text: str
-    provider: str  # "anthropic" | "openai" | "vllm" | "ollama" | "sglang"
+    provider: str  # a name of agent.llm.providers.PROVIDERS: "anthropic", "openai", ...
     model: str  # the model the request named
     input_tokens: int  # as reported by the server (for a cache hit: the original call's usage)
     output_tokens: int
@@ -52,21 +50,6 @@ class LLMError(Exception):
 
 class MissingKeyError(LLMError):
     """The API key environment variable a provider needs is not set."""
-
-
-def parse_spec(spec: str) -> tuple[str, str]:
-    """Split a spec: "anthropic:claude-sonnet-4-5" -> ("anthropic", "claude-sonnet-4-5").
-
-    Only the first ':' separates, so model names may contain ':' ("ollama:qwen2.5:7b").
-    """
-    provider, sep, model = spec.strip().partition(":")
-    provider, model = provider.strip().lower(), model.strip()
-    if not sep or not model or provider not in PROVIDERS:
-        raise LLMError(
-            f"bad model spec {spec!r}: write PROVIDER:MODEL, e.g. anthropic:claude-sonnet-4-6 "
-            f"or ollama:qwen2.5:7b, with PROVIDER one of {', '.join(PROVIDERS)}"
-        )
-    return provider, model
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,8 @@
   failures and their reasons), asked in batches with the epoch's earlier ideas to avoid.
 - `hparam`: Optuna TPE over the environment's knobs (`agent.knobs`).
 - `replay:FILE`: ideas (and optional diffs) from a JSONL file, in order.
+- a third party's: a name from the entry-point group "executor.ideators", or
+  `package.module:Class[:ARG]`, built from an `IdeatorSetup` (see `make_ideator`).
 
 Every ideator returns `ProposedIdea`s; the search records them before any of them runs.
 """
@@ -13,17 +15,19 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from agent.knobs import propose
-from agent.llm import LLMClient
+from agent.knobs import knobs_for, propose
+from agent.llm import PROVIDERS, LLMClient
 from agent.llm.types import Message
 from agent.prompts import render
 from agent.search.archive import ArchivedIdea
 from agent.search.ideas_parse import parse_ideas
 from environments import Environment
+from plugins import Registry
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,8 @@ class IdeationContext:
 
 
 class Ideator(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...  # recorded with each idea it proposes
 
     async def propose(self, ctx: IdeationContext, n: int) -> list[ProposedIdea]: ...
 
@@ -199,3 +204,49 @@ def load_replay(path: Path) -> list[dict[str, Any]]:
     if not items:
         raise ValueError(f"replay file {path} holds no ideas")
     return items
+
+
+@dataclass(frozen=True)
+class IdeatorSetup:
+    """What an ideator's factory is given."""
+
+    arg: str  # the text after the name: FILE of `replay:FILE`; "" for a bare name
+    env: Environment
+    scale: str
+    make_client: Callable[[str], LLMClient]  # "PROVIDER:MODEL" -> a client set up for the run
+
+
+IdeatorFactory = Callable[[IdeatorSetup], Ideator]
+# Third parties add ideators under the entry-point group "executor.ideators".
+IDEATORS: Registry[IdeatorFactory] = Registry("ideator", "executor.ideators")
+
+
+@IDEATORS.register("hparam")
+def _hparam(setup: IdeatorSetup) -> Ideator:
+    if setup.arg:
+        raise ValueError(f"the hparam ideator takes no argument, got hparam:{setup.arg}")
+    knobs_for(setup.env, setup.scale)  # no knobs at this scale: say so before anything runs
+    return HparamIdeator()
+
+
+@IDEATORS.register("replay")
+def _replay(setup: IdeatorSetup) -> Ideator:
+    if not setup.arg.strip():
+        raise ValueError("the replay ideator needs a file: --ideator replay:FILE")
+    return ReplayIdeator(Path(setup.arg))
+
+
+def make_ideator(
+    spec: str, *, env: Environment, scale: str, make_client: Callable[[str], LLMClient]
+) -> Ideator:
+    """The ideator `--ideator SPEC` names: "hparam", "replay:FILE", "PROVIDER:MODEL", a name
+    from an entry point, or "package.module:Class[:ARG]". ValueError (one line) on bad input;
+    an LLM spec's errors are make_client's."""
+    head = spec.partition(":")[0].strip()
+    if head not in IDEATORS and head.lower() in PROVIDERS:
+        return LLMIdeator(make_client(spec))
+    name, arg = IDEATORS.split(spec)
+    if name not in IDEATORS and ":" not in name:
+        providers = ", ".join(PROVIDERS.names())
+        raise IDEATORS.unknown(name, more=f", PROVIDER:MODEL with PROVIDER one of {providers}")
+    return IDEATORS.get(name)(IdeatorSetup(arg, env, scale, make_client))
