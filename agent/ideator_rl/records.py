@@ -8,35 +8,12 @@ re-done after a resume overwrites its rows: each (training, step) holds one fina
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from agent.store import Store
+from agent.store.training import CachedResult, SampleRecord
 
-
-@dataclass(frozen=True)
-class CachedResult:
-    idea_id: str
-    status: str
-    reason: str | None
-    reward: float | None
-
-
-@dataclass(frozen=True)
-class SampleRecord:
-    position: int
-    group: int
-    completion: str
-    thinking_tokens: int
-    completion_tokens: int
-    idea: str
-    idea_id: str | None
-    status: str
-    reason: str | None
-    cached: bool
-    execution_reward: float
-    reward: float
-    parts: dict[str, float]
+__all__ = ["CachedResult", "Records", "SampleRecord"]
 
 
 class Records:
@@ -88,16 +65,7 @@ class Records:
     # -- the execution cache ------------------------------------------------------------
 
     def cached(self, key: str, env_hash: str, scale: str) -> CachedResult | None:
-        row = self.store.cached_execution(key, env_hash, scale)
-        return CachedResult(**row) if row else None
+        return self.store.cached_execution(key, env_hash, scale)
 
     def cache(self, key: str, env_hash: str, scale: str, result: CachedResult) -> None:
-        self.store.cache_execution(
-            key,
-            env_hash,
-            scale,
-            idea_id=result.idea_id,
-            status=result.status,
-            reason=result.reason,
-            reward=result.reward,
-        )
+        self.store.cache_execution(key, env_hash, scale, result)

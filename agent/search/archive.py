@@ -90,7 +90,12 @@ class Archive:
         """Write ideas (text, role, ideator, payload) in one transaction; returns their ids.
         `close_epoch` also marks the epoch generated, in the same transaction."""
         return self.store.add_search_ideas(
-            search_id, epoch, first_position, ideas, env, env_hash, scale, close_epoch
+            search_id,
+            epoch,
+            ideas,
+            (env, env_hash, scale),
+            first_position=first_position,
+            close_epoch=close_epoch,
         )
 
     def record_epoch(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from agent.store.base import DB_NAME, SCHEMA_VERSION, StoreError, new_id
 from agent.store.core import TERMINAL_CANDIDATE
 from agent.store.search import SearchIdea, SearchTables
-from agent.store.training import Sample, TrainingTables, training_source
+from agent.store.training import CachedResult, SampleRecord, TrainingTables, training_source
 
 
 class Store(SearchTables, TrainingTables):
@@ -22,7 +22,8 @@ __all__ = [
     "DB_NAME",
     "SCHEMA_VERSION",
     "TERMINAL_CANDIDATE",
-    "Sample",
+    "CachedResult",
+    "SampleRecord",
     "SearchIdea",
     "Store",
     "StoreError",

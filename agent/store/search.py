@@ -76,19 +76,19 @@ class SearchTables(CoreTables):
         self,
         search_id: str,
         epoch: int,
-        first_position: int,
         ideas: list[SearchIdea],
-        env: str,
-        env_hash: str,
-        scale: str,
+        where: tuple[str, str, str],
+        *,
+        first_position: int = 0,
         close_epoch: bool = False,
     ) -> list[str]:
-        """Ideas (source `search`) and their archive rows in one transaction; returns their
-        ids. `close_epoch` also marks the epoch generated, in the same transaction."""
+        """Ideas (source `search`) of environment `where` (env, env_hash, scale) and their
+        archive rows, numbered from `first_position` within the epoch, in one transaction;
+        returns their ids. `close_epoch` also marks the epoch generated, in the same one."""
         ids = []
         with self.tx() as db:
             for k, (text, role, ideator, payload) in enumerate(ideas):
-                idea_id = self.add_idea(text, env, env_hash, scale, "search")
+                idea_id = self.add_idea(text, *where, "search")
                 db.execute(
                     "INSERT INTO search_ideas VALUES (?,?,?,?,?,?,?,?,?,?)",
                     (

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from typing import Any, Protocol
+from dataclasses import astuple, dataclass
+from typing import Any
 
 from agent.store.base import new_id
 from agent.store.core import CoreTables
@@ -22,35 +23,34 @@ def training_source(training_id: str) -> str:
     return f"ideator_rl:{training_id}"
 
 
-class Sample(Protocol):
-    """One trained sample (agent.ideator_rl.records.SampleRecord is one)."""
+@dataclass(frozen=True)
+class CachedResult:
+    """What executing an idea gave, kept so an identical idea is not run again."""
 
-    @property
-    def position(self) -> int: ...
-    @property
-    def group(self) -> int: ...
-    @property
-    def completion(self) -> str: ...
-    @property
-    def thinking_tokens(self) -> int: ...
-    @property
-    def completion_tokens(self) -> int: ...
-    @property
-    def idea(self) -> str: ...
-    @property
-    def idea_id(self) -> str | None: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def reason(self) -> str | None: ...
-    @property
-    def cached(self) -> bool: ...
-    @property
-    def execution_reward(self) -> float: ...
-    @property
-    def reward(self) -> float: ...
-    @property
-    def parts(self) -> dict[str, float]: ...
+    idea_id: str
+    status: str
+    reason: str | None
+    reward: float | None
+
+
+@dataclass(frozen=True)
+class SampleRecord:
+    """One trained sample: its completion, the idea in it, what running it gave, and the
+    reward GRPO trained on."""
+
+    position: int
+    group: int
+    completion: str
+    thinking_tokens: int
+    completion_tokens: int
+    idea: str
+    idea_id: str | None
+    status: str
+    reason: str | None
+    cached: bool
+    execution_reward: float
+    reward: float
+    parts: dict[str, float]
 
 
 class TrainingTables(CoreTables):
@@ -84,7 +84,7 @@ class TrainingTables(CoreTables):
         self,
         training_id: str,
         step: int,
-        samples: Sequence[Sample],
+        samples: Sequence[SampleRecord],
         instruments: dict[str, float],
     ) -> None:
         """The step's samples and instruments, replacing any earlier record of that step."""
@@ -149,29 +149,20 @@ class TrainingTables(CoreTables):
             training_source(training_id),
         )
 
-    def cached_execution(self, key: str, env_hash: str, scale: str) -> dict[str, Any] | None:
-        """The cached result (idea_id, status, reason, reward) of an idea already executed."""
-        return self._one(
+    def cached_execution(self, key: str, env_hash: str, scale: str) -> CachedResult | None:
+        """The result of an identical idea already executed, if any."""
+        row = self._one(
             "SELECT idea_id, status, reason, reward FROM rl_cache WHERE key=? AND env_hash=? "
             "AND scale=?",
             key,
             env_hash,
             scale,
         )
+        return CachedResult(**row) if row else None
 
-    def cache_execution(
-        self,
-        key: str,
-        env_hash: str,
-        scale: str,
-        *,
-        idea_id: str,
-        status: str,
-        reason: str | None,
-        reward: float | None,
-    ) -> None:
+    def cache_execution(self, key: str, env_hash: str, scale: str, result: CachedResult) -> None:
         with self.tx() as db:
             db.execute(
                 "INSERT OR REPLACE INTO rl_cache VALUES (?,?,?,?,?,?,?)",
-                (key, env_hash, scale, idea_id, status, reason, reward),
+                (key, env_hash, scale, *astuple(result)),
             )
