@@ -177,6 +177,19 @@ def test_a_version_1_store_without_search_tables_gets_them(tmp_path) -> None:
     store.close()
 
 
+def test_a_failed_migration_leaves_the_store_as_it_was(tmp_path, monkeypatch) -> None:
+    from agent.store import base
+
+    run_dir = version_1_store(tmp_path / "runs")
+    before = dump(run_dir)
+    broken = (SCHEMA_VERSION + 1, "CREATE TABLE extra (x);\nINSERT INTO missing VALUES (1);\n")
+    monkeypatch.setattr(base, "MIGRATIONS", [*base.MIGRATIONS, broken])
+    monkeypatch.setattr(base, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    with pytest.raises(StoreError, match=f"migration {SCHEMA_VERSION + 1} failed.*version 1$"):
+        Store(run_dir)
+    assert dump(run_dir) == before  # not even the migrations before the broken one
+
+
 def test_a_file_that_is_not_a_store_is_refused(tmp_path) -> None:
     (tmp_path / DB_NAME).write_text("not sqlite " * 100)
     with pytest.raises(StoreError, match="not a readable executor store"):

@@ -32,7 +32,7 @@ def migrations() -> list[tuple[int, str]]:
     for entry in folder.iterdir():
         match = _MIGRATION_NAME.fullmatch(entry.name)
         if match:
-            found.append((int(match[1]), entry.read_text()))
+            found.append((int(match[1]), entry.read_text(encoding="utf-8")))
     found.sort()
     if [v for v, _ in found] != list(range(1, len(found) + 1)):
         raise StoreError(f"store migrations are not numbered 1..n: {[v for v, _ in found]}")
@@ -126,8 +126,14 @@ class StoreBase:
         with self.tx() as db:
             version = self._check_version()  # again: another process may have migrated it
             for number, script in MIGRATIONS[version:]:
-                for statement in _statements(script):
-                    db.execute(statement)
+                try:
+                    for statement in _statements(script):
+                        db.execute(statement)
+                except sqlite3.DatabaseError as e:
+                    raise StoreError(
+                        f"{self.path}: migration {number} failed ({e}); the store is unchanged "
+                        f"at schema version {version}"
+                    ) from None
                 db.execute(
                     "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(number),)
                 )
