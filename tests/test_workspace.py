@@ -1,13 +1,9 @@
-"""Git workspaces and the store: baseline once per environment version, candidates as commits."""
+"""Git workspaces: baseline once per environment version, candidates as commits."""
 
 from __future__ import annotations
 
-import sqlite3
-
 import git
-import pytest
 
-from agent.store import SCHEMA_VERSION, Store, StoreError
 from environments.manifest import load_environment
 from runner.workspace import BaselineRepo, protected_changes
 
@@ -50,38 +46,6 @@ def test_protected_files_are_checked_by_hash(toy_env, tmp_path) -> None:
     assert protected_changes(ws, expected) == ["data.py"]
     ws.reset()
     assert protected_changes(ws, expected) == [] and ws.changed_files() == []
-
-
-def test_store_schema_and_wal(tmp_path) -> None:
-    store = Store(tmp_path)
-    mode = store.db.execute("PRAGMA journal_mode").fetchone()[0]
-    assert mode == "wal"
-    version = store.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
-    assert int(version) == SCHEMA_VERSION
-    idea = store.add_idea("idea", "toy", "h", "tiny", "cli")
-    cand = store.add_candidate(idea, 0, "patch", "abc")
-    with pytest.raises(ValueError, match="terminal"):
-        store.finish_candidate(cand, "implementing")
-    store.close()
-    # A second process sees every committed change.
-    again = Store(tmp_path)
-    assert again.candidate(cand)["status"] == "implementing"
-    assert again.resolve(cand[:8])[0] == "candidate"
-    again.close()
-    db = sqlite3.connect(tmp_path / "executor.db")
-    db.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
-    db.commit()
-    db.close()
-    with pytest.raises(StoreError, match="newer"):
-        Store(tmp_path)
-
-
-def test_rolled_back_transaction_leaves_nothing(tmp_path) -> None:
-    store = Store(tmp_path)
-    with pytest.raises(RuntimeError), store.tx() as db:
-        db.execute("INSERT INTO ideas VALUES ('i','t','e','h','s','cli',0)")
-        raise RuntimeError("crash mid-write")
-    assert store.count("ideas") == 0
 
 
 async def test_validate_rejects_protected_changes_made_outside_edits(toy_env, tmp_path) -> None:

@@ -31,7 +31,7 @@ from agent.ideator_rl.extract import Extracted, completion_text, extract_idea
 from agent.ideator_rl.records import CachedResult, Records, SampleRecord
 from agent.knobs import HparamIdeaError, edits_for, values_from_text
 from agent.llm import LLMClient
-from agent.store import Store
+from agent.store import Store, training_source
 from runner.backends import Backend
 from runner.workspace import BaselineRepo
 
@@ -243,7 +243,7 @@ class ExecutionReward:
     async def _execute(self, key: str, idea: str) -> CachedResult:
         env, req = self.req.env, self.req
         idea_id = self._loop_store.add_idea(
-            idea, env.name, env.repo_hash, req.scale, f"ideator_rl:{self.training_id}"
+            idea, env.name, env.repo_hash, req.scale, training_source(self.training_id)
         )
         if self.config.implementer == "hparam":
             try:

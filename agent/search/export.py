@@ -45,25 +45,17 @@ def trajectories(store: Store, search_id: str | None = None) -> list[dict[str, A
     config = search["config"]
     out = []
     for idea in archive.ideas(search["id"]):
-        cand = store.db.execute(
-            "SELECT id, diff, implementer FROM candidates WHERE idea_id=? ORDER BY created_at "
-            "LIMIT 1",
-            (idea.idea_id,),
-        ).fetchone()
-        run = None
-        if cand is not None:
-            run = store.db.execute(
-                "SELECT status, reason, reward, metrics FROM runs WHERE candidate_id=? AND "
-                "status != 'cancelled' ORDER BY started_at LIMIT 1",
-                (cand[0],),
-            ).fetchone()
-        diff = cand[1] if cand else None
+        cand = store.first_candidate(idea.idea_id)
+        run = store.first_uncancelled_run(cand["id"]) if cand is not None else None
+        diff = cand["diff"] if cand else None
         out.append(
             {
                 "search_id": search["id"],
                 "idea_id": idea.idea_id,
                 "ideator_model": config.get("ideator"),
-                "executor_model": (cand[2] if cand else None) or config.get("implementer") or None,
+                "executor_model": (cand["implementer"] if cand else None)
+                or config.get("implementer")
+                or None,
                 "env": search["env"],
                 "scale": search["scale"],
                 "epoch": idea.epoch,
@@ -73,10 +65,10 @@ def trajectories(store: Store, search_id: str | None = None) -> list[dict[str, A
                 "category": categorize(diff),
                 "status": idea.status,
                 "result": {
-                    "status": run[0] if run else idea.status,
-                    "reason": (run[1] if run else None) or idea.reason,
-                    "reward": run[2] if run else None,
-                    "metrics": json.loads(run[3]) if run and run[3] else {},
+                    "status": run["status"] if run else idea.status,
+                    "reason": (run["reason"] if run else None) or idea.reason,
+                    "reward": run["reward"] if run else None,
+                    "metrics": (run["metrics"] if run else None) or {},
                 },
             }
         )

@@ -113,14 +113,7 @@ def _plots(rows: list[dict[str, Any]], baseline: list[float], spent: dict[str, f
 def _leaderboard(store: Store, rows: list[dict[str, Any]], baseline: list[float]) -> str:
     board = []
     for r in rows:
-        held = [
-            x[0]
-            for x in store.db.execute(
-                "SELECT r.reward FROM runs r JOIN candidates c ON r.candidate_id=c.id WHERE "
-                "c.idea_id=? AND r.seed>=? AND r.status='succeeded'",
-                (r["idea_id"], HELD_OUT_SEED),
-            ).fetchall()
-        ]
+        held = store.rewards_from_seed(r["idea_id"], HELD_OUT_SEED)
         if held:
             board.append((r, held))
     if not board:
@@ -180,16 +173,12 @@ def _idea_details(store: Store, r: dict[str, Any]) -> str:
 
 
 def _log_tails(store: Store, idea_id: str) -> dict[str, str]:
-    row = store.db.execute(
-        "SELECT r.artifacts FROM runs r JOIN candidates c ON r.candidate_id=c.id WHERE "
-        "c.idea_id=? AND r.status != 'cancelled' ORDER BY r.started_at LIMIT 1",
-        (idea_id,),
-    ).fetchone()
-    if row is None:
+    run = store.first_uncancelled_run_of_idea(idea_id)
+    if run is None:
         return {}
     tails = {}
     for name in ("train.stderr", "train.stdout", "evaluate.stdout"):
-        path = Path(row[0]) / "logs" / name
+        path = Path(run["artifacts"]) / "logs" / name
         try:
             lines = path.read_text(errors="replace").splitlines()
         except OSError:

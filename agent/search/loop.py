@@ -56,11 +56,7 @@ class SearchConfig:
 
 def spend(store: Store) -> dict[str, float]:
     """What the run directory has spent so far: LLM dollars and GPU-hours of runs."""
-    usd = store.db.execute("SELECT COALESCE(SUM(cost_usd), 0) FROM llm_calls").fetchone()[0]
-    gpu_s = store.db.execute(
-        "SELECT COALESCE(SUM(json_extract(timings, '$.gpu_seconds')), 0) FROM runs"
-    ).fetchone()[0]
-    return {"usd": float(usd), "gpu_hours": float(gpu_s) / 3600}
+    return store.spend()
 
 
 def over_budget(config: SearchConfig, store: Store) -> str | None:
@@ -380,21 +376,11 @@ async def _leaderboard(
 
 
 def _held_out_rewards(store: Store, idea_id: str) -> list[float]:
-    rows = store.db.execute(
-        "SELECT r.reward FROM runs r JOIN candidates c ON r.candidate_id = c.id WHERE "
-        "c.idea_id=? AND r.seed>=? AND r.status='succeeded' ORDER BY r.seed",
-        (idea_id, HELD_OUT_SEED),
-    ).fetchall()
-    return [r[0] for r in rows]
+    return store.rewards_from_seed(idea_id, HELD_OUT_SEED)
 
 
 def _candidate_diff(store: Store, idea_id: str) -> str | None:
-    row = store.db.execute(
-        "SELECT diff FROM candidates WHERE idea_id=? AND status='validated' ORDER BY created_at "
-        "LIMIT 1",
-        (idea_id,),
-    ).fetchone()
-    return row[0] if row and row[0] else None
+    return store.validated_diff(idea_id)
 
 
 def _row_json(r: LeaderboardRow) -> dict[str, Any]:

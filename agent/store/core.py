@@ -1,150 +1,19 @@
-"""The store (Contract 4 of DESIGN.md): one SQLite file per run directory.
-
-Ideas, candidates (with their attempts and diffs), runs, and LLM calls. Every state change
-is its own committed transaction, written before the next step starts, so a killed process
-leaves a consistent record to resume from. WAL lets readers (`executor show`) work while a
-search writes.
-"""
+"""Ideas, candidates (with their attempts and diffs), runs and LLM calls."""
 
 from __future__ import annotations
 
 import json
-import secrets
-import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
-DB_NAME = "executor.db"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS ideas (
-    id TEXT PRIMARY KEY,
-    text TEXT NOT NULL,
-    env TEXT NOT NULL,
-    env_hash TEXT NOT NULL,
-    scale TEXT NOT NULL,
-    source TEXT NOT NULL,              -- cli | patch | baseline | search | ideator
-    created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS candidates (
-    id TEXT PRIMARY KEY,
-    idea_id TEXT NOT NULL REFERENCES ideas(id),
-    sample INTEGER NOT NULL,
-    status TEXT NOT NULL,              -- implementing | validated | rejected | error | abandoned
-    implementer TEXT NOT NULL,         -- provider:model, "patch" or "baseline"
-    parent_commit TEXT NOT NULL,
-    commit_sha TEXT,
-    diff TEXT,
-    error TEXT,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS attempts (
-    candidate_id TEXT NOT NULL REFERENCES candidates(id),
-    n INTEGER NOT NULL,
-    response TEXT NOT NULL,            -- what the LLM (or the patch file) said
-    phase TEXT,                        -- where it failed: parse|apply|protected|compile|smoke
-    error TEXT,                        -- NULL when the attempt validated
-    created_at REAL NOT NULL,
-    PRIMARY KEY (candidate_id, n)
-);
-CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY,
-    candidate_id TEXT NOT NULL REFERENCES candidates(id),
-    scale TEXT NOT NULL,
-    seed INTEGER NOT NULL,
-    sandbox TEXT NOT NULL,
-    status TEXT NOT NULL,              -- running, then one of Contract 2's statuses
-    reason TEXT,
-    metrics TEXT,                      -- JSON object
-    flags TEXT,                        -- JSON list
-    reward REAL,
-    timings TEXT,                      -- JSON: seconds per step
-    artifacts TEXT NOT NULL,           -- folder with logs/, output/, eval/
-    started_at REAL NOT NULL,
-    ended_at REAL
-);
-CREATE TABLE IF NOT EXISTS llm_calls (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    candidate_id TEXT REFERENCES candidates(id),
-    provider TEXT NOT NULL,
-    model TEXT NOT NULL,
-    request_hash TEXT NOT NULL,
-    input_tokens INTEGER NOT NULL,
-    output_tokens INTEGER NOT NULL,
-    cost_usd REAL,
-    latency_s REAL NOT NULL,
-    cached INTEGER NOT NULL,
-    retries INTEGER NOT NULL,
-    error TEXT,
-    created_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS candidates_by_idea ON candidates(idea_id);
-CREATE INDEX IF NOT EXISTS runs_by_candidate ON runs(candidate_id);
-CREATE INDEX IF NOT EXISTS calls_by_candidate ON llm_calls(candidate_id);
-"""
+from agent.store.base import StoreBase, StoreError, new_id
 
 TERMINAL_CANDIDATE = {"validated", "rejected", "error", "abandoned"}
-_JSON_COLUMNS = {"metrics", "flags", "timings"}
 
 
-class StoreError(RuntimeError):
-    pass
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}-{secrets.token_hex(4)}"
-
-
-class Store:
-    def __init__(self, run_dir: Path) -> None:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        self.path = run_dir / DB_NAME
-        self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
-        self.db.row_factory = sqlite3.Row
-        try:
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA foreign_keys=ON")
-            self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable, fast
-            self._migrate()
-        except sqlite3.DatabaseError as e:
-            self.db.close()
-            # Never repaired or overwritten here: it may be someone's only archive.
-            raise StoreError(
-                f"{self.path} is not a readable executor store ({e}); restore it from a backup "
-                "or use another --run-dir"
-            ) from None
-
-    def close(self) -> None:
-        self.db.close()
-
-    @contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
-
-    def _migrate(self) -> None:
-        # The script carries its own transaction: executescript() would commit ours.
-        self.db.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
-        with self.tx() as db:
-            row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            if row is None:
-                db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            elif int(row[0]) > SCHEMA_VERSION:
-                raise StoreError(
-                    f"{self.path} has schema version {row[0]}, newer than this executor "
-                    f"({SCHEMA_VERSION}): upgrade executor or use another --run-dir"
-                )
+class CoreTables(StoreBase):
+    """What `executor run` writes: the record of every idea, candidate and run."""
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -232,10 +101,11 @@ class Store:
                 ),
             )
 
-    def close_interrupted(self, ideas_sql: str, args: tuple[Any, ...], process: str) -> int:
+    def _close_interrupted(self, ideas_sql: str, args: tuple[Any, ...], process: str) -> int:
         """Runs and candidates a killed `process` left open, for the ideas that `ideas_sql` (a
-        SELECT of idea ids) picks: runs end `cancelled`, candidates `abandoned`, so their ideas
-        run again on resume. Returns how many runs were closed."""
+        SELECT of idea ids, written by the store's own typed methods: the search's and the
+        training's close_interrupted_*) picks: runs end `cancelled`, candidates `abandoned`,
+        so their ideas run again on resume. Returns how many runs were closed."""
         now = time.time()
         with self.tx() as db:
             cur = db.execute(
@@ -277,25 +147,14 @@ class Store:
 
     # -- reads ----------------------------------------------------------------------------
 
-    def _rows(self, sql: str, *args: Any) -> list[dict[str, Any]]:
-        rows = [dict(r) for r in self.db.execute(sql, args).fetchall()]
-        for r in rows:
-            for k in _JSON_COLUMNS & r.keys():
-                if r[k] is not None:
-                    r[k] = json.loads(r[k])
-        return rows
-
     def idea(self, idea_id: str) -> dict[str, Any] | None:
-        rows = self._rows("SELECT * FROM ideas WHERE id=?", idea_id)
-        return rows[0] if rows else None
+        return self._one("SELECT * FROM ideas WHERE id=?", idea_id)
 
     def candidate(self, cand_id: str) -> dict[str, Any] | None:
-        rows = self._rows("SELECT * FROM candidates WHERE id=?", cand_id)
-        return rows[0] if rows else None
+        return self._one("SELECT * FROM candidates WHERE id=?", cand_id)
 
     def run(self, run_id: str) -> dict[str, Any] | None:
-        rows = self._rows("SELECT * FROM runs WHERE id=?", run_id)
-        return rows[0] if rows else None
+        return self._one("SELECT * FROM runs WHERE id=?", run_id)
 
     def candidates(self, idea_id: str) -> list[dict[str, Any]]:
         return self._rows("SELECT * FROM candidates WHERE idea_id=? ORDER BY sample", idea_id)
@@ -326,13 +185,63 @@ class Store:
 
     def baseline_rewards(self, env_hash: str, scale: str) -> list[float]:
         """Rewards of succeeded baseline runs of this environment version and scale."""
-        rows = self.db.execute(
+        rows = self._column(
             "SELECT runs.reward FROM runs JOIN candidates ON runs.candidate_id = candidates.id"
             " JOIN ideas ON candidates.idea_id = ideas.id WHERE ideas.source = 'baseline'"
             " AND ideas.env_hash = ? AND runs.scale = ? AND runs.status = 'succeeded'",
-            (env_hash, scale),
+            env_hash,
+            scale,
         )
-        return [float(r[0]) for r in rows]
+        return [float(r) for r in rows]
+
+    def spend(self) -> dict[str, float]:
+        """What the run directory has spent so far: LLM dollars and GPU-hours of runs."""
+        usd = self.db.execute("SELECT COALESCE(SUM(cost_usd), 0) FROM llm_calls").fetchone()[0]
+        gpu_s = self.db.execute(
+            "SELECT COALESCE(SUM(json_extract(timings, '$.gpu_seconds')), 0) FROM runs"
+        ).fetchone()[0]
+        return {"usd": float(usd), "gpu_hours": float(gpu_s) / 3600}
+
+    def rewards_from_seed(self, idea_id: str, first_seed: int) -> list[float]:
+        """Rewards of the idea's succeeded runs with seed >= `first_seed` (the held-out
+        re-runs of a search), in seed order."""
+        return self._column(
+            "SELECT r.reward FROM runs r JOIN candidates c ON r.candidate_id = c.id WHERE "
+            "c.idea_id=? AND r.seed>=? AND r.status='succeeded' ORDER BY r.seed",
+            idea_id,
+            first_seed,
+        )
+
+    def validated_diff(self, idea_id: str) -> str | None:
+        """The diff of the idea's first validated candidate; None when there is none or it is
+        empty."""
+        diffs = self._column(
+            "SELECT diff FROM candidates WHERE idea_id=? AND status='validated' "
+            "ORDER BY created_at LIMIT 1",
+            idea_id,
+        )
+        return diffs[0] if diffs and diffs[0] else None
+
+    def first_candidate(self, idea_id: str) -> dict[str, Any] | None:
+        return self._one(
+            "SELECT * FROM candidates WHERE idea_id=? ORDER BY created_at LIMIT 1", idea_id
+        )
+
+    def first_uncancelled_run(self, cand_id: str) -> dict[str, Any] | None:
+        """The candidate's first run that was not cancelled (an interrupted run is re-done)."""
+        return self._one(
+            "SELECT * FROM runs WHERE candidate_id=? AND status != 'cancelled' "
+            "ORDER BY started_at LIMIT 1",
+            cand_id,
+        )
+
+    def first_uncancelled_run_of_idea(self, idea_id: str) -> dict[str, Any] | None:
+        """The first run of any of the idea's candidates that was not cancelled."""
+        return self._one(
+            "SELECT r.* FROM runs r JOIN candidates c ON r.candidate_id=c.id WHERE "
+            "c.idea_id=? AND r.status != 'cancelled' ORDER BY r.started_at LIMIT 1",
+            idea_id,
+        )
 
     def count(self, table: str) -> int:
         if table not in {"ideas", "candidates", "attempts", "runs", "llm_calls"}:

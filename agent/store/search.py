@@ -1,0 +1,158 @@
+"""The search archive's tables: searches, their epochs, and each search idea's role and fate.
+
+Same file and transactions as the ideas, candidates and runs, so a killed search resumes from
+exactly what was written (agent/search/archive.py says how it uses them).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from agent.store.base import new_id
+from agent.store.core import CoreTables
+
+# (text, role, ideator, payload) of one idea to record.
+SearchIdea = tuple[str, str, str, dict[str, Any]]
+
+
+class SearchTables(CoreTables):
+    def start_search(self, env: str, env_hash: str, scale: str, config: dict[str, Any]) -> str:
+        search_id = new_id("search")
+        now = time.time()
+        with self.tx() as db:
+            db.execute(
+                "INSERT INTO searches VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    search_id,
+                    env,
+                    env_hash,
+                    scale,
+                    json.dumps(config),
+                    "running",
+                    None,
+                    None,
+                    now,
+                    now,
+                ),
+            )
+        return search_id
+
+    def latest_search(self) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM searches ORDER BY created_at DESC LIMIT 1")
+
+    def search(self, search_id: str) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM searches WHERE id=?", search_id)
+
+    def set_search_baseline(self, search_id: str, candidate_id: str) -> None:
+        with self.tx() as db:
+            db.execute(
+                "UPDATE searches SET baseline_candidate=? WHERE id=?", (candidate_id, search_id)
+            )
+
+    def search_baseline_rewards(self, search_id: str) -> list[float]:
+        """Rewards of the search's own baseline runs, in seed order."""
+        return self._column(
+            "SELECT r.reward FROM runs r JOIN searches s ON r.candidate_id = s.baseline_candidate"
+            " WHERE s.id=? AND r.status='succeeded' ORDER BY r.seed",
+            search_id,
+        )
+
+    def finish_search(self, search_id: str, status: str, reason: str | None = None) -> None:
+        with self.tx() as db:
+            db.execute(
+                "UPDATE searches SET status=?, reason=?, updated_at=? WHERE id=?",
+                (status, reason, time.time(), search_id),
+            )
+
+    def search_epochs(self, search_id: str) -> list[int]:
+        """The epochs whose ideas were all generated, in order."""
+        return self._column(
+            "SELECT epoch FROM search_epochs WHERE search_id=? ORDER BY epoch", search_id
+        )
+
+    def add_search_ideas(
+        self,
+        search_id: str,
+        epoch: int,
+        ideas: list[SearchIdea],
+        where: tuple[str, str, str],
+        *,
+        first_position: int = 0,
+        close_epoch: bool = False,
+    ) -> list[str]:
+        """Ideas (source `search`) of environment `where` (env, env_hash, scale) and their
+        archive rows, numbered from `first_position` within the epoch, in one transaction;
+        returns their ids. `close_epoch` also marks the epoch generated, in the same one."""
+        ids = []
+        with self.tx() as db:
+            for k, (text, role, ideator, payload) in enumerate(ideas):
+                idea_id = self.add_idea(text, *where, "search")
+                db.execute(
+                    "INSERT INTO search_ideas VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        idea_id,
+                        search_id,
+                        epoch,
+                        role,
+                        ideator,
+                        "proposed",
+                        None,
+                        None,
+                        json.dumps(payload),
+                        first_position + k,
+                    ),
+                )
+                ids.append(idea_id)
+            if close_epoch:
+                db.execute(
+                    "INSERT INTO search_epochs VALUES (?,?,?)", (search_id, epoch, "generated")
+                )
+        return ids
+
+    def set_search_idea_status(
+        self, idea_id: str, status: str, reason: str | None = None, duplicate_of: str | None = None
+    ) -> None:
+        with self.tx() as db:
+            db.execute(
+                "UPDATE search_ideas SET status=?, reason=?, duplicate_of=? WHERE idea_id=?",
+                (status, reason, duplicate_of, idea_id),
+            )
+
+    def finish_search_epoch(self, search_id: str, epoch: int) -> None:
+        with self.tx() as db:
+            db.execute(
+                "UPDATE search_epochs SET status='done' WHERE search_id=? AND epoch=?",
+                (search_id, epoch),
+            )
+
+    def search_ideas(
+        self, search_id: str, held_out_seed: int, epoch: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The search's ideas (or one epoch's), in order, each with its text and its best
+        succeeded reward over the search's own seeds (those below `held_out_seed`)."""
+        sql = (
+            "SELECT s.*, i.text, (SELECT MAX(r.reward) FROM candidates c JOIN runs r"
+            " ON r.candidate_id = c.id WHERE c.idea_id = s.idea_id AND r.status='succeeded'"
+            " AND r.seed < ?) AS reward"
+            " FROM search_ideas s JOIN ideas i ON i.id = s.idea_id WHERE s.search_id=?"
+        )
+        args: list[Any] = [held_out_seed, search_id]
+        if epoch is not None:
+            sql += " AND s.epoch=?"
+            args.append(epoch)
+        return self._rows(sql + " ORDER BY s.epoch, s.position", *args)
+
+    def close_interrupted_search(self, search_id: str) -> int:
+        """Runs a killed search left `running`: cancelled, their candidates abandoned and
+        their ideas back to `proposed`, so they run again. Returns how many runs closed."""
+        with self.tx() as db:
+            n = self._close_interrupted(
+                "SELECT idea_id FROM search_ideas WHERE search_id=?", (search_id,), "search"
+            )
+            db.execute(
+                "UPDATE search_ideas SET status='proposed' WHERE search_id=? AND status='running'",
+                (search_id,),
+            )
+        return n
