@@ -191,7 +191,7 @@ def test_a_hostile_idea_is_escaped_in_the_training_report(tmp_path: Path) -> Non
 
 def test_chart_labels_are_escaped() -> None:
     chart = line_chart({"<script>s</script>": [(0, 1.0), (1, 2.0)]}, "<t&>", "x", "y")
-    html = render_page(TEMPLATES, "chart.svg", chart=chart)
+    html = render_page(TEMPLATES, "chart.html", chart=chart)
     assert "<script" not in html and "&lt;t&amp;&gt;" in html
-    bars = render_page(TEMPLATES, "chart.svg", chart=bar_chart({"<i>": 1.0}, "t", "y"))
+    bars = render_page(TEMPLATES, "chart.html", chart=bar_chart({"<i>": 1.0}, "t", "y"))
     assert "<i>" not in bars and "&lt;i&gt;" in bars

@@ -8,7 +8,7 @@ from typing import Any
 
 from agent.templating import html_environment
 
-# base.html (head, inlined report.css, title and settings table) and chart.svg live here.
+# base.html (head, inlined report.css, title and settings table) and chart.html live here.
 TEMPLATES = Path(__file__).parent / "templates"
 
 

@@ -1,6 +1,6 @@
 """Small inline-SVG charts for the HTML report: no plotting library, no external files.
 
-Python lays a chart out (coordinates, ticks, colours); templates/chart.svg draws it, so every
+Python lays a chart out (coordinates, ticks, colours); templates/chart.html draws it, so every
 label goes through the page's escaping."""
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class Bar:
 
 @dataclass
 class Chart:
-    """What templates/chart.svg draws: the frame and labels, then lines or bars."""
+    """What templates/chart.html draws: the frame and labels, then lines or bars."""
 
     title: str
     xlabel: str
