@@ -45,13 +45,15 @@ class Prompts:
 
     def __init__(self, folder: Path) -> None:
         self.env = text_environment(folder)
+        self._slots: dict[str, frozenset[str]] = {}
 
-    @cache  # noqa: B019 -- a handful of instances that live as long as the process
     def slots(self, name: str) -> frozenset[str]:
         """The names template `name` reads."""
-        assert self.env.loader is not None
-        source = self.env.loader.get_source(self.env, f"{name}.md")[0]
-        return frozenset(meta.find_undeclared_variables(self.env.parse(source)))
+        if name not in self._slots:
+            assert self.env.loader is not None
+            source = self.env.loader.get_source(self.env, f"{name}.md")[0]
+            self._slots[name] = frozenset(meta.find_undeclared_variables(self.env.parse(source)))
+        return self._slots[name]
 
     def render(self, name: str, **values: Any) -> str:
         """Template `name` filled; a missing or unused value is a bug, so it raises."""
