@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from html import escape
 from pathlib import Path
 from typing import Any
 
 from agent.ideator_rl.records import Records
-from agent.pages import fill, write_page
+from agent.pages import render_page, write_page
 from agent.pages.svg import line_chart
 from agent.store import Store
 
-TEMPLATE = Path(__file__).parent / "templates" / "report.html"
+TEMPLATES = Path(__file__).parent / "templates"
 
 # (title, y label, {legend: instrument})
 PLOTS = [
@@ -77,14 +76,15 @@ def render_training_report(store: Store) -> str:
         ),
         ("settings", json.dumps(cfg)),
     ]
-    values = {
-        "title": escape(f"Ideator training {tid}: {training['env']} ({training['scale']})"),
-        "meta": "".join(f"<tr><td>{escape(k)}</td><td>{escape(v)}</td></tr>" for k, v in meta),
-        "plots": "".join(plots),
-        "ideas": _ideas(samples),
-        "last": _samples([s for s in samples if steps and s["step"] == last["step"]]),
-    }
-    return fill(TEMPLATE, values)
+    return render_page(
+        TEMPLATES,
+        "report.html",
+        title=f"Ideator training {tid}: {training['env']} ({training['scale']})",
+        meta=meta,
+        plots=plots,
+        ideas=_ideas(samples),
+        last=_samples([s for s in samples if steps and s["step"] == last["step"]]),
+    )
 
 
 def write_training_report(store: Store, out: Path) -> Path:
@@ -92,39 +92,35 @@ def write_training_report(store: Store, out: Path) -> Path:
     return write_page(out, html)
 
 
-def _ideas(samples: list[dict[str, Any]]) -> str:
+def _ideas(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The 50 most sampled distinct ideas, with their one run's outcome and first step."""
     counts = Counter(s["idea"] for s in samples)
     info = {s["idea"]: s for s in samples}
     first: dict[str, int] = {}
     for s in samples:  # ordered by step
         first.setdefault(s["idea"], s["step"])
-    rows = [
-        "<table class='ideas'><tr><th>times</th><th>idea</th><th>status</th>"
-        "<th>execution reward</th><th>first step</th></tr>"
+    return [
+        {
+            "times": n,
+            "idea": idea,
+            "status": info[idea]["status"],
+            "execution_reward": f"{info[idea]['execution_reward']:.4g}",
+            "first_step": first[idea],
+        }
+        for idea, n in counts.most_common(50)
     ]
-    for idea, n in counts.most_common(50):
-        s = info[idea]
-        rows.append(
-            f"<tr><td>{n}</td><td>{escape(idea or '(no idea)')}</td>"
-            f"<td class='{escape(s['status'])}'>{escape(s['status'])}</td>"
-            f"<td>{s['execution_reward']:.4g}</td><td>{first[idea]}</td></tr>"
-        )
-    rows.append("</table>")
-    return "".join(rows)
 
 
-def _samples(samples: list[dict[str, Any]]) -> str:
-    rows = [
-        "<table class='ideas'><tr><th>#</th><th>completion</th><th>status</th>"
-        "<th>execution</th><th>trained on</th><th>terms</th></tr>"
+def _samples(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "position": s["position"],
+            "completion": s["completion"],
+            "status": s["status"],
+            "cached": s["cached"],
+            "execution_reward": f"{s['execution_reward']:.4g}",
+            "reward": f"{s['reward']:.4g}",
+            "terms": ", ".join(f"{k} {v:.3g}" for k, v in s["parts"].items() if v),
+        }
+        for s in samples
     ]
-    for s in samples:
-        terms = ", ".join(f"{k} {v:.3g}" for k, v in s["parts"].items() if v)
-        rows.append(
-            f"<tr><td>{s['position']}</td><td><pre>{escape(s['completion'])}</pre></td>"
-            f"<td class='{escape(s['status'])}'>{escape(s['status'])}"
-            f"{' (cached)' if s['cached'] else ''}</td><td>{s['execution_reward']:.4g}</td>"
-            f"<td>{s['reward']:.4g}</td><td>{escape(terms)}</td></tr>"
-        )
-    rows.append("</table>")
-    return "".join(rows)

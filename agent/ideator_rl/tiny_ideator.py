@@ -20,12 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from agent.knobs import knobs_for, literal
-from agent.prompts import render
+from agent.templating import Prompts
 from environments import Environment
 from environments.manifest import Knob
 
 PROMPT_FILE = "ideator_prompt.txt"
 BOS, EOS, PAD = "<|bos|>", "<|eos|>", "<|pad|>"
+# The ideator-RL prompts (jinja2 markdown), the tiny one and the full one, in prompts/.
+PROMPTS = Prompts(Path(__file__).with_name("prompts"))
 
 
 def grid(knob: Knob) -> list[Any]:
@@ -70,7 +72,7 @@ def example(knobs: list[Knob], rng: random.Random, max_knobs: int = 2) -> str:
 def tiny_prompt(env: Environment, scale: str) -> str:
     knobs = knobs_for(env, scale)
     metric = f"{env.manifest.metric.direction} {env.manifest.metric.name}"
-    return render(
+    return PROMPTS.render(
         "ideator_rl_tiny", env=env.name, metric=metric, knobs=", ".join(k.name for k in knobs)
     )
 

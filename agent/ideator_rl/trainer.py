@@ -25,10 +25,9 @@ from agent.executor import RunRequest, run_baseline
 from agent.ideator_rl.config import TrainIdeatorConfig
 from agent.ideator_rl.execution import ExecutionReward
 from agent.ideator_rl.records import Records
-from agent.ideator_rl.tiny_ideator import PROMPT_FILE, build_tiny_ideator
+from agent.ideator_rl.tiny_ideator import PROMPT_FILE, PROMPTS, build_tiny_ideator
 from agent.implementer.context import editable_context
 from agent.llm import LLMClient
-from agent.prompts import render
 from agent.store import Store
 from runner.workspace import remove_stale_workspaces
 
@@ -95,7 +94,7 @@ def ideator_prompt(env: Any, scale: str, model_path: str) -> str:
     saved = Path(model_path) / PROMPT_FILE
     if saved.is_file():
         return saved.read_text()
-    return render(
+    return PROMPTS.render(
         "ideator_rl", task=env.task_text, files=editable_context(env, PROMPT_TOKENS)
     ).strip()
 

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from agent.prompts import template
+from agent.prompts import render
 
 SEARCH_REPLACE = "search_replace"
 UNIFIED_DIFF = "unified_diff"
@@ -34,7 +34,7 @@ class EditParseError(ValueError):
 
 
 # Shown with every parse error, so the LLM sees the formats again (a prompt, so a template).
-FORMAT_HELP = template("edit_format_help").rstrip()
+FORMAT_HELP = render("edit_format_help").rstrip()
 
 # LLMs miscount marker characters, so 5-9 are accepted.
 _SEARCH_RE = re.compile(r"^\s*<{5,9}\s*SEARCH\s*$")

@@ -19,7 +19,7 @@ from agent.implementer.context import editable_context, render_files
 from agent.implementer.edits import EditApplyError, EditParseError, apply_edits, parse_edits
 from agent.implementer.validate import ValidationFailure, validate
 from agent.llm import LLMClient, LLMError, Message
-from agent.prompts import render, template
+from agent.prompts import render
 from agent.store import Store
 from environments import Environment
 from runner.workspace import BaselineRepo, Workspace
@@ -116,7 +116,7 @@ async def implement(
     async def ask(messages: list[Message], sample: int) -> str:
         c = await client.complete(
             messages,
-            system=template("implement_system"),
+            system=render("implement_system"),
             max_tokens=config.max_tokens,
             temperature=config.temperature,
             nonce=f"sample-{sample}",
@@ -230,7 +230,7 @@ def _revision_prompt(failure: ValidationFailure, applied: bool, ws: Workspace) -
     state = (
         render("state_current", files=render_files(ws.path, changed))
         if changed
-        else template("state_original").strip()
+        else render("state_original").strip()
     )
     if not applied:
         return render("revise_unapplied", error=failure.message, state=state)

@@ -1,18 +1,20 @@
-"""The HTML report pages' shared parts: the stylesheet, filling a template, writing it whole."""
+"""The HTML report pages' shared parts: the base template and stylesheet, rendering a page
+through jinja2 (every value escaped), writing it whole."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
+from typing import Any
 
-STYLESHEET = Path(__file__).parent / "templates" / "report.css"
-_SLOT = re.compile(r"\{\{([a-z_]+)\}\}")
+from agent.templating import html_environment
+
+# base.html (head, inlined report.css, title and settings table) and chart.html live here.
+TEMPLATES = Path(__file__).parent / "templates"
 
 
-def fill(template: Path, values: dict[str, str]) -> str:
-    """The template with each {{slot}} replaced, the shared stylesheet as {{style}}."""
-    values = {"style": STYLESHEET.read_text(), **values}
-    return _SLOT.sub(lambda m: values[m.group(1)], template.read_text())
+def render_page(folder: Path, name: str, **values: Any) -> str:
+    """Template `name` from `folder`, which may extend or include the shared templates."""
+    return html_environment(folder, TEMPLATES).get_template(name).render(values)
 
 
 def write_page(out: Path, html: str) -> Path:

@@ -1,12 +1,65 @@
-"""Small inline-SVG charts for the HTML report: no plotting library, no external files."""
+"""Small inline-SVG charts for the HTML report: no plotting library, no external files.
+
+Python lays a chart out (coordinates, ticks, colours); templates/chart.html draws it, so every
+label goes through the page's escaping."""
 
 from __future__ import annotations
 
-from html import escape
+from dataclasses import dataclass, field
 
 W, H = 420, 240
 LEFT, RIGHT, TOP, BOTTOM = 52, 14, 30, 40
 COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
+
+
+@dataclass(frozen=True)
+class Label:
+    """A text at (x, y); coordinates already formatted."""
+
+    x: str
+    y: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Line:
+    """One series: its polyline, a marker per point, its legend entry."""
+
+    color: str
+    points: str
+    markers: list[tuple[str, str]]
+    legend: Label
+
+
+@dataclass(frozen=True)
+class Bar:
+    color: str
+    x: str
+    y: str
+    width: str
+    height: str
+    value: Label
+    label: Label
+
+
+@dataclass
+class Chart:
+    """What templates/chart.html draws: the frame and labels, then lines or bars."""
+
+    title: str
+    xlabel: str
+    ylabel: str
+    empty: bool = False
+    xticks: list[Label] = field(default_factory=list)
+    yticks: list[tuple[Label, str]] = field(default_factory=list)  # label, grid line's y
+    lines: list[Line] = field(default_factory=list)
+    bars: list[Bar] = field(default_factory=list)
+    width: int = W
+    height: int = H
+    left: int = LEFT
+    right: int = RIGHT
+    top: int = TOP
+    bottom: int = BOTTOM
 
 
 def _scale(lo: float, hi: float, size: float, flip: bool) -> tuple[float, float]:
@@ -22,30 +75,15 @@ def _ticks(lo: float, hi: float, n: int = 4) -> list[float]:
     return [lo + (hi - lo) * i / n for i in range(n + 1)]
 
 
-def _frame(title: str, xlabel: str, ylabel: str) -> list[str]:
-    return [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
-        f'viewBox="0 0 {W} {H}" role="img" aria-label="{escape(title)}" '
-        'font-family="sans-serif" font-size="11">',
-        f'<text x="{W / 2}" y="16" text-anchor="middle" font-size="13" '
-        f'font-weight="bold">{escape(title)}</text>',
-        f'<text x="{W / 2}" y="{H - 6}" text-anchor="middle">{escape(xlabel)}</text>',
-        f'<text x="12" y="{H / 2}" text-anchor="middle" transform="rotate(-90 12 {H / 2})">'
-        f"{escape(ylabel)}</text>",
-        f'<line x1="{LEFT}" y1="{H - BOTTOM}" x2="{W - RIGHT}" y2="{H - BOTTOM}" stroke="#333"/>',
-        f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{H - BOTTOM}" stroke="#333"/>',
-    ]
-
-
 def line_chart(
     series: dict[str, list[tuple[float, float]]], title: str, xlabel: str, ylabel: str
-) -> str:
+) -> Chart:
     """Lines with markers; x ticks at the data's x values (epochs)."""
+    chart = Chart(title, xlabel, ylabel)
     points = [p for pts in series.values() for p in pts]
-    out = _frame(title, xlabel, ylabel)
     if not points:
-        out.append(f'<text x="{W / 2}" y="{H / 2}" text-anchor="middle">no data</text></svg>')
-        return "".join(out)
+        chart.empty = True
+        return chart
     xs, ys = [p[0] for p in points], [p[1] for p in points]
     x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
     pad = (y1 - y0) * 0.1 or abs(y1) * 0.1 or 1.0
@@ -53,55 +91,49 @@ def line_chart(
     kx, bx = _scale(x0, x1, W - LEFT - RIGHT - 20, False)
     ky, by = _scale(y0, y1, H - TOP - BOTTOM, True)
 
-    def px(x: float) -> float:
-        return LEFT + 10 + (x - bx) * kx
+    def px(x: float) -> str:
+        return f"{LEFT + 10 + (x - bx) * kx:.1f}"
 
-    def py(y: float) -> float:
-        return TOP + (y - by) * ky
+    def py(y: float) -> str:
+        return f"{TOP + (y - by) * ky:.1f}"
 
-    for x in sorted(set(xs)):
-        out.append(f'<text x="{px(x):.1f}" y="{H - BOTTOM + 14}" text-anchor="middle">{x:g}</text>')
-    for y in _ticks(y0, y1):
-        out.append(f'<text x="{LEFT - 4}" y="{py(y) + 4:.1f}" text-anchor="end">{y:.3g}</text>')
-        out.append(
-            f'<line x1="{LEFT}" y1="{py(y):.1f}" x2="{W - RIGHT}" y2="{py(y):.1f}" stroke="#eee"/>'
-        )
+    chart.xticks = [Label(px(x), str(H - BOTTOM + 14), f"{x:g}") for x in sorted(set(xs))]
+    chart.yticks = [
+        (Label(str(LEFT - 4), f"{TOP + (y - by) * ky + 4:.1f}", f"{y:.3g}"), py(y))
+        for y in _ticks(y0, y1)
+    ]
     for i, (name, pts) in enumerate(series.items()):
-        color = COLORS[i % len(COLORS)]
-        path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in sorted(pts))
-        out.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2"/>')
-        for x, y in pts:
-            out.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{color}"/>')
-        out.append(
-            f'<text x="{W - RIGHT - 4}" y="{TOP + 12 + 13 * i}" text-anchor="end" '
-            f'fill="{color}">{escape(name)}</text>'
+        chart.lines.append(
+            Line(
+                color=COLORS[i % len(COLORS)],
+                points=" ".join(f"{px(x)},{py(y)}" for x, y in sorted(pts)),
+                markers=[(px(x), py(y)) for x, y in pts],
+                legend=Label(str(W - RIGHT - 4), str(TOP + 12 + 13 * i), name),
+            )
         )
-    out.append("</svg>")
-    return "".join(out)
+    return chart
 
 
-def bar_chart(bars: dict[str, float], title: str, ylabel: str, fmt: str = "{:.3g}") -> str:
-    out = _frame(title, "", ylabel)
+def bar_chart(bars: dict[str, float], title: str, ylabel: str, fmt: str = "{:.3g}") -> Chart:
+    chart = Chart(title, "", ylabel, empty=not bars)
     if not bars:
-        out.append(f'<text x="{W / 2}" y="{H / 2}" text-anchor="middle">no data</text></svg>')
-        return "".join(out)
+        return chart
     top = max(max(bars.values()), 1e-12)
     width = (W - LEFT - RIGHT) / len(bars)
     for i, (label, value) in enumerate(bars.items()):
         h = (H - TOP - BOTTOM) * value / top
         x = LEFT + i * width + width * 0.15
         y = H - BOTTOM - h
-        out.append(
-            f'<rect x="{x:.1f}" y="{y:.1f}" width="{width * 0.7:.1f}" height="{h:.1f}" '
-            f'fill="{COLORS[i % len(COLORS)]}"/>'
+        middle = f"{x + width * 0.35:.1f}"
+        chart.bars.append(
+            Bar(
+                color=COLORS[i % len(COLORS)],
+                x=f"{x:.1f}",
+                y=f"{y:.1f}",
+                width=f"{width * 0.7:.1f}",
+                height=f"{h:.1f}",
+                value=Label(middle, f"{y - 3:.1f}", fmt.format(value)),
+                label=Label(middle, str(H - BOTTOM + 14), label[:14]),
+            )
         )
-        out.append(
-            f'<text x="{x + width * 0.35:.1f}" y="{y - 3:.1f}" text-anchor="middle">'
-            f"{escape(fmt.format(value))}</text>"
-        )
-        out.append(
-            f'<text x="{x + width * 0.35:.1f}" y="{H - BOTTOM + 14}" '
-            f'text-anchor="middle">{escape(label[:14])}</text>'
-        )
-    out.append("</svg>")
-    return "".join(out)
+    return chart

@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import itertools
 import statistics
-from html import escape
 from pathlib import Path
 from typing import Any
 
 from agent.dedup import jaccard, shingles
-from agent.pages import fill, write_page
-from agent.pages.svg import bar_chart, line_chart
+from agent.pages import render_page, write_page
+from agent.pages.svg import Chart, bar_chart, line_chart
 from agent.search.archive import HELD_OUT_SEED, Archive
 from agent.search.export import trajectories
 from agent.search.loop import spend
 from agent.search.stats import compare, interval
 from agent.store import Store
 
-TEMPLATE = Path(__file__).parent / "templates" / "report.html"
+TEMPLATES = Path(__file__).parent / "templates"
 LOG_TAIL_LINES = 40
 
 
@@ -44,14 +43,16 @@ def render_report(store: Store, search_id: str | None = None) -> str:
         ("LLM spend", f"${spent['usd']:.4f}"),
         ("GPU-hours", f"{spent['gpu_hours']:.3f}"),
     ]
-    values = {
-        "title": escape(title),
-        "meta": "".join(f"<tr><td>{escape(k)}</td><td>{escape(v)}</td></tr>" for k, v in meta),
-        "plots": _plots(rows, baseline, spent),
-        "leaderboard": _leaderboard(store, rows, baseline),
-        "ideas": _ideas_table(store, rows),
-    }
-    return fill(TEMPLATE, values)
+    return render_page(
+        TEMPLATES,
+        "report.html",
+        title=title,
+        meta=meta,
+        plots=_plots(rows, baseline, spent),
+        leaderboard=_leaderboard(store, rows, baseline),
+        ideas=[_idea_row(store, r) for r in rows],
+        log_tail_lines=LOG_TAIL_LINES,
+    )
 
 
 def write_report(store: Store, out: Path, search_id: str | None = None) -> Path:
@@ -59,7 +60,9 @@ def write_report(store: Store, out: Path, search_id: str | None = None) -> Path:
     return write_page(out, html)
 
 
-def _plots(rows: list[dict[str, Any]], baseline: list[float], spent: dict[str, float]) -> str:
+def _plots(
+    rows: list[dict[str, Any]], baseline: list[float], spent: dict[str, float]
+) -> list[Chart]:
     epochs = sorted({r["epoch"] for r in rows})
     best, mean, success, diversity = [], [], [], []
     best_so_far = float("-inf")
@@ -89,87 +92,70 @@ def _plots(rows: list[dict[str, Any]], baseline: list[float], spent: dict[str, f
     for r in rows:
         key = r["category"] or ("duplicate" if r["status"] == "duplicate" else "not implemented")
         categories[key] = categories.get(key, 0) + 1
-    return "".join(
-        [
-            line_chart(series, "Reward per epoch", "epoch", "reward"),
-            line_chart({"succeeded / ran": success}, "Execution success rate", "epoch", "rate"),
-            bar_chart(categories, "Idea categories (from the diffs)", "ideas", "{:.0f}"),
-            line_chart(
-                {"mean pairwise distance": diversity},
-                "Diversity within an epoch",
-                "epoch",
-                "1 - n-gram Jaccard",
-            ),
-            bar_chart(
-                {"LLM $": spent["usd"], "GPU-hours": spent["gpu_hours"]},
-                "Spend",
-                "amount",
-                "{:.4g}",
-            ),
-        ]
-    )
+    return [
+        line_chart(series, "Reward per epoch", "epoch", "reward"),
+        line_chart({"succeeded / ran": success}, "Execution success rate", "epoch", "rate"),
+        bar_chart(categories, "Idea categories (from the diffs)", "ideas", "{:.0f}"),
+        line_chart(
+            {"mean pairwise distance": diversity},
+            "Diversity within an epoch",
+            "epoch",
+            "1 - n-gram Jaccard",
+        ),
+        bar_chart(
+            {"LLM $": spent["usd"], "GPU-hours": spent["gpu_hours"]},
+            "Spend",
+            "amount",
+            "{:.4g}",
+        ),
+    ]
 
 
-def _leaderboard(store: Store, rows: list[dict[str, Any]], baseline: list[float]) -> str:
+def _leaderboard(
+    store: Store, rows: list[dict[str, Any]], baseline: list[float]
+) -> list[dict[str, Any]]:
+    """The ideas re-run on held-out seeds, best re-run mean first."""
     board = []
     for r in rows:
         held = store.rewards_from_seed(r["idea_id"], HELD_OUT_SEED)
         if held:
             board.append((r, held))
-    if not board:
-        return "<p>No idea was re-run on held-out seeds.</p>"
     board.sort(key=lambda b: statistics.fmean(b[1]), reverse=True)
-    out = [
-        "<table class='ideas'><tr><th>#</th><th>idea</th><th>epoch</th><th>search reward"
-        "</th><th>re-run mean ± 95%</th><th>vs baseline</th></tr>"
+    return [
+        {
+            "idea": _idea_details(store, r),
+            "epoch": r["epoch"],
+            "reward": _shown(r["result"]["reward"]),
+            "interval": interval(held),
+            "versus": compare(held, baseline) if baseline else None,
+        }
+        for r, held in board
     ]
-    for n, (r, held) in enumerate(board, 1):
-        iv = interval(held)
-        versus = "-"
-        if baseline:
-            c = compare(held, baseline)
-            cls = " class='win'" if c.wins else ""
-            versus = f"<span{cls}>{c.difference}{' — wins' if c.wins else ''}</span>"
-        reward = r["result"]["reward"]
-        out.append(
-            f"<tr><td>{n}</td><td>{_idea_details(store, r)}</td><td>{r['epoch']}</td>"
-            f"<td>{'-' if reward is None else f'{reward:.4g}'}</td><td>{escape(str(iv))}</td>"
-            f"<td>{versus}</td></tr>"
-        )
-    out.append("</table>")
-    return "".join(out)
 
 
-def _ideas_table(store: Store, rows: list[dict[str, Any]]) -> str:
-    out = [
-        "<table class='ideas'><tr><th>epoch</th><th>role</th><th>idea</th><th>status</th>"
-        "<th>reward</th><th>category</th></tr>"
-    ]
-    for r in rows:
-        reward = r["result"]["reward"]
-        out.append(
-            f"<tr><td>{r['epoch']}</td><td>{escape(r['role'])}</td>"
-            f"<td>{_idea_details(store, r)}</td>"
-            f"<td class='{escape(r['status'])}'>{escape(r['status'])}</td>"
-            f"<td>{'-' if reward is None else f'{reward:.4g}'}</td>"
-            f"<td>{escape(r['category'] or '-')}</td></tr>"
-        )
-    out.append("</table>")
-    return "".join(out)
+def _idea_row(store: Store, r: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "epoch": r["epoch"],
+        "role": r["role"],
+        "idea": _idea_details(store, r),
+        "status": r["status"],
+        "reward": _shown(r["result"]["reward"]),
+        "category": r["category"] or "-",
+    }
 
 
-def _idea_details(store: Store, r: dict[str, Any]) -> str:
-    parts = [f"<details><summary>{escape(r['idea'])}</summary>"]
-    if r["result"]["reason"]:
-        parts.append(f"<p><b>reason:</b></p><pre>{escape(r['result']['reason'])}</pre>")
-    if r["code_diff"]:
-        parts.append(f"<p><b>diff:</b></p><pre>{escape(r['code_diff'])}</pre>")
-    for name, text in _log_tails(store, r["idea_id"]).items():
-        parts.append(
-            f"<p><b>{escape(name)}</b> (last {LOG_TAIL_LINES} lines):</p><pre>{escape(text)}</pre>"
-        )
-    parts.append("</details>")
-    return "".join(parts)
+def _idea_details(store: Store, r: dict[str, Any]) -> dict[str, Any]:
+    """What the report's folded idea shows: text, failure reason, diff, log tails."""
+    return {
+        "text": r["idea"],
+        "reason": r["result"]["reason"],
+        "diff": r["code_diff"],
+        "logs": _log_tails(store, r["idea_id"]),
+    }
+
+
+def _shown(reward: float | None) -> str:
+    return "-" if reward is None else f"{reward:.4g}"
 
 
 def _log_tails(store: Store, idea_id: str) -> dict[str, str]:

@@ -23,11 +23,14 @@ from typing import Any, Protocol
 from agent.knobs import knobs_for, propose
 from agent.llm import PROVIDERS, LLMClient
 from agent.llm.types import Message
-from agent.prompts import render
 from agent.search.archive import ArchivedIdea
 from agent.search.ideas_parse import parse_ideas
+from agent.templating import Prompts
 from environments import Environment
 from plugins import Registry
+
+# The ideation prompts (jinja2 markdown) live beside this module, in prompts/.
+PROMPTS = Prompts(Path(__file__).with_name("prompts"))
 
 
 @dataclass(frozen=True)
@@ -114,11 +117,11 @@ class LLMIdeator:
             pool = [i for i in ctx.history if i.status != "duplicate"]
             sample = rng.sample(pool, min(self.sample_k, len(pool)))
             values["sample"] = "\n".join(_describe(i) for i in sample) or "(none yet)"
-        prompt = render(f"ideate_{role}", **values)
+        prompt = PROMPTS.render(f"ideate_{role}", **values)
         self.prompts.append(prompt)
         answer = await self.client.complete(
             [Message("user", prompt)],
-            system=render("ideate_system"),
+            system=PROMPTS.render("ideate_system"),
             temperature=1.0,
             nonce=f"epoch{ctx.epoch}-{role}-{len(avoid)}",
         )
