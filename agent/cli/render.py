@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.syntax import Syntax
 from rich.table import Table
 
 from agent.store import Store
+
+if TYPE_CHECKING:
+    from agent.results import RunResult
 
 _STATUS_STYLE = {
     "succeeded": "green",
@@ -93,15 +96,15 @@ def envs_table(found: list[Any]) -> dict[str, Any]:
     return {"environments": envs}
 
 
-def failure_line(r: dict[str, Any]) -> str:
+def failure_line(r: RunResult) -> str:
     """One line saying why a run-idea did not succeed."""
-    reason = (r.get("reason") or "no reason recorded").splitlines()[0]
-    if r["run_id"] is None:
-        n = len(r["attempts"])
-        phase = r["attempts"][-1]["phase"] if r["attempts"] else None
+    reason = (r.reason or "no reason recorded").splitlines()[0]
+    if r.run_id is None:
+        n = len(r.attempts)
+        phase = r.attempts[-1].phase if r.attempts else None
         where = f" ({phase})" if phase else ""
-        return f"candidate {r['candidate_id']} {r['status']} after {n} attempt(s){where}: {reason}"
-    return f"run {r['run_id']} {r['status']}: {reason}"
+        return f"candidate {r.candidate_id} {r.status} after {n} attempt(s){where}: {reason}"
+    return f"run {r.run_id} {r.status}: {reason}"
 
 
 # -- rendering ----------------------------------------------------------------------------
