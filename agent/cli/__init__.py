@@ -766,15 +766,13 @@ def _idea_from_patch(text: str, path: Path) -> str:
     return f"patch {path.name}"
 
 
-def _emit(
-    data: dict[str, Any] | ToJson,
-    as_json: bool,
-    pretty: Callable[[Console, dict[str, Any]], None],
-) -> None:
-    if not isinstance(data, dict):
-        data = data.to_json()
+Shown = TypeVar("Shown", bound="dict[str, Any] | ToJson")
+
+
+def _emit(data: Shown, as_json: bool, pretty: Callable[[Console, Shown], None]) -> None:
     if as_json:
-        sys.stdout.write(json.dumps(data, default=str) + "\n")
+        plain = data if isinstance(data, dict) else data.to_json()
+        sys.stdout.write(json.dumps(plain, default=str) + "\n")
     else:
         pretty(out, data)
 
