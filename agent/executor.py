@@ -37,8 +37,8 @@ Progress = Callable[[str], None]
 
 @dataclass(kw_only=True)
 class RunRequest(RunSpec):
-    """Where and how a candidate runs: the run's spec (given first, by position), the run
-    directory, how ideas are implemented, and the backend that runs them."""
+    """Where and how a candidate runs: the run's spec, and (by name) the run directory, how
+    ideas are implemented, and the backend that runs them."""
 
     run_dir: Path
     implementer: ImplementerConfig = field(default_factory=ImplementerConfig)

@@ -8,7 +8,7 @@ run the same way.
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field, fields
+from dataclasses import KW_ONLY, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -20,14 +20,15 @@ from sandbox.registry import get_sandbox
 
 @dataclass
 class RunSpec:
-    """What a run is, wherever it executes: the environment at a scale, in a sandbox, with a
-    seed and an optional training time limit (None: the scale's)."""
+    """What a run is, wherever it executes: the environment at a scale, in a sandbox, with an
+    optional training time limit (None: the scale's), and its seed (by name)."""
 
     env: Environment
     scale: str
     sandbox: str = "local"  # sandbox spec, e.g. "docker:network=none"
-    seed: int = 0
     timeout_s: float | None = None
+    _: KW_ONLY
+    seed: int = 0
 
     @property
     def gpus_needed(self) -> int:

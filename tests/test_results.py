@@ -240,6 +240,6 @@ def test_a_spec_ships_all_but_the_environment(toy_env: Path) -> None:
     from environments import load_environment
 
     env = load_environment(toy_env)
-    req = RunRequest(env, "tiny", "docker", 3, 60.0, run_dir=toy_env, slots=2)
-    assert req.portable() == {"scale": "tiny", "sandbox": "docker", "seed": 3, "timeout_s": 60.0}
-    assert RunSpec(env, **req.portable()) == RunSpec(env, "tiny", "docker", 3, 60.0)
+    req = RunRequest(env, "tiny", "docker", 60.0, seed=3, run_dir=toy_env, slots=2)
+    assert req.portable() == {"scale": "tiny", "sandbox": "docker", "timeout_s": 60.0, "seed": 3}
+    assert RunSpec(env, **req.portable()) == RunSpec(env, "tiny", "docker", 60.0, seed=3)

@@ -236,10 +236,10 @@ def run_idea_cmd(
         environment,
         scale,
         sb,
-        seed,
         timeout,
-        run_dir=run_path,
+        seed=seed,
         implementer=config,
+        run_dir=run_path,
         backend=backend,
         gpus=gpus,
         ray_address=ray_address,
@@ -286,7 +286,6 @@ def baseline_cmd(
         environment,
         scale,
         sb,
-        0,
         timeout,
         run_dir=run_path,
         backend=backend,
@@ -399,15 +398,7 @@ def search_cmd(
     except ValueError as e:
         raise UsageError(str(e)) from None
     req = RunRequest(
-        environment,
-        scale,
-        sb,
-        0,
-        timeout,
-        run_dir=run_path,
-        backend=backend,
-        gpus=gpus,
-        slots=slots,
+        environment, scale, sb, timeout, run_dir=run_path, backend=backend, gpus=gpus, slots=slots
     )
     with closing(Store(run_path)) as store, _progress(as_json) as progress:
         clients = {id(c): c for c in (impl_client, getattr(ideator_obj, "client", None)) if c}
@@ -559,8 +550,8 @@ def train_ideator_cmd(
         environment,
         scale,
         sb,
-        seed,
         timeout,
+        seed=seed,
         run_dir=run_path,
         backend=backend,
         gpus=gpus,
