@@ -1,24 +1,33 @@
 """The main path: idea -> candidate (a validated commit) -> run -> reward, all recorded.
 
-`run_idea` and `run_baseline` are what the CLI (and later the search loop) call. They return
-plain dicts, the same objects `executor ... --json` prints.
+`run_idea` and `run_baseline` are what the CLI, the search and the ideator's training call.
+They return typed results (agent/results.py) whose `to_json()` is what `executor ... --json`
+prints.
 """
 
 from __future__ import annotations
 
 import asyncio
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 from agent.implementer import ImplementerConfig, implement
 from agent.llm import LLMClient
+from agent.results import (
+    Attempt,
+    BaselineResult,
+    BaselineSummary,
+    CandidateStatus,
+    MeanStd,
+    RunResult,
+    SeedRun,
+)
 from agent.store import Store, new_id
 from environments import Environment
-from runner.backends import Backend, RunJob, make_backend
+from runner.backends import Backend, RunJob, RunSpec, make_backend
 from runner.run import RunOutcome, new_artifacts_dir
 from runner.workspace import BaselineRepo
 from sandbox import RunStatus, get_sandbox
@@ -26,16 +35,12 @@ from sandbox import RunStatus, get_sandbox
 Progress = Callable[[str], None]
 
 
-@dataclass
-class RunRequest:
-    """Where and how a candidate runs."""
+@dataclass(kw_only=True)
+class RunRequest(RunSpec):
+    """Where and how a candidate runs: the run's spec, and (by name) the run directory, how
+    ideas are implemented, and the backend that runs them."""
 
-    env: Environment
-    scale: str
     run_dir: Path
-    sandbox: str = "local"
-    seed: int = 0
-    timeout_s: float | None = None
     implementer: ImplementerConfig = field(default_factory=ImplementerConfig)
     backend: str = "local"  # or "ray"
     gpus: str | None = None  # device ids for the local backend, e.g. "0,1" (else detected)
@@ -65,7 +70,7 @@ async def run_idea(
     progress: Progress = lambda _: None,
     idea_id: str | None = None,
     backend: Backend | None = None,
-) -> dict[str, Any]:
+) -> RunResult:
     """Implement `idea` (with the LLM, or from a patch), run it, and report.
 
     `idea_id`: the idea is already in the store (a search recorded it). `backend`: share one
@@ -91,27 +96,27 @@ async def run_idea(
         patch_text=patch_text,
         progress=progress,
     )
-    report: dict[str, Any] = {
-        "idea_id": idea_id,
-        "candidate_id": impl.candidate_id,
-        "env": env.name,
-        "scale": req.scale,
-        "status": impl.status,
-        "reason": impl.error,
-        "reward": None,
-        "metrics": {},
-        "flags": [],
-        "attempts": [{"n": a.n, "phase": a.phase, "error": a.error} for a in impl.attempts],
-        "diff": impl.diff,
-        "commit": impl.commit,
-        "run_id": None,
-        "artifacts": None,
-        "cost_usd": _cost(store, impl.candidate_id),
-        "baseline": None,
-        "timings": {"implement": time.monotonic() - t0},
-    }
+    report = RunResult(
+        idea_id=idea_id,
+        candidate_id=impl.candidate_id,
+        env=env.name,
+        scale=req.scale,
+        status=cast(CandidateStatus, impl.status),
+        reason=impl.error,
+        reward=None,
+        metrics={},
+        flags=[],
+        attempts=[Attempt(a.n, a.phase, a.error) for a in impl.attempts],
+        diff=impl.diff,
+        commit=impl.commit,
+        run_id=None,
+        artifacts=None,
+        cost_usd=_cost(store, impl.candidate_id),
+        baseline=None,
+        timings={"implement": time.monotonic() - t0},
+    )
     if impl.workspace is None:
-        report["timings"]["total"] = time.monotonic() - t0
+        report.timings["total"] = time.monotonic() - t0
         return report
     own_backend = backend is None
     backend = backend or req.make_backend()
@@ -129,17 +134,15 @@ async def run_idea(
         if own_backend:
             backend.close()
         impl.workspace.remove()  # the commit stays under refs/candidates/
-    fields = _outcome_fields(run_id, outcome)
-    report["timings"].update(fields.pop("timings"))
-    report.update(fields)
-    report["baseline"] = baseline_summary(store, env, req.scale)
-    report["timings"]["total"] = time.monotonic() - t0
+    report.add_run(run_id, outcome)
+    report.baseline = baseline_summary(store, env, req.scale)
+    report.timings["total"] = time.monotonic() - t0
     return report
 
 
 async def run_baseline(
     req: RunRequest, store: Store, seeds: int, progress: Progress = lambda _: None
-) -> dict[str, Any]:
+) -> BaselineResult:
     """Run the unmodified baseline with seeds 0..seeds-1; report each run and mean ± std."""
     env = req.env
     baseline = BaselineRepo(req.run_dir, env)
@@ -154,7 +157,7 @@ async def run_baseline(
         started += 1
         progress(f"baseline seed {started}/{seeds}")
 
-    async def one(seed: int) -> dict[str, Any]:
+    async def one(seed: int) -> SeedRun:
         # A worktree per seed: seeds may run at once, and code may write into its cwd.
         ws = baseline.new_workspace(req.run_dir / "workspaces" / f"{cand_id}-seed{seed}")
         try:
@@ -163,27 +166,28 @@ async def run_baseline(
             )
         finally:
             ws.remove()
-        return {"seed": seed, **_outcome_fields(run_id, outcome)}
+        return SeedRun.of(seed, run_id, outcome)
 
     try:
         runs = list(await asyncio.gather(*(one(seed) for seed in range(seeds))))
     finally:
         backend.close()
-    ok = [r for r in runs if r["status"] == RunStatus.SUCCEEDED]
-    summary: dict[str, dict[str, float]] = {}
+    ok = [r for r in runs if r.status == RunStatus.SUCCEEDED]
+    summary: dict[str, MeanStd] = {}
     if ok:
-        summary["reward"] = _mean_std([r["reward"] for r in ok])
-        for name in ok[0]["metrics"]:
-            summary[name] = _mean_std([r["metrics"][name] for r in ok if name in r["metrics"]])
-    return {
-        "idea_id": idea_id,
-        "candidate_id": cand_id,
-        "env": env.name,
-        "scale": req.scale,
-        "status": "succeeded" if len(ok) == len(runs) else "failed",
-        "runs": runs,
-        "summary": summary,
-    }
+        # A succeeded run has a reward: its evaluation scored it.
+        summary["reward"] = MeanStd.of([r.reward for r in ok if r.reward is not None])
+        for name in ok[0].metrics:
+            summary[name] = MeanStd.of([r.metrics[name] for r in ok if name in r.metrics])
+    return BaselineResult(
+        idea_id,
+        cand_id,
+        env.name,
+        req.scale,
+        "succeeded" if len(ok) == len(runs) else "failed",
+        runs,
+        summary,
+    )
 
 
 async def _run(
@@ -199,13 +203,9 @@ async def _run(
     artifacts = new_artifacts_dir(req.run_dir, run_id)
     store.start_run(cand_id, req.scale, req.seed, req.sandbox, artifacts, run_id)
     job = RunJob(
-        req.env,
-        req.scale,
+        req,
         workspace,
         artifacts,
-        sandbox=req.sandbox,
-        seed=req.seed,
-        timeout_s=req.timeout_s,
         expected_env=baseline.pinned_env_hashes,
         eval_secret=baseline.eval_secret,
         name=run_id,
@@ -242,27 +242,15 @@ async def _run(
     return run_id, outcome
 
 
-def _outcome_fields(run_id: str, o: RunOutcome) -> dict[str, Any]:
-    return {
-        "run_id": run_id,
-        "status": str(o.status),
-        "reason": o.reason,
-        "reward": o.reward,
-        "metrics": o.metrics,
-        "flags": o.flags,
-        "artifacts": str(o.artifacts),
-        "timings": o.timings,
-    }
-
-
-def baseline_summary(store: Store, env: Environment, scale: str) -> dict[str, Any] | None:
+def baseline_summary(store: Store, env: Environment, scale: str) -> BaselineSummary | None:
     """The measured baseline reward (mean ± std over seeds), else the manifest's figure."""
     rewards = store.baseline_rewards(env.repo_hash, scale)
     if rewards:
-        return {**_mean_std(rewards), "source": "measured"}
+        m = MeanStd.of(rewards)
+        return BaselineSummary(m.mean, m.std, m.n, "measured")
     declared = env.scale(scale).baseline_reward
     if declared is not None:
-        return {"mean": declared, "std": None, "n": None, "source": "manifest"}
+        return BaselineSummary(declared, None, None, "manifest")
     return None
 
 
@@ -270,11 +258,3 @@ def _cost(store: Store, cand_id: str) -> float | None:
     costs = [c["cost_usd"] for c in store.llm_calls(cand_id)]
     known = [c for c in costs if c is not None]
     return sum(known) if known else (0.0 if not costs else None)
-
-
-def _mean_std(xs: list[float]) -> dict[str, float]:
-    return {
-        "mean": statistics.fmean(xs),
-        "std": statistics.stdev(xs) if len(xs) > 1 else 0.0,
-        "n": len(xs),
-    }

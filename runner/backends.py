@@ -1,13 +1,14 @@
 """Where runs execute: this machine's slots (`local`), or a Ray cluster (`ray`).
 
-Both take a `RunJob` and return the `RunOutcome` of Contract 2, with the artifacts in the
-job's folder on this machine, so the store on the driver records every run the same way.
+Both take a `RunJob` (a `RunSpec` and where its files are) and return the `RunOutcome`, with
+the artifacts in the job's folder on this machine, so the store on the driver records every
+run the same way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine
+from dataclasses import KW_ONLY, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -19,21 +20,16 @@ from sandbox.registry import get_sandbox
 
 
 @dataclass
-class RunJob:
-    """One run of one candidate, as the driver sees it."""
+class RunSpec:
+    """What a run is, wherever it executes: the environment at a scale, in a sandbox, with an
+    optional training time limit (None: the scale's), and its seed (by name)."""
 
     env: Environment
     scale: str
-    workspace: Path  # the candidate's worktree on the driver
-    artifacts: Path  # where logs, output and result end up on the driver
     sandbox: str = "local"  # sandbox spec, e.g. "docker:network=none"
-    seed: int = 0
     timeout_s: float | None = None
-    expected_env: dict[str, str] | None = None  # pinned hashes of the protected files
-    eval_secret: str | None = None  # the run directory's, for the evaluator alone
-    name: str = ""
-    priority: int = 0
-    on_start: Callable[[], None] = field(default=lambda: None)
+    _: KW_ONLY
+    seed: int = 0
 
     @property
     def gpus_needed(self) -> int:
@@ -47,8 +43,59 @@ class RunJob:
             scale.evaluate_timeout or self.env.manifest.evaluate.timeout
         )
 
+    def portable(self) -> dict[str, Any]:
+        """The fields a worker gets as data; the environment travels as its folder."""
+        return {f.name: getattr(self, f.name) for f in fields(RunSpec) if f.name != "env"}
+
+
+@dataclass
+class RunJob:
+    """One run of one candidate, as the driver sees it."""
+
+    spec: RunSpec
+    workspace: Path  # the candidate's worktree on the driver
+    artifacts: Path  # where logs, output and result end up on the driver
+    expected_env: dict[str, str] | None = None  # pinned hashes of the protected files
+    eval_secret: str | None = None  # the run directory's, for the evaluator alone
+    name: str = ""
+    priority: int = 0
+    on_start: Callable[[], None] = field(default=lambda: None)
+
+
+def run_spec(
+    spec: RunSpec,
+    workspace: Path,
+    artifacts: Path,
+    *,
+    gpus: tuple[int, ...],
+    expected_env: dict[str, str] | None,
+    eval_secret: str | None,
+) -> Coroutine[Any, Any, RunOutcome]:
+    """`run_candidate` for `spec`: the one place a spec's fields become its arguments."""
+    return run_candidate(
+        spec.env,
+        spec.scale,
+        workspace,
+        artifacts,
+        get_sandbox(spec.sandbox),
+        seed=spec.seed,
+        gpus=gpus,
+        timeout_s=spec.timeout_s,
+        expected_env=expected_env,
+        eval_secret=eval_secret,
+    )
+
 
 class Backend(Protocol):
+    """Where runs execute. `scheduler`: this machine's slots, None where another system (a
+    Ray cluster) places the runs; `capacity`: how many runs it takes at once."""
+
+    @property
+    def scheduler(self) -> Scheduler | None: ...
+
+    @property
+    def capacity(self) -> int: ...
+
     async def run(self, job: RunJob) -> RunOutcome: ...
 
     def close(self) -> None: ...
@@ -59,6 +106,10 @@ class LocalBackend:
 
     def __init__(self, scheduler: Scheduler) -> None:
         self.scheduler = scheduler
+
+    @property
+    def capacity(self) -> int:
+        return self.scheduler.capacity
 
     @classmethod
     def for_scale(
@@ -77,26 +128,21 @@ class LocalBackend:
     async def run(self, job: RunJob) -> RunOutcome:
         async def attempt(slots: tuple[Slot, ...]) -> RunOutcome:
             job.on_start()
-            gpus = tuple(s.gpu for s in slots if s.gpu is not None)
-            return await run_candidate(
-                job.env,
-                job.scale,
+            return await run_spec(
+                job.spec,
                 job.workspace,
                 job.artifacts,
-                get_sandbox(job.sandbox),
-                seed=job.seed,
-                gpus=gpus,
-                timeout_s=job.timeout_s,
+                gpus=tuple(s.gpu for s in slots if s.gpu is not None),
                 expected_env=job.expected_env,
                 eval_secret=job.eval_secret,
             )
 
         handle = self.scheduler.submit(
             attempt,
-            slots=max(1, job.gpus_needed),
+            slots=max(1, job.spec.gpus_needed),
             priority=job.priority,
             name=job.name,
-            expected_s=job.expected_s,
+            expected_s=job.spec.expected_s,
         )
         try:
             outcome = await handle

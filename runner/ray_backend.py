@@ -23,10 +23,17 @@ import tarfile
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner.run import RunOutcome
 from sandbox.base import RunStatus, SandboxUnavailable
+
+if TYPE_CHECKING:  # runner.backends makes this backend: no import of it at load time
+    from runner.backends import RunJob
+    from runner.scheduler import Scheduler
+
+# Runs submitted at once: Ray places them on the cluster's nodes and queues what does not fit.
+RAY_CAPACITY = 8
 
 NOT_SHIPPED = "not_shipped.txt"
 
@@ -136,8 +143,7 @@ def run_on_worker(payload: dict[str, Any]) -> dict[str, Any]:
     import ray
 
     from environments import load_environment
-    from runner.run import run_candidate
-    from sandbox.registry import get_sandbox
+    from runner.backends import RunSpec, run_spec
 
     _take_sigint_back()
     gpus = tuple(int(g) for g in ray.get_gpu_ids())
@@ -153,15 +159,11 @@ def run_on_worker(payload: dict[str, Any]) -> dict[str, Any]:
                 env_dir,
             )
             checkout_bundle(payload["bundle"], payload["sha"], workspace)
-        run = run_candidate(
-            load_environment(env_dir),
-            payload["scale"],
+        run = run_spec(
+            RunSpec(load_environment(env_dir), **payload["spec"]),
             workspace,
             artifacts,
-            get_sandbox(payload["sandbox"]),
-            seed=payload["seed"],
             gpus=gpus,
-            timeout_s=payload["timeout_s"],
             expected_env=payload["expected_env"],
             eval_secret=payload["eval_secret"],
         )
@@ -188,6 +190,9 @@ def run_on_worker(payload: dict[str, Any]) -> dict[str, Any]:
 class RayBackend:
     """Submits runs to a Ray cluster (`address`), or to a local Ray started on first use."""
 
+    scheduler: Scheduler | None = None  # Ray's own scheduler places the runs
+    capacity = RAY_CAPACITY
+
     def __init__(
         self,
         address: str | None = None,
@@ -213,32 +218,29 @@ class RayBackend:
             self._env_refs[key] = self.ray.put(data)
         return self._env_refs[key]
 
-    def _payload(self, job: Any) -> dict[str, Any]:
+    def _payload(self, job: RunJob) -> dict[str, Any]:
         payload: dict[str, Any] = {
             "shared": self.shared,
-            "scale": job.scale,
-            "sandbox": job.sandbox,
-            "seed": job.seed,
-            "timeout_s": job.timeout_s,
+            "spec": job.spec.portable(),
             "expected_env": job.expected_env,
             "eval_secret": job.eval_secret,
             "ship_max_bytes": self.ship_max_bytes,
         }
         if self.shared:
             payload.update(
-                env_dir=str(job.env.root),
+                env_dir=str(job.spec.env.root),
                 workspace=str(job.workspace),
                 artifacts=str(job.artifacts),
             )
         else:
             bundle, sha = git_bundle(job.workspace)
             payload.update(
-                env_tar=self._env_tar(job.env), env_tar_is_ref=True, bundle=bundle, sha=sha
+                env_tar=self._env_tar(job.spec.env), env_tar_is_ref=True, bundle=bundle, sha=sha
             )
         return payload
 
-    async def run(self, job: Any) -> RunOutcome:
-        scale = job.env.scale(job.scale)
+    async def run(self, job: RunJob) -> RunOutcome:
+        scale = job.spec.env.scale(job.spec.scale)
         ref = self._remote.options(
             num_gpus=scale.gpus, num_cpus=scale.cpus, name=job.name or "executor-run"
         ).remote(self._payload(job))

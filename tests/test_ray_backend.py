@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -67,31 +66,29 @@ def test_baseline_through_ray_matches_local(local_ray, toy_env, tmp_path, shared
     results = {}
     for backend in ("local", "ray"):
         run_dir = tmp_path / backend
-        req = RunRequest(env, "tiny", run_dir, backend=backend, ray_shared=shared)
+        req = RunRequest(env, "tiny", run_dir=run_dir, backend=backend, ray_shared=shared)
         store = Store(run_dir)
         try:
             results[backend] = asyncio.run(run_baseline(req, store, seeds=2))
-            runs = store.runs(results[backend]["candidate_id"])
+            runs = store.runs(results[backend].candidate_id)
         finally:
             store.close()
         assert [r["status"] for r in runs] == ["succeeded", "succeeded"]
     local, remote = results["local"], results["ray"]
-    assert remote["status"] == "succeeded"
+    assert remote.status == "succeeded"
     # Same code, same seeds, same data: the same rewards, wherever they ran.
-    assert [r["reward"] for r in remote["runs"]] == pytest.approx(
-        [r["reward"] for r in local["runs"]]
-    )
-    for run in remote["runs"]:
-        artifacts = Path(run["artifacts"])
+    assert [r.reward for r in remote.runs] == pytest.approx([r.reward for r in local.runs])
+    for run in remote.runs:
+        artifacts = run.artifacts
         assert (artifacts / "logs" / "train.stdout").read_text().startswith("trained")
         assert (artifacts / "eval" / "result.json").is_file()
         assert (artifacts / "output" / "metrics.jsonl").is_file()
         assert not (artifacts / NOT_SHIPPED).exists()
-        assert run["timings"]["train"] > 0
+        assert run.timings["train"] > 0
 
 
 def test_cancelling_a_ray_run_kills_its_step_on_the_worker(local_ray, toy_env, tmp_path) -> None:
-    from runner.backends import RunJob
+    from runner.backends import RunJob, RunSpec
     from runner.ray_backend import RayBackend
     from runner.workspace import BaselineRepo
     from tests.conftest import our_step_processes
@@ -107,11 +104,9 @@ def test_cancelling_a_ray_run_kills_its_step_on_the_worker(local_ray, toy_env, t
     ws = baseline.new_workspace(tmp_path / "runs" / "workspaces" / "w")
     backend = RayBackend(shared=True)  # shared: the worker's step writes under tmp_path
     job = RunJob(
-        env,
-        "tiny",
+        RunSpec(env, "tiny", seed=0),
         ws.path,
         tmp_path / "artifacts",
-        seed=0,
         expected_env=baseline.pinned_env_hashes,
     )
     forced: list[bool] = []  # each ray.cancel's `force`, recorded around the real call

@@ -16,13 +16,16 @@ import sys
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.text import Text
 
 from agent.cli import render as report
+
+if TYPE_CHECKING:  # the CLI imports the heavy modules inside its commands
+    from agent.results import ToJson
 
 app = typer.Typer(
     help="Turn research ideas into code changes, run them in a sandbox, get a reward.",
@@ -232,11 +235,11 @@ def run_idea_cmd(
     req = RunRequest(
         environment,
         scale,
-        run_path,
         sb,
-        seed,
         timeout,
-        config,
+        seed=seed,
+        implementer=config,
+        run_dir=run_path,
         backend=backend,
         gpus=gpus,
         ray_address=ray_address,
@@ -249,7 +252,7 @@ def run_idea_cmd(
             run_idea(idea, req, store, client=client, patch_text=patch_text, progress=progress)
         )
     _emit(result, as_json, report.print_run_idea)
-    if result["status"] != "succeeded":
+    if not result.succeeded:
         _error(report.failure_line(result))
         raise typer.Exit(1)
 
@@ -282,10 +285,9 @@ def baseline_cmd(
     req = RunRequest(
         environment,
         scale,
-        run_path,
         sb,
-        0,
         timeout,
+        run_dir=run_path,
         backend=backend,
         gpus=gpus,
         slots=slots,
@@ -295,7 +297,7 @@ def baseline_cmd(
     with closing(Store(run_path)) as store, _progress(as_json) as progress:
         result = asyncio.run(run_baseline(req, store, seeds, progress))
     _emit(result, as_json, report.print_baseline)
-    raise typer.Exit(0 if result["status"] == "succeeded" else 1)
+    raise typer.Exit(0 if result.status == "succeeded" else 1)
 
 
 @app.command("search")
@@ -396,7 +398,7 @@ def search_cmd(
     except ValueError as e:
         raise UsageError(str(e)) from None
     req = RunRequest(
-        environment, scale, run_path, sb, 0, timeout, backend=backend, gpus=gpus, slots=slots
+        environment, scale, sb, timeout, run_dir=run_path, backend=backend, gpus=gpus, slots=slots
     )
     with closing(Store(run_path)) as store, _progress(as_json) as progress:
         clients = {id(c): c for c in (impl_client, getattr(ideator_obj, "client", None)) if c}
@@ -545,7 +547,15 @@ def train_ideator_cmd(
     if implementer != "hparam":
         client = _make_client(implementer, base_url, run_path / "llm_cache")
     req = RunRequest(
-        environment, scale, run_path, sb, seed, timeout, backend=backend, gpus=gpus, slots=slots
+        environment,
+        scale,
+        sb,
+        timeout,
+        seed=seed,
+        run_dir=run_path,
+        backend=backend,
+        gpus=gpus,
+        slots=slots,
     )
     with closing(Store(run_path)) as store, _progress(as_json) as progress:
         if client is not None:
@@ -747,11 +757,13 @@ def _idea_from_patch(text: str, path: Path) -> str:
     return f"patch {path.name}"
 
 
-def _emit(
-    data: dict[str, Any], as_json: bool, pretty: Callable[[Console, dict[str, Any]], None]
-) -> None:
+Shown = TypeVar("Shown", bound="dict[str, Any] | ToJson")
+
+
+def _emit(data: Shown, as_json: bool, pretty: Callable[[Console, Shown], None]) -> None:
     if as_json:
-        sys.stdout.write(json.dumps(data, default=str) + "\n")
+        plain = data if isinstance(data, dict) else data.to_json()
+        sys.stdout.write(json.dumps(plain, default=str) + "\n")
     else:
         pretty(out, data)
 

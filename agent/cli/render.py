@@ -1,15 +1,20 @@
-"""What the CLI shows: store rows gathered into plain dicts, and rich renderings of them."""
+"""What the CLI shows: store rows gathered into plain dicts, results (agent/results.py), and
+rich renderings of both."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.syntax import Syntax
 from rich.table import Table
 
 from agent.store import Store
+
+if TYPE_CHECKING:  # the CLI imports these heavy modules inside its commands
+    from agent.results import BaselineResult, RunResult, TrainingResult
+    from agent.search.loop import SearchResult
 
 _STATUS_STYLE = {
     "succeeded": "green",
@@ -93,79 +98,77 @@ def envs_table(found: list[Any]) -> dict[str, Any]:
     return {"environments": envs}
 
 
-def failure_line(r: dict[str, Any]) -> str:
+def failure_line(r: RunResult) -> str:
     """One line saying why a run-idea did not succeed."""
-    reason = (r.get("reason") or "no reason recorded").splitlines()[0]
-    if r["run_id"] is None:
-        n = len(r["attempts"])
-        phase = r["attempts"][-1]["phase"] if r["attempts"] else None
+    reason = (r.reason or "no reason recorded").splitlines()[0]
+    if r.run_id is None:
+        n = len(r.attempts)
+        phase = r.attempts[-1].phase if r.attempts else None
         where = f" ({phase})" if phase else ""
-        return f"candidate {r['candidate_id']} {r['status']} after {n} attempt(s){where}: {reason}"
-    return f"run {r['run_id']} {r['status']}: {reason}"
+        return f"candidate {r.candidate_id} {r.status} after {n} attempt(s){where}: {reason}"
+    return f"run {r.run_id} {r.status}: {reason}"
 
 
 # -- rendering ----------------------------------------------------------------------------
 
 
-def print_run_idea(console: Console, r: dict[str, Any]) -> None:
+def print_run_idea(console: Console, r: RunResult) -> None:
     t = Table.grid(padding=(0, 2))
-    t.add_row("idea", r["idea_id"])
-    t.add_row("candidate", f"{r['candidate_id']}  {r.get('commit') or ''}")
-    t.add_row("status", _styled(r["status"]))
-    if r.get("reason"):
-        t.add_row("reason", r["reason"].splitlines()[0])
-    t.add_row("reward", _num(r["reward"]) + _versus_baseline(r))
-    for k, v in r["metrics"].items():
+    t.add_row("idea", r.idea_id)
+    t.add_row("candidate", f"{r.candidate_id}  {r.commit or ''}")
+    t.add_row("status", _styled(r.status))
+    if r.reason:
+        t.add_row("reason", r.reason.splitlines()[0])
+    t.add_row("reward", _num(r.reward) + _versus_baseline(r))
+    for k, v in r.metrics.items():
         t.add_row(f"  {k}", _num(v))
-    for a in r["attempts"]:
-        verdict = "[green]ok[/]" if a["error"] is None else f"[red]{a['phase']}[/]: "
-        first = "" if a["error"] is None else a["error"].splitlines()[0]
-        t.add_row(f"attempt {a['n']}", f"{verdict}{first}")
-    times = ", ".join(f"{k} {v:.1f}s" for k, v in r["timings"].items())
+    for a in r.attempts:
+        verdict = "[green]ok[/]" if a.error is None else f"[red]{a.phase}[/]: "
+        first = "" if a.error is None else a.error.splitlines()[0]
+        t.add_row(f"attempt {a.n}", f"{verdict}{first}")
+    times = ", ".join(f"{k} {v:.1f}s" for k, v in r.timings.items())
     t.add_row("time", times)
-    if r.get("cost_usd"):
-        t.add_row("llm cost", f"${r['cost_usd']:.4f}")
-    if r.get("artifacts"):
-        t.add_row("artifacts", r["artifacts"])
-    if r["diff"]:
-        console.print(Syntax(r["diff"], "diff", theme="ansi_dark", word_wrap=True))
+    if r.cost_usd:
+        t.add_row("llm cost", f"${r.cost_usd:.4f}")
+    if r.artifacts:
+        t.add_row("artifacts", str(r.artifacts))
+    if r.diff:
+        console.print(Syntax(r.diff, "diff", theme="ansi_dark", word_wrap=True))
     console.print(t)
 
 
-def _versus_baseline(r: dict[str, Any]) -> str:
-    base = r.get("baseline")
-    if base is None or r["reward"] is None:
+def _versus_baseline(r: RunResult) -> str:
+    base = r.baseline
+    if base is None or r.reward is None:
         return "  (no baseline yet: `executor baseline` measures one)"
-    spread = f" ± {base['std']:.3g}, n={base['n']}" if base["std"] is not None else ""
-    return f"  (baseline {base['mean']:.6g}{spread}, {base['source']})"
+    spread = f" ± {base.std:.3g}, n={base.n}" if base.std is not None else ""
+    return f"  (baseline {base.mean:.6g}{spread}, {base.source})"
 
 
-def print_baseline(console: Console, r: dict[str, Any]) -> None:
+def print_baseline(console: Console, r: BaselineResult) -> None:
     """One column per seed and one for mean ± std; one row per metric, so environments
     that report many metrics stay readable in a terminal."""
-    t = Table(title=f"baseline: {r['env']} ({r['scale']})")
+    t = Table(title=f"baseline: {r.env} ({r.scale})")
     t.add_column("", style="bold")
-    for run in r["runs"]:
-        t.add_column(f"seed {run['seed']}", justify="right")
+    for run in r.runs:
+        t.add_column(f"seed {run.seed}", justify="right")
     t.add_column("mean ± std", justify="right")
-    summary = r["summary"]
+    summary = r.summary
 
     def spread(name: str) -> str:
         s = summary.get(name)
-        if s is None:
-            return ""
-        return f"{s['mean']:.4g}" + (f" ± {s['std']:.2g}" if s["std"] is not None else "")
+        return "" if s is None else f"{s.mean:.4g} ± {s.std:.2g}"
 
-    t.add_row("status", *(_styled(run["status"]) for run in r["runs"]), "")
-    t.add_row("reward", *(_num(run["reward"]) for run in r["runs"]), spread("reward"))
-    names = sorted({k for run in r["runs"] for k in run["metrics"]})
+    t.add_row("status", *(_styled(run.status) for run in r.runs), "")
+    t.add_row("reward", *(_num(run.reward) for run in r.runs), spread("reward"))
+    names = sorted({k for run in r.runs for k in run.metrics})
     for n in names:
-        t.add_row(n, *(_num(run["metrics"].get(n)) for run in r["runs"]), spread(n))
-    t.add_row("train s", *(f"{run['timings'].get('train', 0):.1f}" for run in r["runs"]), "")
+        t.add_row(n, *(_num(run.metrics.get(n)) for run in r.runs), spread(n))
+    t.add_row("train s", *(f"{run.timings.get('train', 0):.1f}" for run in r.runs), "")
     console.print(t)
     if "reward" in summary:
         s = summary["reward"]
-        console.print(f"reward: {s['mean']:.6g} ± {s['std']:.3g} (n={s['n']})")
+        console.print(f"reward: {s.mean:.6g} ± {s.std:.3g} (n={s.n})")
 
 
 def print_ideas(console: Console, data: dict[str, Any]) -> None:
@@ -270,44 +273,36 @@ def print_doctor(console: Console, data: dict[str, Any]) -> None:
     console.print(t)
 
 
-def print_search(console: Console, r: dict[str, Any]) -> None:
+def print_search(console: Console, r: SearchResult) -> None:
     """The search's ideas by status, then the leaderboard of re-run ideas."""
     counts: dict[str, int] = {}
-    for idea in r["ideas"]:
-        counts[idea["status"]] = counts.get(idea["status"], 0) + 1
+    for idea in r.ideas:
+        counts[idea.status] = counts.get(idea.status, 0) + 1
     shown = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-    console.print(f"search {r['search_id']}: {r['env']} ({r['scale']}): {shown}")
-    console.print(f"baseline reward: {r['baseline']}")
+    console.print(f"search {r.search_id}: {r.env} ({r.scale}): {shown}")
+    console.print(f"baseline reward: {r.baseline}")
     t = Table(title="leaderboard (re-run on held-out seeds)")
     for col in ("idea", "epoch", "search", "re-run mean ± 95%", "vs baseline", "wins"):
         t.add_column(col)
-    for row in r["leaderboard"]:
-        rerun = (
-            "-"
-            if row["rerun_mean"] is None
-            else (f"{row['rerun_mean']:.4g} ± {row['rerun_ci95']:.2g} (n={row['rerun_n']})")
-        )
-        diff = (
-            "-"
-            if row["diff_vs_baseline"] is None
-            else (f"{row['diff_vs_baseline']:+.4g} ± {row['diff_ci95']:.2g}")
-        )
+    for row in r.leaderboard:
+        rerun = row.rerun
+        versus = row.versus_baseline.difference if row.versus_baseline else None
         t.add_row(
-            row["idea"][:60],
-            str(row["epoch"]),
-            f"{row['search_reward']:.4g}",
-            rerun,
-            diff,
-            "yes" if row["beats_baseline"] else "no",
+            row.text[:60],
+            str(row.epoch),
+            f"{row.search_reward:.4g}",
+            "-" if rerun is None else f"{rerun.mean:.4g} ± {rerun.half_width:.2g} (n={rerun.n})",
+            "-" if versus is None else f"{versus.mean:+.4g} ± {versus.half_width:.2g}",
+            "yes" if row.versus_baseline and row.versus_baseline.wins else "no",
         )
     console.print(t)
 
 
-def print_training(console: Console, r: dict[str, Any]) -> None:
+def print_training(console: Console, r: TrainingResult) -> None:
     """The training's collapse instruments, one row per step."""
     console.print(
-        f"training {r['training_id']}: {r['env']} ({r['scale']}), model {r['model']}, "
-        f"baseline reward {_num(r['baseline'])}"
+        f"training {r.training_id}: {r.env} ({r.scale}), model {r.model}, "
+        f"baseline reward {_num(r.baseline)}"
     )
     t = Table(title="collapse instruments per step")
     cols = (
@@ -324,7 +319,7 @@ def print_training(console: Console, r: dict[str, Any]) -> None:
     )
     for col in cols:
         t.add_column(col)
-    for s in r["steps"]:
+    for s in r.steps:
         t.add_row(
             str(s["step"]),
             _num(s["mean_reward"]),
@@ -338,4 +333,4 @@ def print_training(console: Console, r: dict[str, Any]) -> None:
             f"{s['cache_hits']:.0f}",
         )
     console.print(t)
-    console.print(f"adapter: {r['adapter']}")
+    console.print(f"adapter: {r.adapter}")

@@ -271,9 +271,9 @@ class ExecutionReward:
                 idea_id=idea_id,
                 backend=self._backend,
             )
-        status = str(report["status"])
-        reward = report["reward"] if status == "succeeded" else None
-        result = CachedResult(idea_id, status, report.get("reason"), reward)
+        status = str(report.status)
+        reward = report.reward if report.succeeded else None
+        result = CachedResult(idea_id, status, report.reason, reward)
         if status not in RETRYABLE:
             self._loop_records.cache(key, env.repo_hash, req.scale, result)
         return result

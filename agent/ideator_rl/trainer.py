@@ -28,6 +28,7 @@ from agent.ideator_rl.records import Records
 from agent.ideator_rl.tiny_ideator import PROMPT_FILE, PROMPTS, build_tiny_ideator
 from agent.implementer.context import editable_context
 from agent.llm import LLMClient
+from agent.results import TrainingResult
 from agent.store import Store
 from runner.workspace import remove_stale_workspaces
 
@@ -167,7 +168,7 @@ def train_ideator(
     client: LLMClient | None = None,
     resume: bool = False,
     progress: Progress = lambda _: None,
-) -> dict[str, Any]:
+) -> TrainingResult:
     import torch
 
     cuda, installed = torch.cuda.is_available(), importlib.util.find_spec("vllm") is not None
@@ -212,7 +213,7 @@ def _train(
     progress: Progress,
     cuda: bool,
     vllm: bool,
-) -> dict[str, Any]:
+) -> TrainingResult:
     from datasets import Dataset
     from peft import LoraConfig
     from transformers import AutoTokenizer, PrinterCallback, TrainerCallback
@@ -289,18 +290,17 @@ def _train(
         tokenizer.save_pretrained(str(adapter))
     finally:
         reward.close()
-    steps = records.steps(training_id)
-    summary = {
-        "training_id": training_id,
-        "env": env.name,
-        "scale": req.scale,
-        "model": model,
-        "vllm": vllm,
-        "baseline": baseline,
-        "adapter": str(adapter),
-        "resumed_from": start.name if start else None,
-        "steps": steps,
-        "config": asdict(cfg),
-    }
-    (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    summary = TrainingResult(
+        training_id,
+        env.name,
+        req.scale,
+        model,
+        vllm,
+        baseline,
+        adapter,
+        start.name if start else None,
+        records.steps(training_id),
+        asdict(cfg),
+    )
+    (folder / "summary.json").write_text(json.dumps(summary.to_json(), indent=2, default=str))
     return summary

@@ -13,16 +13,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 from agent.dedup import DuplicateIndex, local_embedder
 from agent.executor import RunRequest, run_baseline, run_idea
 from agent.llm import LLMClient
+from agent.results import Result
 from agent.search.archive import HELD_OUT_SEED, Archive, ArchivedIdea
 from agent.search.ideas_parse import IdeaParseError
 from agent.search.ideators import IdeationContext, Ideator
 from agent.search.stats import Comparison, Interval, compare, interval
 from agent.store import Store
+from runner.backends import Backend
 from runner.workspace import remove_stale_workspaces
 
 
@@ -77,6 +79,37 @@ class LeaderboardRow:
     rerun: Interval | None
     versus_baseline: Comparison | None
 
+    def to_json(self) -> dict[str, Any]:
+        """Flat, for scripts: the intervals as mean and 95% half-width."""
+        rerun, versus = self.rerun, self.versus_baseline
+        return {
+            "idea_id": self.idea_id,
+            "idea": self.text,
+            "epoch": self.epoch,
+            "search_reward": self.search_reward,
+            "rerun_mean": rerun.mean if rerun else None,
+            "rerun_ci95": rerun.half_width if rerun else None,
+            "rerun_n": rerun.n if rerun else 0,
+            "diff_vs_baseline": versus.difference.mean if versus else None,
+            "diff_ci95": versus.difference.half_width if versus else None,
+            "beats_baseline": bool(versus and versus.wins),
+        }
+
+
+@dataclass
+class SearchResult(Result):
+    """`run_search`'s: how it ended, what it spent, every idea, and the leaderboard."""
+
+    status: Literal["done", "stopped"]
+    reason: str | None  # why it stopped early (a budget, an ideator out of ideas)
+    spend: dict[str, float]  # usd, gpu_hours
+    search_id: str
+    env: str
+    scale: str
+    baseline: str | None  # the baseline reward's interval, as text
+    ideas: list[ArchivedIdea]
+    leaderboard: list[LeaderboardRow]
+
 
 Progress = Callable[[str], None]
 
@@ -90,7 +123,7 @@ async def run_search(
     implementer: LLMClient | None = None,
     resume: bool = False,
     progress: Progress = lambda _: None,
-) -> dict[str, Any]:
+) -> SearchResult:
     archive = Archive(store)
     env = req.env
     search = archive.latest() if resume else None
@@ -123,7 +156,7 @@ async def run_search(
     if len(baseline) < config.baseline_seeds:
         progress(f"baseline: {config.baseline_seeds} seeds")
         measured = await run_baseline(req, store, config.baseline_seeds, progress)
-        archive.set_baseline(search_id, measured["candidate_id"])
+        archive.set_baseline(search_id, measured.candidate_id)
         baseline = archive.baseline_rewards(search_id)
     base_mean = sum(baseline) / len(baseline) if baseline else None
 
@@ -165,17 +198,17 @@ async def run_search(
     archive.finish(search_id, "stopped" if stopped else "done", stopped)
     if stopped:
         progress(f"stopped: {stopped}")
-    return {
-        "status": "stopped" if stopped else "done",
-        "reason": stopped,
-        "spend": spend(store),
-        "search_id": search_id,
-        "env": env.name,
-        "scale": req.scale,
-        "baseline": None if not baseline else str(interval(baseline)),
-        "ideas": [asdict(i) for i in archive.ideas(search_id)],
-        "leaderboard": [_row_json(r) for r in board],
-    }
+    return SearchResult(
+        "stopped" if stopped else "done",
+        stopped,
+        spend(store),
+        search_id,
+        env.name,
+        req.scale,
+        None if not baseline else str(interval(baseline)),
+        archive.ideas(search_id),
+        board,
+    )
 
 
 @dataclass
@@ -185,7 +218,7 @@ class _Runner:
     archive: Archive
     req: RunRequest
     store: Store
-    backend: Any
+    backend: Backend
     implementer: LLMClient | None
     progress: Progress
     rewards: list[float | None] = field(default_factory=list)
@@ -202,11 +235,11 @@ class _Runner:
             idea_id=idea.idea_id,
             backend=self.backend,
         )
-        self.archive.set_status(idea.idea_id, report["status"], report.get("reason"))
-        self.rewards.append(report["reward"])
+        self.archive.set_status(idea.idea_id, report.status, report.reason)
+        self.rewards.append(report.reward)
         best = max((r for r in self.rewards if r is not None), default=None)
         spent = spend(self.store)
-        sched = getattr(self.backend, "scheduler", None)
+        sched = self.backend.scheduler
         busy = f"{len(sched.running)} running, {len(sched.waiting)} queued, " if sched else ""
         self.progress(
             f"{label}: {busy}{len(self.rewards)} done, best "
@@ -228,10 +261,6 @@ def _mark_if_duplicate(archive: Archive, index: DuplicateIndex, idea: ArchivedId
     return False
 
 
-def _capacity(backend: Any) -> int:
-    return int(getattr(getattr(backend, "scheduler", None), "capacity", 8))
-
-
 async def _run_epoch(
     archive: Archive, search_id: str, epoch: int, runner: _Runner, config: SearchConfig
 ) -> str | None:
@@ -249,7 +278,7 @@ async def _run_epoch(
         else:
             index.add(idea.idea_id, idea.text)
 
-    slots = asyncio.Semaphore(_capacity(runner.backend))
+    slots = asyncio.Semaphore(runner.backend.capacity)
     stop: list[str] = []
 
     async def one(idea: ArchivedIdea) -> None:
@@ -323,7 +352,7 @@ async def _run_async(
         while (idea := await next_idea()) is not None:
             await runner.run(idea, f"async (epoch {idea.epoch})")
 
-    await asyncio.gather(*(worker() for _ in range(_capacity(runner.backend))))
+    await asyncio.gather(*(worker() for _ in range(runner.backend.capacity)))
     return stop[0] if stop else None
 
 
@@ -333,7 +362,7 @@ async def _leaderboard(
     config: SearchConfig,
     req: RunRequest,
     store: Store,
-    backend: Any,
+    backend: Backend,
     baseline: list[float],
 ) -> list[LeaderboardRow]:
     """Re-run the top ideas on held-out seeds; rank by the re-run mean, never by one run."""
@@ -359,8 +388,8 @@ async def _leaderboard(
                 idea_id=idea.idea_id,
                 backend=backend,
             )
-            if rep["reward"] is not None:
-                rewards.append(rep["reward"])
+            if rep.reward is not None:
+                rewards.append(rep.reward)
         rows.append(
             LeaderboardRow(
                 idea.idea_id,
@@ -381,18 +410,3 @@ def _held_out_rewards(store: Store, idea_id: str) -> list[float]:
 
 def _candidate_diff(store: Store, idea_id: str) -> str | None:
     return store.validated_diff(idea_id)
-
-
-def _row_json(r: LeaderboardRow) -> dict[str, Any]:
-    return {
-        "idea_id": r.idea_id,
-        "idea": r.text,
-        "epoch": r.epoch,
-        "search_reward": r.search_reward,
-        "rerun_mean": r.rerun.mean if r.rerun else None,
-        "rerun_ci95": r.rerun.half_width if r.rerun else None,
-        "rerun_n": r.rerun.n if r.rerun else 0,
-        "diff_vs_baseline": r.versus_baseline.difference.mean if r.versus_baseline else None,
-        "diff_ci95": r.versus_baseline.difference.half_width if r.versus_baseline else None,
-        "beats_baseline": bool(r.versus_baseline and r.versus_baseline.wins),
-    }

@@ -26,7 +26,7 @@ def make_reward(
     records = Records(store)
     config = TrainIdeatorConfig(group_size=4, **cfg)
     training = records.start(env.name, env.repo_hash, "tiny", {})
-    req = RunRequest(env, "tiny", run_dir, seed=seed, slots=2)
+    req = RunRequest(env, "tiny", seed=seed, run_dir=run_dir, slots=2)
     return ExecutionReward(
         config=config,
         req=req,

@@ -20,9 +20,11 @@ def test_async_search_generates_as_slots_free(toy_env, tmp_path) -> None:
     config = SearchConfig(epochs=2, ideas_per_epoch=3, baseline_seeds=2, rerun_top=0, mode="async")
     try:
         result = asyncio.run(
-            run_search(config, RunRequest(env, "tiny", run_dir, slots=2), store, HparamIdeator())
+            run_search(
+                config, RunRequest(env, "tiny", run_dir=run_dir, slots=2), store, HparamIdeator()
+            )
         )
-        ideas = Archive(store).ideas(result["search_id"])
+        ideas = Archive(store).ideas(result.search_id)
         created = {
             r[0]: r[1] for r in store.db.execute("SELECT id, created_at FROM ideas").fetchall()
         }
@@ -35,7 +37,7 @@ def test_async_search_generates_as_slots_free(toy_env, tmp_path) -> None:
         )
     finally:
         store.close()
-    assert result["status"] == "done" and len(ideas) == 6
+    assert result.status == "done" and len(ideas) == 6
     assert [i.epoch for i in ideas] == [0, 0, 0, 1, 1, 1]
     assert all(i.status == "succeeded" for i in ideas)
     # Two slots: the first two ideas start at once; every later one was generated only after

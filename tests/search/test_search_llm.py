@@ -83,10 +83,12 @@ def test_two_epoch_llm_search(llm_server, toy_env, tmp_path, monkeypatch) -> Non
     )
     try:
         result = asyncio.run(
-            run_search(config, RunRequest(env, "tiny", run_dir), store, ideator, implementer=client)
+            run_search(
+                config, RunRequest(env, "tiny", run_dir=run_dir), store, ideator, implementer=client
+            )
         )
         archive = Archive(store)
-        ideas = {i.text: i for i in archive.ideas(result["search_id"])}
+        ideas = {i.text: i for i in archive.ideas(result.search_id)}
         candidates = {text: store.candidates(idea.idea_id) for text, idea in ideas.items()}
     finally:
         store.close()
@@ -118,9 +120,9 @@ def test_two_epoch_llm_search(llm_server, toy_env, tmp_path, monkeypatch) -> Non
     assert "FAILED (failed" in explore and "diverged: loss is nan" in explore
     assert "FAILED (rejected" in explore
     # The leaderboard holds the best idea of the search, re-run on held-out seeds.
-    top = result["leaderboard"][0]
+    top = result.leaderboard[0]
     best = max(i.reward for i in ideas.values() if i.reward is not None)
-    assert top["search_reward"] == best and top["rerun_n"] == 2
+    assert top.search_reward == best and top.rerun is not None and top.rerun.n == 2
 
 
 def test_an_llm_budget_stops_the_search_cleanly(llm_server, toy_env, tmp_path, monkeypatch) -> None:
@@ -137,17 +139,17 @@ def test_an_llm_budget_stops_the_search_cleanly(llm_server, toy_env, tmp_path, m
         result = asyncio.run(
             run_search(
                 config,
-                RunRequest(load_environment(toy_env), "tiny", run_dir),
+                RunRequest(load_environment(toy_env), "tiny", run_dir=run_dir),
                 store,
                 LLMIdeator(client),
                 implementer=client,
             )
         )
-        ideas = Archive(store).ideas(result["search_id"])
+        ideas = Archive(store).ideas(result.search_id)
     finally:
         store.close()
-    assert result["status"] == "stopped" and "LLM budget reached" in result["reason"]
-    assert result["spend"]["usd"] > 0
+    assert result.status == "stopped" and "LLM budget reached" in (result.reason or "")
+    assert result.spend["usd"] > 0
     # The epoch's ideas are archived, none of them ran: nothing lost, nothing half-run.
     assert [i.status for i in ideas] == ["proposed"] * 3
 

@@ -1,0 +1,245 @@
+"""The JSON of each result: the keys scripts read from `executor ... --json`, in their order.
+
+These pin the public shape. A result that gains, loses or renames a key fails here first: change
+the expected keys only together with the documentation of the output.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from agent.results import (
+    Attempt,
+    BaselineResult,
+    BaselineSummary,
+    MeanStd,
+    RunResult,
+    SeedRun,
+    TrainingResult,
+)
+from agent.search.archive import ArchivedIdea
+from agent.search.loop import LeaderboardRow, SearchResult
+from agent.search.stats import compare, interval
+from runner.backends import RunSpec
+from runner.run import RunOutcome
+from sandbox import RunStatus
+
+RUN_KEYS = [
+    "idea_id",
+    "candidate_id",
+    "env",
+    "scale",
+    "status",
+    "reason",
+    "reward",
+    "metrics",
+    "flags",
+    "attempts",
+    "diff",
+    "commit",
+    "run_id",
+    "artifacts",
+    "cost_usd",
+    "baseline",
+    "timings",
+]
+SEED_RUN_KEYS = [
+    "seed",
+    "run_id",
+    "status",
+    "reason",
+    "reward",
+    "metrics",
+    "flags",
+    "artifacts",
+    "timings",
+]
+BASELINE_KEYS = ["idea_id", "candidate_id", "env", "scale", "status", "runs", "summary"]
+SEARCH_KEYS = [
+    "status",
+    "reason",
+    "spend",
+    "search_id",
+    "env",
+    "scale",
+    "baseline",
+    "ideas",
+    "leaderboard",
+]
+LEADERBOARD_KEYS = [
+    "idea_id",
+    "idea",
+    "epoch",
+    "search_reward",
+    "rerun_mean",
+    "rerun_ci95",
+    "rerun_n",
+    "diff_vs_baseline",
+    "diff_ci95",
+    "beats_baseline",
+]
+IDEA_KEYS = ["idea_id", "text", "epoch", "role", "status", "reason", "reward", "payload"]
+TRAINING_KEYS = [
+    "training_id",
+    "env",
+    "scale",
+    "model",
+    "vllm",
+    "baseline",
+    "adapter",
+    "resumed_from",
+    "steps",
+    "config",
+]
+
+
+def _round_trip(data: dict[str, Any]) -> dict[str, Any]:
+    """What a script reading the CLI's output gets; equal to `data` when it is plain JSON."""
+    back = json.loads(json.dumps(data))
+    assert back == data
+    return back
+
+
+def _outcome(tmp_path: Path, reward: float = 0.5) -> RunOutcome:
+    return RunOutcome(
+        RunStatus.SUCCEEDED,
+        None,
+        tmp_path / "run_1",
+        metrics={"loss": 1.5},
+        flags=[],
+        reward=reward,
+        timings={"train": 2.0, "evaluate": 1.0},
+    )
+
+
+def test_a_run_idea_that_ran_has_the_documented_keys(tmp_path: Path) -> None:
+    result = RunResult(
+        idea_id="idea_1",
+        candidate_id="cand_1",
+        env="toy",
+        scale="tiny",
+        status="validated",
+        reason=None,
+        reward=None,
+        metrics={},
+        flags=[],
+        attempts=[Attempt(1, "validate", "boom"), Attempt(2, None, None)],
+        diff="+x",
+        commit="abc",
+        run_id=None,
+        artifacts=None,
+        cost_usd=0.25,
+        baseline=None,
+        timings={"implement": 3.0},
+    )
+    result.add_run("run_1", _outcome(tmp_path))
+    result.baseline = BaselineSummary(0.4, 0.01, 3, "measured")
+    result.timings["total"] = 7.0
+    data = _round_trip(result.to_json())
+    assert list(data) == RUN_KEYS
+    assert data["status"] == "succeeded" and data["run_id"] == "run_1" and data["reward"] == 0.5
+    assert data["artifacts"] == str(tmp_path / "run_1")
+    assert data["attempts"] == [
+        {"n": 1, "phase": "validate", "error": "boom"},
+        {"n": 2, "phase": None, "error": None},
+    ]
+    assert data["baseline"] == {"mean": 0.4, "std": 0.01, "n": 3, "source": "measured"}
+    # The implementation's time first, then the run's steps, then the total.
+    assert list(data["timings"]) == ["implement", "train", "evaluate", "total"]
+    assert result.succeeded
+
+
+def test_a_rejected_idea_keeps_every_key_empty(tmp_path: Path) -> None:
+    result = RunResult(
+        "idea_1",
+        "cand_1",
+        "toy",
+        "tiny",
+        "rejected",
+        "no edits",
+        None,
+        {},
+        [],
+        [],
+        "",
+        None,
+        None,
+        None,
+        None,
+        BaselineSummary(0.3, None, None, "manifest"),
+        {"implement": 1.0, "total": 1.0},
+    )
+    data = _round_trip(result.to_json())
+    assert list(data) == RUN_KEYS
+    assert data["run_id"] is None and data["artifacts"] is None and not result.succeeded
+    assert data["baseline"] == {"mean": 0.3, "std": None, "n": None, "source": "manifest"}
+
+
+def test_a_baseline_has_the_documented_keys(tmp_path: Path) -> None:
+    runs = [SeedRun.of(s, f"run_{s}", _outcome(tmp_path, 0.5 + s)) for s in range(2)]
+    result = BaselineResult(
+        "idea_b",
+        "cand_b",
+        "toy",
+        "tiny",
+        "succeeded",
+        runs,
+        {"reward": MeanStd.of([0.5, 1.5]), "loss": MeanStd.of([1.5, 1.5])},
+    )
+    data = _round_trip(result.to_json())
+    assert list(data) == BASELINE_KEYS
+    assert [list(r) for r in data["runs"]] == [SEED_RUN_KEYS] * 2
+    assert data["runs"][1]["status"] == "succeeded" and data["runs"][1]["reward"] == 1.5
+    assert data["summary"]["reward"] == {"mean": 1.0, "std": MeanStd.of([0.5, 1.5]).std, "n": 2}
+    assert MeanStd.of([2.0]).to_json() == {"mean": 2.0, "std": 0.0, "n": 1}
+
+
+def test_a_search_has_the_documented_keys() -> None:
+    idea = ArchivedIdea("idea_1", "lr=0.1", 0, "explore", "succeeded", None, 0.9, {"edits": "x"})
+    rows = [
+        LeaderboardRow(
+            "idea_1", "lr=0.1", 0, 0.9, interval([0.9, 0.8]), compare([0.9, 0.8], [0.5])
+        ),
+        LeaderboardRow("idea_2", "lr=1", 1, 0.2, None, None),
+    ]
+    result = SearchResult(
+        "done", None, {"usd": 0.0, "gpu_hours": 0.1}, "search_1", "toy", "tiny", "0.5", [idea], rows
+    )
+    data = _round_trip(result.to_json())
+    assert list(data) == SEARCH_KEYS
+    assert [list(i) for i in data["ideas"]] == [IDEA_KEYS]
+    assert data["ideas"][0]["payload"] == {"edits": "x"}
+    assert [list(r) for r in data["leaderboard"]] == [LEADERBOARD_KEYS] * 2
+    assert data["leaderboard"][0]["rerun_n"] == 2 and data["leaderboard"][0]["idea"] == "lr=0.1"
+    assert data["leaderboard"][1]["rerun_n"] == 0 and data["leaderboard"][1]["rerun_mean"] is None
+    assert data["leaderboard"][1]["beats_baseline"] is False
+
+
+def test_a_training_has_the_documented_keys(tmp_path: Path) -> None:
+    result = TrainingResult(
+        "train_1",
+        "toy",
+        "tiny",
+        "tiny",
+        False,
+        0.5,
+        tmp_path / "adapter",
+        None,
+        [{"step": 1, "mean_reward": 0.4}],
+        {"steps": 1},
+    )
+    data = _round_trip(result.to_json())
+    assert list(data) == TRAINING_KEYS
+    assert data["adapter"] == str(tmp_path / "adapter")
+
+
+def test_a_spec_ships_all_but_the_environment(toy_env: Path) -> None:
+    from agent.executor import RunRequest
+    from environments import load_environment
+
+    env = load_environment(toy_env)
+    req = RunRequest(env, "tiny", "docker", 60.0, seed=3, run_dir=toy_env, slots=2)
+    assert req.portable() == {"scale": "tiny", "sandbox": "docker", "timeout_s": 60.0, "seed": 3}
+    assert RunSpec(env, **req.portable()) == RunSpec(env, "tiny", "docker", 60.0, seed=3)
