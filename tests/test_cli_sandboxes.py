@@ -8,6 +8,7 @@ from tests.conftest import (
     TOY_ENV,
     assert_one_line_error,
     assert_store_consistent,
+    assert_usage_error,
     docker_unavailable_reason,
     store_rows,
 )
@@ -58,7 +59,6 @@ def test_baseline_seeds_share_slots(cli, toy_env, run_dir) -> None:
         (["--sandbox", "docker:colour=blue"], ["no option 'colour'", "image, network"]),
         (["--sandbox", "local:network=maybe"], ["must be a bool"]),
         (["--sandbox", "vm"], ["unknown sandbox kind 'vm'", "docker, local"]),
-        (["--backend", "slurm"], ["unknown --backend 'slurm'"]),
         (["--gpus", "a,b"], ["--gpus takes device ids"]),
     ],
 )
@@ -67,6 +67,12 @@ def test_bad_sandbox_and_backend_options(cli, toy_env, run_dir, args, needles) -
     assert res.rc == 2
     assert_one_line_error(res, *needles)
     assert not run_dir.exists()  # nothing written
+
+
+def test_a_choice_not_offered_is_refused_by_the_parser(cli, toy_env, run_dir) -> None:
+    res = cli("baseline", "--env", toy_env, "--backend", "slurm", "--run-dir", run_dir)
+    assert_usage_error(res, "Invalid value for '--backend'", "'local', 'ray'")
+    assert not run_dir.exists()
 
 
 def test_a_gpu_scale_without_gpus_says_what_to_do(cli, run_dir) -> None:
