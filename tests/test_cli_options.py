@@ -15,7 +15,7 @@ import typer
 from typer.testing import CliRunner
 
 from agent.cli import COMMANDS, app
-from agent.cli.common import LLMOptions, RunOptions, StoreOptions
+from agent.cli.common import LLMOptions, OutputOptions, RunOptions, StoreOptions
 from agent.cli.errors import one_line_errors
 from agent.cli.options import Options, flag, with_options
 from agent.ideator_rl.config import TrainIdeatorConfig
@@ -27,6 +27,7 @@ SETTINGS = [
     SearchConfig,
     TrainIdeatorConfig,
     ImplementerConfig,
+    OutputOptions,
     StoreOptions,
     RunOptions,
     LLMOptions,

@@ -1,7 +1,7 @@
 """What several commands share: the run options, the LLM options, --json, and their helpers.
 
-Each shared option is declared once, as a field of `StoreOptions`, `RunOptions` or
-`LLMOptions`; a command
+Each shared option is declared once, as a field of `OutputOptions`, `StoreOptions`,
+`RunOptions` or `LLMOptions`; a command
 offers the fields it uses (`Options(RunOptions, without=...)`, agent/cli/options.py).
 """
 
@@ -11,24 +11,38 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import typer
 from rich.console import Console
 
-from agent.cli.errors import UsageError, err, warning
+from agent.cli.errors import UsageError, err, one_line_errors, warning
+from agent.cli.options import Options, with_options
 
 DEFAULT_LLM = "anthropic:claude-sonnet-4-6"
+F = TypeVar("F", bound=Callable[..., Any])
 out = Console()
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+ResumeOpt = Annotated[
+    bool, typer.Option("--resume", help="Continue the search or training in --run-dir.")
+]
 
 
 @dataclass
-class StoreOptions:
-    """Where a command's records live."""
+class OutputOptions:
+    """How a command prints its result."""
+
+    as_json: bool = field(
+        default=False, metadata={"help": "Print one JSON object on stdout.", "flag": "--json"}
+    )
+
+
+@dataclass
+class StoreOptions(OutputOptions):
+    """Where a command's records live (and, from OutputOptions, how it prints)."""
 
     run_dir: Path | None = field(
         default=None,
@@ -203,3 +217,32 @@ class progress:
     def __exit__(self, *exc: object) -> None:
         if self.status is not None:
             self.status.stop()
+
+
+def job_command(config: type) -> Callable[[F], F]:
+    """`search` and `train-ideator`: run options (no --ray-address: Ray's default cluster),
+    the job's CONFIG, and --base-url for its LLMs; errors as one line."""
+    bundles = {
+        "run": Options(RunOptions, without=("ray_address", "ray_shared")),
+        "config": Options(config),
+        "llm": Options(LLMOptions, only=("base_url",)),
+    }
+    return lambda fn: one_line_errors(with_options(**bundles)(fn))
+
+
+def run_job(
+    run: RunOptions,
+    clients: list[Any],
+    job: Callable[[Any, Callable[[str], None]], dict[str, Any]],
+    pretty: Callable[[Console, dict[str, Any]], None],
+) -> None:
+    """Run `job(store, progress)` with the clients' calls booked; a ValueError is bad input."""
+    from agent.store import Store
+
+    with closing(Store(run.run_path)) as store, progress(run.as_json) as step:
+        book_llm_calls(store, *clients)
+        try:
+            result = job(store, step)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+    emit(result, run.as_json, pretty)

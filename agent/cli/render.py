@@ -1,15 +1,14 @@
-"""What the CLI shows: store rows gathered into plain dicts, and rich renderings of them."""
+"""What the CLI shows: rich renderings of the dicts that commands print (or emit as JSON).
+
+The dicts come from agent/executor.py and agent/search, or from agent/cli/gather.py."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.syntax import Syntax
 from rich.table import Table
-
-from agent.store import Store
 
 _STATUS_STYLE = {
     "succeeded": "green",
@@ -31,68 +30,6 @@ def _num(x: float | None) -> str:
     return "-" if x is None else f"{x:.6g}"
 
 
-# -- gathering ----------------------------------------------------------------------------
-
-
-def collect(store: Store, kind: str, row: dict[str, Any]) -> dict[str, Any]:
-    """Everything `executor show` prints for one idea, candidate or run."""
-    if kind == "idea":
-        cands = [_candidate(store, c) for c in store.candidates(row["id"])]
-        return {"kind": "idea", "idea": row, "candidates": cands}
-    if kind == "candidate":
-        return {"kind": "candidate", "idea": store.idea(row["idea_id"]), **_candidate(store, row)}
-    run = dict(row)
-    run["logs"] = _logs(Path(run["artifacts"]))
-    return {"kind": "run", "run": run}
-
-
-def _candidate(store: Store, cand: dict[str, Any]) -> dict[str, Any]:
-    calls = store.llm_calls(cand["id"])
-    costs = [c["cost_usd"] for c in calls if c["cost_usd"] is not None]
-    return {
-        "candidate": cand,
-        "attempts": [
-            {k: a[k] for k in ("n", "phase", "error", "response")}
-            for a in store.attempts(cand["id"])
-        ],
-        "runs": store.runs(cand["id"]),
-        "llm": {
-            "calls": len(calls),
-            "cached": sum(c["cached"] for c in calls),
-            "input_tokens": sum(c["input_tokens"] for c in calls),
-            "output_tokens": sum(c["output_tokens"] for c in calls),
-            "cost_usd": sum(costs) if costs else None,
-        },
-    }
-
-
-def _logs(artifacts: Path) -> dict[str, str]:
-    logs = artifacts / "logs"
-    return {p.name: str(p) for p in sorted(logs.glob("*"))} if logs.is_dir() else {}
-
-
-def envs_table(found: list[Any]) -> dict[str, Any]:
-    envs = []
-    for item in found:
-        if isinstance(item, tuple):
-            path, error = item
-            envs.append({"name": path.name, "path": str(path), "error": str(error)})
-            continue
-        envs.append(
-            {
-                "name": item.name,
-                "path": str(item.root),
-                "description": item.manifest.description,
-                "metric": item.manifest.metric.name,
-                "scales": {
-                    name: {"gpus": s.gpus, "timeout": s.timeout, "description": s.description}
-                    for name, s in item.manifest.scales.items()
-                },
-            }
-        )
-    return {"environments": envs}
-
-
 def failure_line(r: dict[str, Any]) -> str:
     """One line saying why a run-idea did not succeed."""
     reason = (r.get("reason") or "no reason recorded").splitlines()[0]
@@ -102,9 +39,6 @@ def failure_line(r: dict[str, Any]) -> str:
         where = f" ({phase})" if phase else ""
         return f"candidate {r['candidate_id']} {r['status']} after {n} attempt(s){where}: {reason}"
     return f"run {r['run_id']} {r['status']}: {reason}"
-
-
-# -- rendering ----------------------------------------------------------------------------
 
 
 def print_run_idea(console: Console, r: dict[str, Any]) -> None:

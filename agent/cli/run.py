@@ -12,7 +12,6 @@ import typer
 
 from agent.cli import render as report
 from agent.cli.common import (
-    JsonOpt,
     LLMOptions,
     RunOptions,
     book_llm_calls,
@@ -43,7 +42,6 @@ def run_idea_cmd(
         Path | None, typer.Option("--patch", help="Apply this diff or SEARCH/REPLACE file; no LLM.")
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="EXECUTOR_SEED of the run.")] = 0,
-    as_json: JsonOpt = False,
 ) -> None:
     """Implement IDEA as a candidate commit, validate it, run it, and print its reward."""
     from agent.executor import run_idea
@@ -71,12 +69,12 @@ def run_idea_cmd(
         editable_context(environment, config.context_tokens)  # too large: say so before a call
         client = llm.client(llm.llm, run.run_path / "llm_cache")
     req = run.request(environment, seed, implementer=config)
-    with closing(Store(run.run_path)) as store, progress(as_json) as step:
+    with closing(Store(run.run_path)) as store, progress(run.as_json) as step:
         book_llm_calls(store, client)
         result = asyncio.run(
             run_idea(idea, req, store, client=client, patch_text=patch_text, progress=step)
         )
-    emit(result, as_json, report.print_run_idea)
+    emit(result, run.as_json, report.print_run_idea)
     if result["status"] != "succeeded":
         error(report.failure_line(result))
         raise typer.Exit(1)
@@ -87,7 +85,6 @@ def run_idea_cmd(
 def baseline_cmd(
     run: RunOptions,
     seeds: Annotated[int, typer.Option("--seeds", min=1, help="Runs with seeds 0..N-1.")] = 3,
-    as_json: JsonOpt = False,
 ) -> None:
     """Run the unmodified baseline with several seeds; print mean ± std of reward and metrics.
 
@@ -98,9 +95,9 @@ def baseline_cmd(
     environment = run.preflight()
     run.check_backend(environment, run.gpus)
     req = run.request(environment)
-    with closing(Store(run.run_path)) as store, progress(as_json) as step:
+    with closing(Store(run.run_path)) as store, progress(run.as_json) as step:
         result = asyncio.run(run_baseline(req, store, seeds, step))
-    emit(result, as_json, report.print_baseline)
+    emit(result, run.as_json, report.print_baseline)
     raise typer.Exit(0 if result["status"] == "succeeded" else 1)
 
 

@@ -10,34 +10,14 @@ from typing import Annotated, Any
 import typer
 
 from agent.cli import render as report
-from agent.cli.common import (
-    JsonOpt,
-    LLMOptions,
-    RunOptions,
-    book_llm_calls,
-    emit,
-    print_path,
-    progress,
-)
+from agent.cli.common import LLMOptions, ResumeOpt, RunOptions, job_command, print_path, run_job
 from agent.cli.errors import UsageError, one_line_errors
-from agent.cli.options import Options, with_options
 from agent.search.config import SearchConfig
 
 
-@one_line_errors
-@with_options(
-    run=Options(RunOptions, without=("ray_address", "ray_shared")),
-    config=Options(SearchConfig),
-    llm=Options(LLMOptions, only=("base_url",)),
-)
+@job_command(SearchConfig)
 def search_cmd(
-    run: RunOptions,
-    config: SearchConfig,
-    llm: LLMOptions,
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Continue the search in --run-dir.")
-    ] = False,
-    as_json: JsonOpt = False,
+    run: RunOptions, config: SearchConfig, llm: LLMOptions, resume: ResumeOpt = False
 ) -> None:
     """Search: epochs of ideas run against ENV, every result archived, top ideas re-run."""
     from agent.search.loop import run_search
@@ -50,23 +30,16 @@ def search_cmd(
     if impl_client is None:
         impl_client = getattr(ideator, "client", None)  # an LLM ideator implements its ideas
     req = run.request(environment)
-    with closing(_store(run.run_path)) as store, progress(as_json) as step:
-        book_llm_calls(store, impl_client, getattr(ideator, "client", None))
-        try:
-            result = asyncio.run(
-                run_search(
-                    config,
-                    req,
-                    store,
-                    ideator,
-                    implementer=impl_client,
-                    resume=resume,
-                    progress=step,
-                )
+    run_job(
+        run,
+        [impl_client, getattr(ideator, "client", None)],  # ideation and implementation spend
+        lambda store, step: asyncio.run(
+            run_search(
+                config, req, store, ideator, implementer=impl_client, resume=resume, progress=step
             )
-        except ValueError as e:
-            raise UsageError(str(e)) from None
-    emit(result, as_json, report.print_search)
+        ),
+        report.print_search,
+    )
 
 
 def _ideator(spec: str, environment: Any, scale: str, llm: LLMOptions, cache: Path) -> Any:
@@ -91,12 +64,6 @@ def _ideator(spec: str, environment: Any, scale: str, llm: LLMOptions, cache: Pa
             raise UsageError(str(e)) from None
         return ReplayIdeator(path)
     return LLMIdeator(llm.client(spec, cache))
-
-
-def _store(run_path: Path) -> Any:
-    from agent.store import Store
-
-    return Store(run_path)
 
 
 @one_line_errors
@@ -154,8 +121,8 @@ def export_cmd(
 
 
 def _existing_store(run_dir: Path) -> Any:
-    from agent.store import DB_NAME
+    from agent.store import DB_NAME, Store
 
     if not (run_dir / DB_NAME).is_file():
         raise UsageError(f"no store at {run_dir / DB_NAME}: pass the run directory of a search")
-    return _store(run_dir)
+    return Store(run_dir)
