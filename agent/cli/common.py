@@ -1,9 +1,8 @@
 """What several commands share: the run options, the LLM options, --json, and their helpers.
 
 Each shared option is declared once, as a field of `OutputOptions`, `StoreOptions`,
-`RunOptions` or `LLMOptions`; a command
-offers the fields it uses (`Options(RunOptions, without=...)`, agent/cli/options.py).
-"""
+`RunOptions` or `LLMOptions`; a command offers the fields it uses
+(`Options(RunOptions, without=...)`, agent/cli/options.py)."""
 
 from __future__ import annotations
 
