@@ -1,4 +1,5 @@
-"""Shared fixtures: a private copy of the toy environment, a run dir, and the real CLI."""
+"""Shared fixtures: a private copy of the toy environment, a run dir, and the CLI (in this
+process, or the installed entry point in its own)."""
 
 from __future__ import annotations
 
@@ -56,10 +57,10 @@ def clean_environ(**extra: str) -> dict[str, str]:
 
 
 class CLIResult:
-    def __init__(self, proc: subprocess.CompletedProcess[str]) -> None:
-        self.rc = proc.returncode
-        self.stdout = proc.stdout
-        self.stderr = proc.stderr
+    def __init__(self, rc: int, stdout: str, stderr: str) -> None:
+        self.rc = rc
+        self.stdout = stdout
+        self.stderr = stderr
 
     @property
     def json(self) -> dict[str, Any]:
@@ -70,8 +71,37 @@ class CLIResult:
 
 
 @pytest.fixture
-def cli() -> Callable[..., CLIResult]:
-    """Run the installed `executor` entry point as a user would."""
+def cli(monkeypatch: pytest.MonkeyPatch) -> Callable[..., CLIResult]:
+    """Run the `executor` app in this process, as `clean_environ` and `cwd` would start it.
+
+    In-process (typer's CliRunner) saves an interpreter start per call; `cli_process` runs
+    the installed entry point where a real process matters (signals, the console script).
+    `timeout` is accepted for symmetry with `cli_process` and not enforced here."""
+    from typer.testing import CliRunner
+
+    from agent.cli import app
+
+    def run(
+        *args: str | Path, timeout: float = 120, cwd: Path | None = None, **env: str
+    ) -> CLIResult:
+        with monkeypatch.context() as m:
+            for key in os.environ.keys() - clean_environ().keys():
+                m.delenv(key)
+            for key, value in env.items():
+                m.setenv(key, value)
+            if cwd is not None:
+                m.chdir(cwd)
+            res = CliRunner().invoke(app, [str(a) for a in args])
+        if res.exception is not None and not isinstance(res.exception, SystemExit):
+            raise res.exception  # a traceback the user would see: fail with it
+        return CLIResult(res.exit_code, res.stdout, res.stderr)
+
+    return run
+
+
+@pytest.fixture
+def cli_process() -> Callable[..., CLIResult]:
+    """Run the installed `executor` entry point in its own process, as a user would."""
 
     def run(
         *args: str | Path, timeout: float = 120, cwd: Path | None = None, **env: str
@@ -84,7 +114,7 @@ def cli() -> Callable[..., CLIResult]:
             timeout=timeout,
             env=clean_environ(**env),
         )
-        return CLIResult(proc)
+        return CLIResult(proc.returncode, proc.stdout, proc.stderr)
 
     return run
 
@@ -97,6 +127,16 @@ def assert_one_line_error(res: CLIResult, *needles: str) -> None:
     assert len(lines) == 1 and lines[0].startswith("error:"), res
     for needle in needles:
         assert needle in lines[0], res
+
+
+def assert_usage_error(res: CLIResult, *needles: str) -> None:
+    """Refused by the parser (typer): exit 2, a usage hint and the needles, no traceback."""
+    assert res.rc == 2, res
+    assert "Traceback" not in res.stderr + res.stdout and "Usage:" in res.stderr, res
+    boxed = [line.strip(" │╭╮╰╯─") for line in res.stderr.splitlines()]
+    text = " ".join(part for part in boxed if part)  # the message may wrap inside its box
+    for needle in needles:
+        assert needle in text, res
 
 
 def store_rows(run_dir: Path, table: str) -> list[dict[str, Any]]:

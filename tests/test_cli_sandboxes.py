@@ -58,7 +58,6 @@ def test_baseline_seeds_share_slots(cli, toy_env, run_dir) -> None:
         (["--sandbox", "docker:colour=blue"], ["no option 'colour'", "image, network"]),
         (["--sandbox", "local:network=maybe"], ["must be a bool"]),
         (["--sandbox", "vm"], ["unknown sandbox kind 'vm'", "docker, local"]),
-        (["--backend", "slurm"], ["unknown --backend 'slurm'"]),
         (["--gpus", "a,b"], ["--gpus takes device ids"]),
     ],
 )
@@ -67,6 +66,13 @@ def test_bad_sandbox_and_backend_options(cli, toy_env, run_dir, args, needles) -
     assert res.rc == 2
     assert_one_line_error(res, *needles)
     assert not run_dir.exists()  # nothing written
+
+
+def test_an_unknown_backend_is_one_line_naming_the_known_ones(cli, toy_env, run_dir) -> None:
+    res = cli("baseline", "--env", toy_env, "--backend", "slurm", "--run-dir", run_dir)
+    assert res.rc == 2
+    assert_one_line_error(res, "--backend: unknown backend 'slurm'", "known: local, ray")
+    assert not run_dir.exists()
 
 
 def test_a_gpu_scale_without_gpus_says_what_to_do(cli, run_dir) -> None:

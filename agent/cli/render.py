@@ -1,16 +1,13 @@
-"""What the CLI shows: store rows gathered into plain dicts, results (agent/results.py), and
-rich renderings of both."""
+"""What the CLI shows: rich renderings of the typed results (agent/results.py) and of the
+dicts that agent/cli/gather.py gathers from the store."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.syntax import Syntax
 from rich.table import Table
-
-from agent.store import Store
 
 if TYPE_CHECKING:  # the CLI imports these heavy modules inside its commands
     from agent.results import BaselineResult, RunResult, TrainingResult
@@ -36,68 +33,6 @@ def _num(x: float | None) -> str:
     return "-" if x is None else f"{x:.6g}"
 
 
-# -- gathering ----------------------------------------------------------------------------
-
-
-def collect(store: Store, kind: str, row: dict[str, Any]) -> dict[str, Any]:
-    """Everything `executor show` prints for one idea, candidate or run."""
-    if kind == "idea":
-        cands = [_candidate(store, c) for c in store.candidates(row["id"])]
-        return {"kind": "idea", "idea": row, "candidates": cands}
-    if kind == "candidate":
-        return {"kind": "candidate", "idea": store.idea(row["idea_id"]), **_candidate(store, row)}
-    run = dict(row)
-    run["logs"] = _logs(Path(run["artifacts"]))
-    return {"kind": "run", "run": run}
-
-
-def _candidate(store: Store, cand: dict[str, Any]) -> dict[str, Any]:
-    calls = store.llm_calls(cand["id"])
-    costs = [c["cost_usd"] for c in calls if c["cost_usd"] is not None]
-    return {
-        "candidate": cand,
-        "attempts": [
-            {k: a[k] for k in ("n", "phase", "error", "response")}
-            for a in store.attempts(cand["id"])
-        ],
-        "runs": store.runs(cand["id"]),
-        "llm": {
-            "calls": len(calls),
-            "cached": sum(c["cached"] for c in calls),
-            "input_tokens": sum(c["input_tokens"] for c in calls),
-            "output_tokens": sum(c["output_tokens"] for c in calls),
-            "cost_usd": sum(costs) if costs else None,
-        },
-    }
-
-
-def _logs(artifacts: Path) -> dict[str, str]:
-    logs = artifacts / "logs"
-    return {p.name: str(p) for p in sorted(logs.glob("*"))} if logs.is_dir() else {}
-
-
-def envs_table(found: list[Any]) -> dict[str, Any]:
-    envs = []
-    for item in found:
-        if isinstance(item, tuple):
-            path, error = item
-            envs.append({"name": path.name, "path": str(path), "error": str(error)})
-            continue
-        envs.append(
-            {
-                "name": item.name,
-                "path": str(item.root),
-                "description": item.manifest.description,
-                "metric": item.manifest.metric.name,
-                "scales": {
-                    name: {"gpus": s.gpus, "timeout": s.timeout, "description": s.description}
-                    for name, s in item.manifest.scales.items()
-                },
-            }
-        )
-    return {"environments": envs}
-
-
 def failure_line(r: RunResult) -> str:
     """One line saying why a run-idea did not succeed."""
     reason = (r.reason or "no reason recorded").splitlines()[0]
@@ -107,9 +42,6 @@ def failure_line(r: RunResult) -> str:
         where = f" ({phase})" if phase else ""
         return f"candidate {r.candidate_id} {r.status} after {n} attempt(s){where}: {reason}"
     return f"run {r.run_id} {r.status}: {reason}"
-
-
-# -- rendering ----------------------------------------------------------------------------
 
 
 def print_run_idea(console: Console, r: RunResult) -> None:

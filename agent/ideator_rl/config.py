@@ -1,14 +1,19 @@
 """`TrainIdeatorConfig`: every setting of an ideator-RL training, each with its help text.
 
-Fixed at a training's start and stored with it, so `--resume` cannot drift (as for search).
+The `executor train-ideator` options are generated from these fields (agent/cli/options.py),
+so the command line cannot drift from them. Fixed at a training's start and stored with it, so
+`--resume` cannot drift either (as for search).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
-REWARD_MODES = ("raw", "baseline-relative", "rank")
-VLLM_MODES = ("auto", "on", "off")
+RewardMode = Literal["raw", "baseline-relative", "rank"]
+VllmMode = Literal["auto", "on", "off"]
+REWARD_MODES: tuple[str, ...] = get_args(RewardMode)
+VLLM_MODES: tuple[str, ...] = get_args(VllmMode)
 TINY_MODEL = "tiny"  # --model tiny: a small ideator built locally for the environment's knobs
 
 
@@ -16,28 +21,35 @@ TINY_MODEL = "tiny"  # --model tiny: a small ideator built locally for the envir
 class TrainIdeatorConfig:
     model: str = field(
         default=TINY_MODEL,
-        metadata={"help": "Hub id or local path of the ideator, or 'tiny' to build one locally."},
+        metadata={
+            "help": "Hub id or local path of the ideator; tiny: build one here (CPU scales)."
+        },
     )
     implementer: str = field(
         default="hparam",
         metadata={"help": "hparam (ideas as NAME=VALUE, no LLM) or PROVIDER:MODEL."},
     )
-    steps: int = field(default=20, metadata={"help": "GRPO optimizer steps."})
-    group_size: int = field(default=8, metadata={"help": "Ideas sampled per prompt (GRPO group)."})
+    steps: int = field(default=20, metadata={"help": "GRPO optimizer steps.", "min": 1})
+    group_size: int = field(
+        default=8, metadata={"help": "Ideas sampled per prompt (GRPO group).", "min": 2}
+    )
     prompts_per_step: int = field(
-        default=1, metadata={"help": "Groups per step (the one environment prompt, repeated)."}
+        default=1,
+        metadata={"help": "GRPO groups per step (the one environment prompt, repeated).", "min": 1},
     )
     learning_rate: float | None = field(
         default=None, metadata={"help": "Adapter learning rate (default: 1e-5; 3e-3 for tiny)."}
     )
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
-    lora_alpha: int | None = field(default=None, metadata={"help": "LoRA alpha (default: 2r)."})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank.", "min": 1})
+    lora_alpha: int | None = field(
+        default=None, metadata={"help": "LoRA alpha (default: 2r).", "min": 1}
+    )
     temperature: float = field(default=1.0, metadata={"help": "Sampling temperature."})
     max_completion_tokens: int | None = field(
         default=None, metadata={"help": "Completion cap in tokens (default: 2048; 64 for tiny)."}
     )
     beta: float = field(default=0.0, metadata={"help": "KL penalty to the base model."})
-    reward: str = field(
+    reward: RewardMode = field(
         default="raw",
         metadata={
             "help": "raw (the execution reward), baseline-relative (reward / baseline - 1), "
@@ -69,10 +81,13 @@ class TrainIdeatorConfig:
     length_cap: int = field(
         default=1024, metadata={"help": "Completion tokens at which the length bonus stops."}
     )
-    save_every: int = field(default=5, metadata={"help": "Checkpoint the adapter every N steps."})
+    save_every: int = field(
+        default=5, metadata={"help": "Checkpoint the adapter every N steps.", "min": 1}
+    )
     seed: int = field(default=0, metadata={"help": "Seeds sampling, the adapter and the runs."})
-    vllm: str = field(
-        default="auto", metadata={"help": "Generate with vLLM: auto (on a GPU if installed)."}
+    vllm: VllmMode = field(
+        default="auto",
+        metadata={"help": "Generate with vLLM: auto (on a CUDA GPU where vllm is installed)."},
     )
     vllm_memory: float = field(
         default=0.3, metadata={"help": "Share of the policy GPU's memory vLLM may take."}
@@ -82,6 +97,7 @@ class TrainIdeatorConfig:
     )
 
     def __post_init__(self) -> None:
+        # Checked again here: a stored config is read back without the CLI.
         if self.reward not in REWARD_MODES:
             raise ValueError(f"--reward is one of {', '.join(REWARD_MODES)}, not {self.reward!r}")
         if self.vllm not in VLLM_MODES:

@@ -36,13 +36,23 @@ Responder = Callable[[list[Message], int], Awaitable[str]]
 
 @dataclass(frozen=True)
 class ImplementerConfig:
-    attempts: int = field(default=3, metadata={"help": "LLM tries per sample, revisions included."})
-    samples: int = field(default=1, metadata={"help": "Independent implementations in parallel."})
-    context_tokens: int = field(
-        default=100_000, metadata={"help": "Budget for task + editable files in the prompt."}
+    attempts: int = field(
+        default=3, metadata={"help": "LLM tries per sample, revisions included.", "min": 1}
     )
-    max_tokens: int = field(default=16_384, metadata={"help": "Longest LLM answer, in tokens."})
-    temperature: float = field(default=0.7, metadata={"help": "LLM sampling temperature."})
+    samples: int = field(
+        default=1,
+        metadata={"help": "Independent implementations in parallel; first valid wins.", "min": 1},
+    )
+    context_tokens: int = field(
+        default=100_000, metadata={"help": "Prompt budget for task + editable files, in tokens."}
+    )
+    # "cli": False: set from code only, `executor run-idea` does not offer them.
+    max_tokens: int = field(
+        default=16_384, metadata={"help": "Longest LLM answer, in tokens.", "cli": False}
+    )
+    temperature: float = field(
+        default=0.7, metadata={"help": "LLM sampling temperature.", "cli": False}
+    )
 
 
 @dataclass

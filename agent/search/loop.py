@@ -20,40 +20,13 @@ from agent.executor import RunRequest, run_baseline, run_idea
 from agent.llm import LLMClient
 from agent.results import Result
 from agent.search.archive import HELD_OUT_SEED, Archive, ArchivedIdea
+from agent.search.config import SearchConfig
 from agent.search.ideas_parse import IdeaParseError
 from agent.search.ideators import IdeationContext, Ideator
 from agent.search.stats import Comparison, Interval, compare, interval
 from agent.store import Store
 from runner.backends import Backend
 from runner.workspace import remove_stale_workspaces
-
-
-@dataclass
-class SearchConfig:
-    """A search's settings; fixed at its start and stored, so a resume cannot drift."""
-
-    epochs: int = field(default=3, metadata={"help": "Epochs of ideas."})
-    ideas_per_epoch: int = field(default=8, metadata={"help": "Ideas generated per epoch."})
-    baseline_seeds: int = field(default=3, metadata={"help": "Baseline runs (noise estimate)."})
-    rerun_top: int = field(default=3, metadata={"help": "Top ideas re-run at the end."})
-    rerun_seeds: int = field(default=2, metadata={"help": "Held-out seeds per re-run idea."})
-    seed: int = field(default=0, metadata={"help": "Seeds the ideator's sampling."})
-    ideator: str = field(default="hparam", metadata={"help": "hparam | replay:FILE | P:MODEL"})
-    implementer: str = field(default="", metadata={"help": "PROVIDER:MODEL for LLM ideas."})
-    mode: str = field(default="epochs", metadata={"help": "epochs (barriers) or async."})
-    budget_usd: float | None = field(default=None, metadata={"help": "Stop at this LLM spend."})
-    budget_gpu_hours: float | None = field(
-        default=None, metadata={"help": "Stop at this many GPU-hours of runs."}
-    )
-
-    def __post_init__(self) -> None:
-        if self.mode not in ("epochs", "async"):
-            raise ValueError(f"--mode is epochs or async, not {self.mode!r}")
-        for name in ("budget_usd", "budget_gpu_hours"):
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                flag = "--" + name.replace("_", "-")
-                raise ValueError(f"{flag} must be above 0 (leave it out for no limit)")
 
 
 def spend(store: Store) -> dict[str, float]:

@@ -15,6 +15,7 @@ from tests.conftest import (
     EXECUTOR,
     assert_one_line_error,
     assert_store_consistent,
+    assert_usage_error,
     clean_environ,
     store_rows,
 )
@@ -59,7 +60,7 @@ def steps_recorded(runs: Path) -> list[int]:
         return []
 
 
-def test_train_kill_resume_and_report(cli, toy_env, tmp_path) -> None:
+def test_train_kill_resume_and_report(cli, cli_process, toy_env, tmp_path) -> None:
     env, runs = slow_toy(toy_env), tmp_path / "runs"
     proc = subprocess.Popen(
         train_cmd(env, runs),
@@ -80,7 +81,7 @@ def test_train_kill_resume_and_report(cli, toy_env, tmp_path) -> None:
     proc.wait()
     assert 2 <= max(steps_recorded(runs)) < 5
 
-    res = cli(*train_cmd(env, runs, "--resume")[1:], timeout=600)
+    res = cli_process(*train_cmd(env, runs, "--resume")[1:], timeout=600)  # end to end
     assert res.rc == 0, res
     out = res.json
     assert out["resumed_from"] is not None and out["resumed_from"].startswith("checkpoint-")
@@ -149,7 +150,6 @@ def test_train_kill_resume_and_report(cli, toy_env, tmp_path) -> None:
 def test_bad_input_is_one_line_and_writes_nothing(cli, toy_env, tmp_path) -> None:
     runs = tmp_path / "runs"
     cases = [
-        (("--reward", "best"), "--reward is one of raw"),
         (("--resume",), "no ideator training to resume"),
         (("--model", "./no/such/model"), "no model there"),
         (("--vllm", "on"), "--vllm on needs a CUDA GPU"),
@@ -158,4 +158,6 @@ def test_bad_input_is_one_line_and_writes_nothing(cli, toy_env, tmp_path) -> Non
         res = cli("train-ideator", "--env", toy_env, "--run-dir", runs, *extra)
         assert res.rc == 2, res
         assert_one_line_error(res, message)
+    res = cli("train-ideator", "--env", toy_env, "--run-dir", runs, "--reward", "best")
+    assert_usage_error(res, "Invalid value for '--reward'", "'raw', 'baseline-relative', 'rank'")
     assert not list(runs.glob("ideator/*")), "a refused training left files behind"

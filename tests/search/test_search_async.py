@@ -7,8 +7,9 @@ import asyncio
 
 from agent.executor import RunRequest
 from agent.search.archive import Archive
+from agent.search.config import SearchConfig
 from agent.search.ideators import HparamIdeator
-from agent.search.loop import SearchConfig, run_search
+from agent.search.loop import run_search
 from agent.store import Store
 from environments import load_environment
 

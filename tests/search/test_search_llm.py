@@ -14,8 +14,9 @@ from typing import Any
 from agent.executor import RunRequest
 from agent.llm import make_client
 from agent.search.archive import Archive
+from agent.search.config import SearchConfig
 from agent.search.ideators import LLMIdeator
-from agent.search.loop import SearchConfig, run_search
+from agent.search.loop import run_search
 from agent.store import Store
 from environments import load_environment
 from tests.llm_server import llm_server_fixture  # noqa: F401

@@ -1,0 +1,117 @@
+"""`executor search`, and `report` / `export` of what a run directory holds."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import closing
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from agent.cli import render as report
+from agent.cli.common import LLMOptions, ResumeOpt, RunOptions, job_command, print_path, run_job
+from agent.cli.errors import UsageError, one_line_errors
+from agent.search.config import SearchConfig
+
+
+@job_command(SearchConfig)
+def search_cmd(
+    run: RunOptions, config: SearchConfig, llm: LLMOptions, resume: ResumeOpt = False
+) -> None:
+    """Search: epochs of ideas run against ENV, every result archived, top ideas re-run."""
+    from agent.search.loop import run_search
+
+    environment = run.preflight()
+    run.check_backend(environment, run.gpus)
+    cache = run.run_path / "llm_cache"
+    ideator = _ideator(config.ideator, environment, run.scale, llm, cache)
+    impl_client = llm.client(config.implementer, cache) if config.implementer else None
+    if impl_client is None:
+        impl_client = getattr(ideator, "client", None)  # an LLM ideator implements its ideas
+    req = run.request(environment)
+    run_job(
+        run,
+        [impl_client, getattr(ideator, "client", None)],  # ideation and implementation spend
+        lambda store, step: asyncio.run(
+            run_search(
+                config, req, store, ideator, implementer=impl_client, resume=resume, progress=step
+            )
+        ),
+        report.print_search,
+    )
+
+
+def _ideator(spec: str, environment: Any, scale: str, llm: LLMOptions, cache: Path) -> Any:
+    """The ideator `--ideator` names (a registry entry, PROVIDER:MODEL or package.module:Class);
+    an unknown name, a replay file or knobs that cannot serve: exit 2."""
+    from agent.search.ideators import make_ideator
+
+    try:
+        return make_ideator(
+            spec, env=environment, scale=scale, make_client=lambda s: llm.client(s, cache)
+        )
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+@one_line_errors
+def report_cmd(
+    run_dir: Annotated[
+        Path, typer.Argument(help="A run directory holding a search or an ideator training.")
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="HTML file (default: RUN_DIR/report.html).")
+    ] = None,
+) -> None:
+    """Write a self-contained HTML report of the search (or ideator training) in RUN_DIR."""
+    from agent.ideator_rl.html_report import has_training, write_training_report
+    from agent.search.archive import Archive
+    from agent.search.html_report import write_report
+
+    store = _existing_store(run_dir)
+    paths = []
+    with closing(store):
+        search, training = Archive(store).latest() is not None, has_training(store)
+        if not search and not training:
+            raise UsageError(
+                f"{run_dir} holds no search or ideator training: run `executor search` or "
+                "`executor train-ideator` first"
+            )
+        if search:
+            paths.append(write_report(store, out or run_dir / "report.html"))
+        if training:  # beside a search's report when the run dir holds both
+            default = run_dir / ("ideator_report.html" if search else "report.html")
+            target = out.with_name("ideator_" + out.name) if out and search else out or default
+            paths.append(write_training_report(store, target))
+    for path in paths:
+        print_path(path)
+
+
+@one_line_errors
+def export_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory holding a search.")],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="JSONL file (default: RUN_DIR/trajectories.jsonl)."),
+    ] = None,
+) -> None:
+    """Write the search's trajectories as JSONL (one idea per line); print the path."""
+    from agent.search.export import trajectories, write_jsonl
+
+    store = _existing_store(run_dir)
+    with closing(store):
+        rows = trajectories(store)
+    if not rows:
+        raise UsageError(f"{run_dir} holds no search: run `executor search` first")
+    path = out or run_dir / "trajectories.jsonl"
+    write_jsonl(rows, path)
+    print_path(path)
+
+
+def _existing_store(run_dir: Path) -> Any:
+    from agent.store import DB_NAME, Store
+
+    if not (run_dir / DB_NAME).is_file():
+        raise UsageError(f"no store at {run_dir / DB_NAME}: pass the run directory of a search")
+    return Store(run_dir)

@@ -1,0 +1,49 @@
+"""`executor train-ideator`: GRPO on execution reward for the model that writes ideas."""
+
+from __future__ import annotations
+
+from agent.cli import render as report
+from agent.cli.common import LLMOptions, ResumeOpt, RunOptions, job_command, run_job
+from agent.cli.errors import UsageError
+from agent.ideator_rl.config import TrainIdeatorConfig
+
+
+@job_command(TrainIdeatorConfig)
+def train_ideator_cmd(
+    run: RunOptions, config: TrainIdeatorConfig, llm: LLMOptions, resume: ResumeOpt = False
+) -> None:
+    """Train the ideator with GRPO on execution reward (LoRA); every idea is run and stored."""
+    from agent.ideator_rl import train_ideator
+    from agent.ideator_rl.trainer import execution_gpus
+    from runner.scheduler import detect_gpus
+
+    environment = run.preflight()
+    scale_gpus = environment.scale(run.scale).gpus
+    try:
+        if config.implementer == "hparam":
+            from agent.knobs import knobs_for
+
+            knobs_for(environment, run.scale)
+        gpus = execution_gpus(
+            run.gpus,
+            detect_gpus() if run.backend == "local" else [],
+            config.policy_gpu,
+            scale_gpus,
+        )
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if config.tiny and scale_gpus:
+        raise UsageError("--model tiny is for CPU scales: give a hub model for a GPU scale")
+    run.check_backend(environment, gpus)
+    client = None
+    if config.implementer != "hparam":
+        client = llm.client(config.implementer, run.run_path / "llm_cache")
+    req = run.request(environment, config.seed, gpus=gpus)
+    run_job(
+        run,
+        [client],
+        lambda store, step: train_ideator(
+            config, req, store, client=client, resume=resume, progress=step
+        ),
+        report.print_training,
+    )
