@@ -15,6 +15,7 @@ from tests.conftest import (
 PATCH = TOY_ENV / "ideas" / "more_steps.patch"
 
 
+@pytest.mark.docker
 def test_run_idea_in_docker_scores_like_local(cli, toy_env, tmp_path) -> None:
     if reason := docker_unavailable_reason():
         pytest.skip(reason)

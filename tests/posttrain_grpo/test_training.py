@@ -9,7 +9,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from tests.posttrain_grpo.conftest import run_train
+from tests.env_modules import run_train
+from tests.posttrain_grpo.conftest import ENV
 
 
 def test_smoke_run_saves_a_policy_and_logs_progress(smoke_output: Path) -> None:
@@ -119,13 +120,7 @@ def test_checkpoint_round_trip(
 
 def test_training_stops_within_its_budget_and_still_saves(tmp_path: Path) -> None:
     out = tmp_path / "output"
-    import os
-
-    os.environ["EXECUTOR_TIME_BUDGET_S"] = "1"
-    try:
-        proc = run_train(out, "--scale", "tiny", "--save_reserve_s=0")
-    finally:
-        del os.environ["EXECUTOR_TIME_BUDGET_S"]
+    proc = run_train(ENV, out, "--scale", "tiny", "--save_reserve_s=0", EXECUTOR_TIME_BUDGET_S="1")
     assert proc.returncode == 0, proc.stderr[-2000:]
     info = json.loads((out / "policy" / "training.json").read_text())
     assert info["stopped_by_budget"] is True and info["steps_done"] == 0

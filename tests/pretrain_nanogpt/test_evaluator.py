@@ -12,8 +12,6 @@ import io
 import json
 import math
 import os
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
@@ -23,7 +21,7 @@ import pytest
 import torch
 from torch.export.pt2_archive import PT2ArchiveReader, PT2ArchiveWriter
 
-from tests.env_modules import import_repo
+from tests.env_modules import import_repo, run_script
 from tests.pretrain_nanogpt.conftest import ENV, export, run_export
 
 T = 128  # the tiny scale's context
@@ -297,21 +295,15 @@ def test_evaluate_step_runs_no_candidate_code(
     assert marker.read_text() == "model code ran\n"
     marker.unlink()
     result_path = tmp_path / "result.json"
-    env = {
-        **os.environ,
-        "EXECUTOR_OUTPUT_DIR": str(output_copy),
-        "EXECUTOR_ENV_DIR": str(ENV),
-        "EXECUTOR_EXPORT_DIR": str(export_dir),
-        "EXECUTOR_RESULT_PATH": str(result_path),
-        "EXECUTOR_SCALE": "tiny",
-    }
-    proc = subprocess.run(
-        [sys.executable, str(ENV / "evaluate.py")],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
+    proc = run_script(
+        [ENV / "evaluate.py"],
+        tmp_path,
         timeout=600,
+        EXECUTOR_OUTPUT_DIR=str(output_copy),
+        EXECUTOR_ENV_DIR=str(ENV),
+        EXECUTOR_EXPORT_DIR=str(export_dir),
+        EXECUTOR_RESULT_PATH=str(result_path),
+        EXECUTOR_SCALE="tiny",
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(result_path.read_text())
