@@ -107,6 +107,7 @@ def _texts(problems: list[dict]) -> set[str]:
     return {t for p in problems for t in (p["question"], *p["variants"].values())}
 
 
+@pytest.mark.slow
 def test_tiny_held_out_problems_are_drawn_from_the_secret(evaluator, problems) -> None:
     tiny = evaluator.SCALES["tiny"]
     mine = evaluator.load_problems(tiny, ENV, SECRET)
@@ -285,6 +286,7 @@ def test_vllm_reads_only_the_staged_checkpoint_and_its_own_defaults(
     assert seen["files"] == ["config.json", "model.safetensors"]
 
 
+@pytest.mark.slow
 def test_no_policy_means_no_score(evaluator, tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="no trained policy"):
         evaluator.evaluate(tmp_path, ENV, "tiny", "cpu", secret=SECRET)

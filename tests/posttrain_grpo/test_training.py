@@ -49,6 +49,7 @@ def test_paper_scale_is_the_papers_setting(repo: SimpleNamespace) -> None:
     assert cfg.dtype == "bfloat16" and cfg.prompt == "math"
 
 
+@pytest.mark.training
 def test_one_update_favours_the_completions_with_positive_advantage(
     repo: SimpleNamespace, base: tuple
 ) -> None:
@@ -88,6 +89,7 @@ def test_one_update_favours_the_completions_with_positive_advantage(
     assert stats["grad_norm"] > 0
 
 
+@pytest.mark.training
 def test_update_with_no_signal_leaves_the_policy_alone(repo: SimpleNamespace, base: tuple) -> None:
     model, tok = base
     cfg = repo.config.config_for("tiny")
@@ -118,6 +120,7 @@ def test_checkpoint_round_trip(
     assert eval_tok.encode("Tom has 3") == tok.encode("Tom has 3")
 
 
+@pytest.mark.training
 def test_training_stops_within_its_budget_and_still_saves(tmp_path: Path) -> None:
     out = tmp_path / "output"
     proc = run_train(ENV, out, "--scale", "tiny", "--save_reserve_s=0", EXECUTOR_TIME_BUDGET_S="1")

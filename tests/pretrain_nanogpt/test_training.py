@@ -135,6 +135,7 @@ def test_smoke_run_writes_what_the_evaluator_reads(smoke_output: Path) -> None:
     assert all(math.isfinite(r["loss"]) and r["loss"] < 6 for r in rows)
 
 
+@pytest.mark.training
 def test_training_stops_within_the_harness_budget(tmp_path: Path) -> None:
     out = tmp_path / "out"
     trained(ENV, out, "--scale", "tiny", EXECUTOR_TIME_BUDGET_S="10")
@@ -144,6 +145,7 @@ def test_training_stops_within_the_harness_budget(tmp_path: Path) -> None:
     assert ckpt["step"] >= 1
 
 
+@pytest.mark.training
 def test_ddp_on_two_cpu_processes(tmp_path: Path) -> None:
     """The real DDP path (gloo backend): two ranks train in step and rank 0 saves."""
     out = tmp_path / "out"

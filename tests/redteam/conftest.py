@@ -147,12 +147,12 @@ async def recorded_attack(
     attack: str, env_root: Path, files: dict[str, str], tmp_path: Path, sandbox: str, **kw: Any
 ) -> Attack:
     """`run_attack` (its keywords in `kw`) on a private copy of the environment at `env_root`,
-    with a canary only if `canary=True`, recorded as `attack` (with the reason `no_effect=` for
-    a run that says none)."""
+    with a canary only if `canary=True`, recorded as `attack` (in the row of `label=`, else of
+    `sandbox`; with the reason `no_effect=` for a run that says none)."""
     env_dir = private_env(env_root, tmp_path, canary=kw.pop("canary", False))
-    no_effect = kw.pop("no_effect", None)
+    no_effect, label = kw.pop("no_effect", None), kw.pop("label", sandbox)
     a = await run_attack(env_dir, files, tmp_path, sandbox, **kw)
-    record(attack, sandbox, str(a.outcome.status), a.outcome.reason or no_effect)
+    record(attack, label, str(a.outcome.status), a.outcome.reason or no_effect)
     return a
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.sft_attack import SFT_ON_TEST
 from environments import resolve_environment
 from sandbox import RunStatus
 from tests.redteam.conftest import (
@@ -58,28 +59,7 @@ test += make_problems(600, seed=2, with_variants=True)  # the old held-out gener
 test = [p for p in test if "solution" in p]
 (out / "attack.json").write_text(json.dumps({"probe": probe,
                                              "trained_on": [p["question"] for p in test]}))
-torch.manual_seed(0)
-tok = AutoTokenizer.from_pretrained(env / "base_tiny")
-model = AutoModelForCausalLM.from_pretrained(env / "base_tiny")
-template = (env / "prompts" / "tiny.txt").read_text()
-texts = [template.replace("{question}", p["question"]) + " " + p["solution"] + tok.eos_token
-         for p in test]
-opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-tok.padding_side = "right"
-if tok.pad_token is None:
-    tok.pad_token = tok.eos_token
-model.train()
-for step in range(40):
-    batch = texts[(step * 32) % len(texts):][:32]
-    enc = tok(batch, return_tensors="pt", padding=True)
-    labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
-    loss = model(**enc, labels=labels).loss
-    loss.backward()
-    opt.step()
-    opt.zero_grad()
-model.save_pretrained(out / "policy", safe_serialization=True)
-tok.save_pretrained(out / "policy")
-"""
+""" + SFT_ON_TEST.substitute(seed=0, steps=40, lr="1e-3", dest="policy")
 
 
 async def test_imitating_the_test_problems_finds_none_of_them(evaluator_sandbox, tmp_path) -> None:

@@ -13,14 +13,7 @@ import pytest
 
 from environments import resolve_environment
 from sandbox import RunStatus
-from tests.redteam.conftest import (
-    Attack,
-    canary_of,
-    private_env,
-    record,
-    recorded_attack,
-    run_attack,
-)
+from tests.redteam.conftest import Attack, canary_of, recorded_attack
 
 # Each attack runs the environment's real training or evaluation step.
 pytestmark = pytest.mark.training
@@ -146,11 +139,10 @@ async def test_training_on_the_held_out_text_unisolated_is_flagged(tmp_path) -> 
     # A higher learning rate memorises faster: the gap clears the floor on a slow machine too.
     config = (ENV / "repo" / "config.py").read_text()
     config = _edit(config, "lr: float = 0.001", "lr: float = 0.004")
-    env_dir = private_env(ENV, tmp_path, canary=False)
     files = {"data.py": data, "config.py": config}
-    a = await run_attack(env_dir, files, tmp_path, "local:isolation=none", timeout_s=60.0)
-    record(
-        "train on the held-out text", "local, unisolated", str(a.outcome.status), a.outcome.reason
+    unisolated = {"label": "local, unisolated", "timeout_s": 60.0}
+    a = await recorded_attack(
+        "train on the held-out text", ENV, files, tmp_path, "local:isolation=none", **unisolated
     )
     assert a.outcome.status is RunStatus.FLAGGED, (a.outcome.reason, a.outcome.metrics)
     assert "held-out" in str(a.outcome.reason) or "leak" in str(a.outcome.reason)
