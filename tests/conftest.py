@@ -35,8 +35,14 @@ STEPS = 300
 
 
 # The tiers of pyproject's markers, for what a test needs through its fixtures: the trained
-# smoke outputs of the environments' conftests, and a sandbox kind parametrized as Docker.
-FIXTURE_MARKS = {"smoke_output": "training", "output_copy": "training", "smoke_export": "training"}
+# smoke outputs of the environments' conftests, a local Ray cluster (tests/test_ray_backend.py),
+# and a sandbox kind parametrized as Docker.
+FIXTURE_MARKS = {
+    "smoke_output": "training",
+    "output_copy": "training",
+    "smoke_export": "training",
+    "local_ray": "slow",
+}
 SANDBOX_KIND_FIXTURES = ("kind", "sandbox", "evaluator_sandbox")
 
 
