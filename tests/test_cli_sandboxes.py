@@ -42,6 +42,7 @@ def test_run_idea_in_docker_scores_like_local(cli, toy_env, tmp_path) -> None:
     assert rewards["docker"] == pytest.approx(rewards["local"])
 
 
+@pytest.mark.slow
 def test_baseline_seeds_share_slots(cli, toy_env, run_dir) -> None:
     res = cli(
         "baseline", "--env", toy_env, "--seeds", "3", "--slots", "2", "--json", "--run-dir", run_dir
