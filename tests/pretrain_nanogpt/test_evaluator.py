@@ -15,6 +15,7 @@ import os
 from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pytest
@@ -54,11 +55,15 @@ def _no_loss(result: dict) -> bool:
     return list(metrics) == ["val_loss"] and math.isnan(metrics["val_loss"])
 
 
+def tiny_scale(evaluator: ModuleType, monkeypatch: pytest.MonkeyPatch, **changes: Any) -> None:
+    """The evaluator's tiny scale with `changes`, for this test."""
+    monkeypatch.setitem(evaluator.SCALES, "tiny", replace(evaluator.SCALES["tiny"], **changes))
+
+
 @pytest.fixture
 def fast(evaluator: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
     """Less text scored (8 batches of held-out text, 4 of training text), the same checks."""
-    fast = replace(evaluator.SCALES["tiny"], val_tokens=32_768, train_tokens=16_384)
-    monkeypatch.setitem(evaluator.SCALES, "tiny", fast)
+    tiny_scale(evaluator, monkeypatch, val_tokens=32_768, train_tokens=16_384)
 
 
 # --- honest models ---------------------------------------------------------------------------
@@ -537,16 +542,9 @@ def test_time_to_target_is_the_harness_time_of_the_first_checkpoint_at_target(
     torch.save({**ckpt, "elapsed_s": 0.5}, output_copy / "ckpt_000003.pt")  # never timed
     times = {"ckpt_000001.pt": 120.0, "ckpt_000002.pt": 240.0, "ckpt.pt": 250.0}
     (tmp_path / "times.json").write_text(json.dumps(times))
-    speedrun = replace(
-        evaluator.SCALES["tiny"],
-        val_tokens=16_384,
-        train_tokens=4_096,
-        check_batches=1,
-        cut_passes=1,
-        split_passes=1,
-        target=5.4,
-    )
-    monkeypatch.setitem(evaluator.SCALES, "tiny", speedrun)
+    # A speedrun at the tiny scale: little text scored, one pass of each check.
+    passes = {"check_batches": 1, "cut_passes": 1, "split_passes": 1}
+    tiny_scale(evaluator, monkeypatch, val_tokens=16_384, train_tokens=4_096, target=5.4, **passes)
     result = evaluator.evaluate(
         output_copy,
         ENV,
