@@ -110,6 +110,7 @@ async def test_infinite_loop_times_out_and_leaves_nothing(kind, tmp_path) -> Non
     assert_nothing_running(kind, tmp_path)
 
 
+@pytest.mark.slow
 async def test_fork_bomb_is_contained_and_the_machine_responds(kind, tmp_path) -> None:
     needs_cgroups(kind)
     bomb = "bomb() { bomb | bomb & }; bomb; sleep 3"
@@ -136,6 +137,7 @@ async def test_memory_bomb_is_killed_at_the_limit(kind, tmp_path) -> None:
         assert res.peak_memory_bytes >= 0.2 * 1024**3
 
 
+@pytest.mark.slow
 async def test_a_gigabyte_of_stdout_is_capped_with_a_marker(kind, tmp_path) -> None:
     cap = 1_000_000
     res, _ = await run_step(
