@@ -1,5 +1,6 @@
 # `make demo` (the main job, offline), `make test` (the whole suite, what CI runs) and
-# `make test-fast` (lint and the tests that need no training, Docker or long runs: ~1 minute).
+# `make test-fast` (lint, and the tests that need no training, Docker or long runs: 40 s on
+# 2 idle cores).
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
