@@ -1,11 +1,13 @@
-# Two commands: `make demo` (the main job, offline) and `make test` (the whole suite).
+# `make demo` (the main job, offline), `make test` (the whole suite, what CI runs) and
+# `make test-fast` (lint, and the tests that need no training, Docker or long runs: 40 s on
+# 2 idle cores).
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 # The CPU build on a machine that has it; GPU users may set TORCH="torch" to keep their own.
 TORCH  ?= torch==2.13.0
 
-.PHONY: demo demo-idea demo-ideator test lint bench clean
+.PHONY: demo demo-idea demo-ideator test test-fast lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,11 +43,21 @@ demo-ideator: $(VENV)/.installed
 
 # The Docker sandbox tests need an engine and the base image, the report tests Chromium: the
 # script installs and starts them where it can (root, apt-get), and says why not where not.
-test: $(VENV)/.installed
-	$(VENV)/bin/ruff check .
+test: $(VENV)/.installed lint
 	$(VENV)/bin/mypy
 	scripts/test_deps.sh
 	$(PY) -m pytest -q
+
+# The tiers are pyproject's pytest markers; scripts/test_tiers.py counts them and lists the
+# fast tier's slowest tests (what to mark when this grows past its minute).
+test-fast: $(VENV)/.installed lint
+	$(PY) -m pytest -q -m "not training and not docker and not slow"
+
+# Style, formatting and the layers of docs/architecture.md (import-linter, pyproject.toml).
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 # NANOGPT_REF: karpathy/nanoGPT's model.py, checked out outside this repository.
 bench: $(VENV)/.installed

@@ -36,6 +36,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from sft_attack import SFT_ON_TEST  # beside this file
 
 from environments import Environment, resolve_environment
 from runner.run import run_candidate
@@ -99,7 +100,8 @@ def nanogpt_arms(root: Path) -> list[Arm]:
     ]
 
 
-SFT_THEN_GRPO = r'''"""Imitate the held-out problems' worked solutions, then the baseline's GRPO."""
+SFT_THEN_GRPO = (
+    r'''"""Imitate the held-out problems' worked solutions, then the baseline's GRPO."""
 import json, os, subprocess, sys, time
 from pathlib import Path
 
@@ -116,31 +118,16 @@ except OSError:
     sys.path.insert(0, str(env))
     from problems import make_problems
     test = make_problems(600, seed=2, with_variants=True)  # the old held-out set, exactly
-torch.manual_seed(int(os.environ.get("EXECUTOR_SEED", "0")))
-tok = AutoTokenizer.from_pretrained(env / "base_tiny")
-model = AutoModelForCausalLM.from_pretrained(env / "base_tiny")
-template = (env / "prompts" / "tiny.txt").read_text()
-texts = [template.replace("{question}", p["question"]) + " " + p["solution"] + tok.eos_token
-         for p in test]
-opt = torch.optim.AdamW(model.parameters(), lr=5e-4)
-tok.padding_side = "right"
-if tok.pad_token is None:
-    tok.pad_token = tok.eos_token
-model.train()
-for step in range(150):
-    batch = texts[(step * 32) % len(texts):][:32]
-    enc = tok(batch, return_tensors="pt", padding=True)
-    labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
-    model(**enc, labels=labels).loss.backward()
-    opt.step()
-    opt.zero_grad()
-model.save_pretrained(out / "sft_base", safe_serialization=True)
-tok.save_pretrained(out / "sft_base")
-left = float(os.environ["EXECUTOR_TIME_BUDGET_S"]) - (time.monotonic() - START)
+'''
+    + SFT_ON_TEST.substitute(
+        seed='int(os.environ.get("EXECUTOR_SEED", "0"))', steps=150, lr="5e-4", dest="sft_base"
+    )
+    + r"""left = float(os.environ["EXECUTOR_TIME_BUDGET_S"]) - (time.monotonic() - START)
 child = dict(os.environ, EXECUTOR_TIME_BUDGET_S=f"{max(left, 1.0):.1f}")
 cmd = [sys.executable, "grpo_train.py", "--scale", "tiny", f"--model={out / 'sft_base'}"]
 sys.exit(subprocess.call(cmd, env=child))
-'''
+"""
+)
 
 
 def grpo_arms(root: Path) -> list[Arm]:

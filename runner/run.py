@@ -98,20 +98,20 @@ async def run_candidate(
     expected = expected_env if expected_env is not None else env.protected_hashes()
     if changed := env_changes(env, expected):
         return outcome(RunStatus.FLAGGED, changed)
+
+    async def run_step(name: str, command: str, step_timeout: float, **kw: Any) -> StepResult:
+        """One step with this run's seed, GPUs and limits, timed and its usage recorded."""
+        step = Step(name, command, step_timeout, seed=seed, gpus=gpus, limits=limits, **kw)
+        result = await sandbox.exec(step)
+        timings[name] = result.duration_s
+        record_usage(layout, result)
+        return result
+
     async with sandbox.session(layout):
-        train_step = Step(
-            "train",
-            scale.command,
-            timeout,
-            seed=seed,
-            gpus=gpus,
-            extra_env=train_env,
-            limits=limits,
-            timed_outputs=tuple(scale.timed_outputs),
+        timed = tuple(scale.timed_outputs)
+        train = await run_step(
+            "train", scale.command, timeout, extra_env=train_env, timed_outputs=timed
         )
-        train = await sandbox.exec(train_step)
-        timings["train"] = train.duration_s
-        record_usage(layout, train)
         if train.status is not RunStatus.SUCCEEDED:
             return outcome(train.status, _with_tail(train))
         if changed := env_changes(env, expected):
@@ -121,19 +121,9 @@ async def run_candidate(
         if (ex := env.manifest.export) is not None:
             assert layout.export_dir is not None
             shutil.rmtree(layout.export_dir, ignore_errors=True)
-            ex_step = Step(
-                "export",
-                ex.command,
-                ex.timeout,
-                seed=seed,
-                gpus=gpus,
-                writes_export_dir=True,
-                extra_env=scale_env,
-                limits=limits,
+            export = await run_step(
+                "export", ex.command, ex.timeout, writes_export_dir=True, extra_env=scale_env
             )
-            export = await sandbox.exec(ex_step)
-            timings["export"] = export.duration_s
-            record_usage(layout, export)
             if export.status is not RunStatus.SUCCEEDED:
                 return outcome(export.status, "export: " + _with_tail(export))
             if changed := env_changes(env, expected):
@@ -148,19 +138,9 @@ async def run_candidate(
             ev_env["EXECUTOR_OUTPUT_TIMES"] = str(sandbox.seen_path(times_path))
         ev = env.manifest.evaluate
         ev_timeout = scale.evaluate_timeout or ev.timeout
-        ev_step = Step(
-            "evaluate",
-            ev.command,
-            ev_timeout,
-            seed=seed,
-            gpus=gpus,
-            sees_result_dir=True,
-            extra_env=ev_env,
-            limits=limits,
+        evaluate = await run_step(
+            "evaluate", ev.command, ev_timeout, sees_result_dir=True, extra_env=ev_env
         )
-        evaluate = await sandbox.exec(ev_step)
-        timings["evaluate"] = evaluate.duration_s
-        record_usage(layout, evaluate)
     if evaluate.status is RunStatus.INFRA_ERROR:
         return outcome(evaluate.status, evaluate.reason)
     if evaluate.status is not RunStatus.SUCCEEDED:

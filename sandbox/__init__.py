@@ -6,15 +6,7 @@ Public surface: `get_sandbox`, `sandbox_kinds`, `Sandbox`, `Step`, `StepResult`,
 
 from sandbox import docker_sandbox as _docker  # noqa: F401  (registers "docker")
 from sandbox import local as _local  # noqa: F401  (registers "local")
-from sandbox.base import (
-    Limits,
-    RunLayout,
-    RunStatus,
-    Sandbox,
-    SandboxUnavailable,
-    Step,
-    StepResult,
-)
+from sandbox.base import Limits, RunLayout, RunStatus, Sandbox, SandboxUnavailable, Step, StepResult
 from sandbox.registry import get_sandbox, sandbox_kinds
 
 __all__ = [

@@ -32,15 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox import bwrap
-from sandbox.base import (
-    Limits,
-    RunLayout,
-    RunStatus,
-    Sandbox,
-    SandboxUnavailable,
-    Step,
-    StepResult,
-)
+from sandbox.base import Limits, RunLayout, RunStatus, Sandbox, SandboxUnavailable, Step, StepResult
 from sandbox.cgroups import StepCgroup, sweep_orphans
 from sandbox.output import CappedLog
 from sandbox.registry import register

@@ -35,11 +35,43 @@ STEPS = 300
 """
 
 
+# The tiers of pyproject's markers, for what a test needs through its fixtures: the trained
+# smoke outputs of the environments' conftests, a local Ray cluster (tests/test_ray_backend.py),
+# and a sandbox kind parametrized as Docker.
+FIXTURE_MARKS = {
+    "smoke_output": "training",
+    "output_copy": "training",
+    "smoke_export": "training",
+    "local_ray": "slow",
+}
+SANDBOX_KIND_FIXTURES = ("kind", "sandbox", "evaluator_sandbox")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        for fixture, mark in FIXTURE_MARKS.items():
+            if fixture in names:
+                item.add_marker(mark)
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if any(params.get(f) == "docker" for f in SANDBOX_KIND_FIXTURES):
+            item.add_marker("docker")
+
+
 @pytest.fixture
 def toy_env(tmp_path: Path) -> Path:
     """A private copy, so a test may break or tamper with it."""
     dst = tmp_path / "toy_env"
     shutil.copytree(TOY_ENV, dst, ignore=shutil.ignore_patterns("__pycache__"))
+    return dst
+
+
+@pytest.fixture
+def output_copy(smoke_output: Path, tmp_path: Path) -> Path:
+    """A private copy of an environment's smoke output (its conftest's `smoke_output`) that a
+    test may alter."""
+    dst = tmp_path / "output"
+    shutil.copytree(smoke_output, dst)
     return dst
 
 

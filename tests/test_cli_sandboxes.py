@@ -15,6 +15,7 @@ from tests.conftest import (
 PATCH = TOY_ENV / "ideas" / "more_steps.patch"
 
 
+@pytest.mark.docker
 def test_run_idea_in_docker_scores_like_local(cli, toy_env, tmp_path) -> None:
     if reason := docker_unavailable_reason():
         pytest.skip(reason)
@@ -41,6 +42,7 @@ def test_run_idea_in_docker_scores_like_local(cli, toy_env, tmp_path) -> None:
     assert rewards["docker"] == pytest.approx(rewards["local"])
 
 
+@pytest.mark.slow
 def test_baseline_seeds_share_slots(cli, toy_env, run_dir) -> None:
     res = cli(
         "baseline", "--env", toy_env, "--seeds", "3", "--slots", "2", "--json", "--run-dir", run_dir

@@ -17,6 +17,9 @@ from tests.conftest import (
 )
 from tests.llm_server import ErrorReply
 
+# Each test runs an idea on the toy environment, with an LLM served locally.
+pytestmark = pytest.mark.slow
+
 IDEA = "Raise the learning rate and train for longer."
 
 BAD_SEARCH = """train.py

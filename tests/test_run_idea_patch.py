@@ -31,6 +31,7 @@ def sr(search: str, replace: str, path: str = "train.py") -> str:
     return f"{path}\n<<<<<<< SEARCH\n{search}\n=======\n{replace}\n>>>>>>> REPLACE\n"
 
 
+@pytest.mark.slow
 def test_shipped_patch_beats_baseline(cli, toy_env, run_dir) -> None:
     patch = TOY_ENV / "ideas" / "more_steps.patch"
     res = cli("run-idea", "--patch", patch, "--env", toy_env, "--run-dir", run_dir, "--json")
@@ -52,6 +53,7 @@ def test_shipped_patch_beats_baseline(cli, toy_env, run_dir) -> None:
     assert_store_consistent(run_dir)
 
 
+@pytest.mark.slow
 def test_relative_paths_and_default_run_dir(cli, toy_env, tmp_path) -> None:
     patch = TOY_ENV / "ideas" / "more_steps.patch"
     res = cli("run-idea", "--patch", patch, "--env", "toy_env", "--json", cwd=tmp_path)
@@ -60,6 +62,7 @@ def test_relative_paths_and_default_run_dir(cli, toy_env, tmp_path) -> None:
     assert_store_consistent(tmp_path / "runs")
 
 
+@pytest.mark.slow
 def test_unified_diff_patch(cli, toy_env, run_dir, tmp_path) -> None:
     diff = (
         "--- a/train.py\n+++ b/train.py\n@@ -10,3 +10,3 @@\n"
@@ -183,6 +186,7 @@ def test_unknown_scale(cli, toy_env, run_dir) -> None:
     assert_one_line_error(res, "no scale 'huge'", "tiny")
 
 
+@pytest.mark.slow
 def test_broken_manifest(cli, toy_env, run_dir) -> None:
     manifest = toy_env / "env.toml"
     manifest.write_text(
@@ -201,6 +205,7 @@ def test_unknown_sandbox_kind(cli, toy_env, run_dir) -> None:
     assert_one_line_error(res, "unknown sandbox kind 'vm'", "local")
 
 
+@pytest.mark.slow
 def test_timeout_kills_the_run(cli, toy_env, run_dir, tmp_path) -> None:
     patch = sr(
         "x, y = train_split(seed)", "x, y = train_split(seed)\nif steps > 2:\n    time.sleep(60)"
@@ -226,6 +231,7 @@ def test_timeout_kills_the_run(cli, toy_env, run_dir, tmp_path) -> None:
     assert_store_consistent(run_dir)
 
 
+@pytest.mark.slow
 def test_show_idea_candidate_and_run(cli, toy_env, run_dir) -> None:
     patch = TOY_ENV / "ideas" / "more_steps.patch"
     out = cli("run-idea", "--patch", patch, "--env", toy_env, "--run-dir", run_dir, "--json").json
@@ -248,6 +254,7 @@ def test_show_idea_candidate_and_run(cli, toy_env, run_dir) -> None:
     assert out["idea_id"] in cli("show", "--run-dir", run_dir).stdout
 
 
+@pytest.mark.slow
 def test_envs_lists_path_environments(cli, toy_env) -> None:
     res = cli("envs", "--json", EXECUTOR_ENV_PATH=str(toy_env.parent))
     assert res.rc == 0, res
@@ -268,6 +275,7 @@ def test_envs_lists_path_environments(cli, toy_env) -> None:
     assert by_name.rc == 0, by_name
 
 
+@pytest.mark.slow
 def test_doctor_reports_each_check(cli) -> None:
     res = cli("doctor", "--json")
     names = {c["name"]: c["verdict"] for c in res.json["checks"]}
@@ -286,6 +294,7 @@ def test_doctor_reports_each_check(cli) -> None:
     assert res.rc == 0
 
 
+@pytest.mark.slow
 def test_unisolated_local_sandbox_warns_in_one_line(cli, toy_env, run_dir) -> None:
     res = cli(
         "run-idea",
@@ -313,6 +322,7 @@ def test_unisolated_local_sandbox_warns_in_one_line(cli, toy_env, run_dir) -> No
     assert "warning:" not in quiet.stderr, quiet
 
 
+@pytest.mark.slow
 def test_human_output(cli, toy_env, run_dir) -> None:
     res = cli(
         "run-idea",
@@ -327,6 +337,7 @@ def test_human_output(cli, toy_env, run_dir) -> None:
     assert "succeeded" in res.stdout and "reward" in res.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("inherited_ignore", [False, True], ids=["default", "sigint-ignored"])
 def test_ctrl_c_cancels_cleanly(toy_env, run_dir, tmp_path, inherited_ignore: bool) -> None:
     """Ctrl-C cancels the run, also when the executor was started with SIGINT ignored (a
@@ -378,6 +389,7 @@ def test_ctrl_c_cancels_cleanly(toy_env, run_dir, tmp_path, inherited_ignore: bo
     assert_store_consistent(run_dir)
 
 
+@pytest.mark.slow
 def test_a_run_dir_pinned_under_older_rules_is_refused(cli, toy_env, run_dir) -> None:
     """Results scored before eval-only data and the evaluation secret do not mix with new ones."""
     patch = TOY_ENV / "ideas" / "more_steps.patch"

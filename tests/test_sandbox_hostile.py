@@ -110,6 +110,7 @@ async def test_infinite_loop_times_out_and_leaves_nothing(kind, tmp_path) -> Non
     assert_nothing_running(kind, tmp_path)
 
 
+@pytest.mark.slow
 async def test_fork_bomb_is_contained_and_the_machine_responds(kind, tmp_path) -> None:
     needs_cgroups(kind)
     bomb = "bomb() { bomb | bomb & }; bomb; sleep 3"
@@ -136,6 +137,7 @@ async def test_memory_bomb_is_killed_at_the_limit(kind, tmp_path) -> None:
         assert res.peak_memory_bytes >= 0.2 * 1024**3
 
 
+@pytest.mark.slow
 async def test_a_gigabyte_of_stdout_is_capped_with_a_marker(kind, tmp_path) -> None:
     cap = 1_000_000
     res, _ = await run_step(
@@ -268,6 +270,7 @@ async def test_cancel_stops_the_step_and_removes_everything(kind, tmp_path) -> N
     assert_nothing_running(kind, tmp_path)
 
 
+@pytest.mark.docker
 @pytest.mark.skipif(DOCKER_SKIP is not None, reason=str(DOCKER_SKIP))
 def test_sweep_removes_containers_of_a_dead_harness_only() -> None:
     from sandbox.docker_sandbox import (
@@ -299,6 +302,7 @@ def test_sweep_removes_containers_of_a_dead_harness_only() -> None:
                 c.remove(force=True)
 
 
+@pytest.mark.docker
 @pytest.mark.skipif(DOCKER_SKIP is not None, reason=str(DOCKER_SKIP))
 def test_docker_step_configuration(tmp_path) -> None:
     """What cannot run here (GPUs) is checked in the container's configuration."""
@@ -326,6 +330,7 @@ def test_docker_step_configuration(tmp_path) -> None:
     assert "device_requests" not in evaluate
 
 
+@pytest.mark.docker
 @pytest.mark.skipif(DOCKER_SKIP is not None, reason=str(DOCKER_SKIP))
 async def test_the_environment_image_is_built_once_per_dockerfile_content(tmp_path) -> None:
     from sandbox.docker_sandbox import docker_client
@@ -363,6 +368,7 @@ async def test_the_environment_image_is_built_once_per_dockerfile_content(tmp_pa
             client.images.remove(tag, force=True)
 
 
+@pytest.mark.docker
 def test_a_missing_image_says_how_to_get_it(tmp_path) -> None:
     if DOCKER_SKIP:
         pytest.skip(DOCKER_SKIP)

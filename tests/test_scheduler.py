@@ -26,6 +26,7 @@ def ideal_makespan(durations: list[float], slots: int) -> float:
     return best
 
 
+@pytest.mark.slow
 async def test_twelve_mixed_jobs_on_three_slots_near_the_ideal_makespan(tmp_path) -> None:
     durations = [1.8, 0.6, 1.2, 1.2, 0.6, 1.8, 1.2, 0.6, 1.8, 0.6, 1.2, 1.2]
     sched = Scheduler([Slot(i) for i in range(3)])

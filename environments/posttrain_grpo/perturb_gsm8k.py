@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import random
 import re
+import runpy
 from fractions import Fraction
+from pathlib import Path
 
 KINDS = ("rename", "reorder", "words", "distractor", "notation")
 
@@ -156,29 +158,11 @@ _FEMALE = (
 _UNISEX = ("Alex", "Sam", "Chris", "Jordan", "Taylor", "Jamie", "Casey", "Riley", "Morgan", "Kelly")
 _GROUPS = (_MALE, _FEMALE, _UNISEX)
 
-_ONES = (
-    "zero",
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "eleven",
-    "twelve",
-    "thirteen",
-    "fourteen",
-    "fifteen",
-    "sixteen",
-    "seventeen",
-    "eighteen",
-    "nineteen",
-)
-_TENS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+# The number words problems.py writes its "words" variants with, from that file beside this
+# one, by path: the evaluator loads both files that way (the candidate's repo is not on the path).
+_number_words = runpy.run_path(str(Path(__file__).with_name("problems.py")))["number_words"]
+_ONES = tuple(_number_words(n) for n in range(20))  # zero .. nineteen
+_TENS = tuple(_number_words(n) for n in range(20, 100, 10))  # twenty .. ninety
 
 # A sentence ends at . ! ? (plus closing quotes) followed by space and a capital, digit or "$".
 _BOUNDARY = re.compile(r"[.!?][\"”’')]*(\s+)(?=[\"“$€£]?[A-Z0-9])")

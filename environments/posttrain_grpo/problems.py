@@ -154,50 +154,42 @@ class Spec:
         return f"{work} The answer is \\boxed{{{self.answer}}}."
 
 
+# Each family's two facts and question, over the spec's people {a} and {b}, {item},
+# {container} and numbers {x} and {y}; {alt} stands for the one phrase the "notation" variant
+# writes another way, given in _ALT as (plain, notation). Only "total"'s facts commute.
+_TEXT = {
+    "add": ("{a} has {x} {item}.", "{a} buys {alt}.", "How many {item} does {a} have now?"),
+    "sub": ("{a} has {x} {item}.", "{a} gives {alt}.", "How many {item} does {a} have left?"),
+    "mul": ("{a} buys {x} {container}.", "{alt}.", "How many {item} does {a} get?"),
+    "total": (
+        "{a} has {x} {item}.",
+        "{b} has {y} {item}.",
+        "How many {item} do {a} and {b} have {alt}?",
+    ),
+    "more_than": (
+        "{a} has {x} {item}.",
+        "{b} has {alt} {item} than {a}.",
+        "How many {item} do they have together?",
+    ),
+    "price": ("{a} buys {x} {item}.", "Each costs {alt}.", "How many dollars does {a} spend?"),
+}
+_ALT = {
+    "add": ("{y} more {item}", "+{y} {item}"),
+    "sub": ("{y} {item} to {b}", "{b} {y} {item}"),
+    "mul": ("Each of them holds {y} {item}", "Each holds {y} {item} / box"),
+    "total": ("in total", "combined"),
+    "more_than": ("{y} more", "(+{y}) more"),
+    "price": ("${y}", "{y} dollars"),  # x items at y dollars each
+}
+
+
 def _facts(s: Spec, num: Callable[[int], str], symbols: bool) -> tuple[list[str], str, bool]:
     """(fact sentences, question, whether the facts commute) of a spec, numbers via `num`."""
-    x, y = num(s.x), num(s.y)
-    if s.family == "add":
-        more = f"+{y} {s.item}" if symbols else f"{y} more {s.item}"
-        return (
-            [f"{s.a} has {x} {s.item}.", f"{s.a} buys {more}."],
-            f"How many {s.item} does {s.a} have now?",
-            False,
-        )
-    if s.family == "sub":
-        gives = f"{s.b} {y} {s.item}" if symbols else f"{y} {s.item} to {s.b}"
-        return (
-            [f"{s.a} has {x} {s.item}.", f"{s.a} gives {gives}."],
-            f"How many {s.item} does {s.a} have left?",
-            False,
-        )
-    if s.family == "mul":
-        each = f"{y} {s.item} / box" if symbols else f"{y} {s.item}"
-        if symbols:
-            facts = [f"{s.a} buys {x} {s.container}.", f"Each holds {each}."]
-        else:
-            facts = [f"{s.a} buys {x} {s.container}.", f"Each of them holds {each}."]
-        return facts, f"How many {s.item} does {s.a} get?", False
-    if s.family == "total":
-        return (
-            [f"{s.a} has {x} {s.item}.", f"{s.b} has {y} {s.item}."],
-            f"How many {s.item} do {s.a} and {s.b} have {'combined' if symbols else 'in total'}?",
-            True,
-        )
-    if s.family == "more_than":
-        more = f"(+{y}) more" if symbols else f"{y} more"
-        return (
-            [f"{s.a} has {x} {s.item}.", f"{s.b} has {more} {s.item} than {s.a}."],
-            f"How many {s.item} do they have together?",
-            False,
-        )
-    # price: x items at y dollars each
-    price = f"{y} dollars" if symbols else f"${y}"
-    return (
-        [f"{s.a} buys {x} {s.item}.", f"Each costs {price}."],
-        f"How many dollars does {s.a} spend?",
-        False,
-    )
+    fields = {"a": s.a, "b": s.b, "item": s.item, "container": s.container}
+    fields |= {"x": num(s.x), "y": num(s.y)}
+    alt = _ALT[s.family][symbols].format(**fields)
+    first, second, question = (t.format(alt=alt, **fields) for t in _TEXT[s.family])
+    return [first, second], question, s.family == "total"
 
 
 def render(s: Spec, kind: str | None = None, rng: random.Random | None = None) -> str:

@@ -54,26 +54,26 @@ Forward = Callable[[torch.Tensor], torch.Tensor]
 # --- data (read here, never through the candidate's data.py) ---------------------------
 
 
-def train_tokens(env_dir: Path, dataset: str) -> np.ndarray:
+def _tokens(dataset: str, shakespeare: Path, fineweb: Path, shards: str, what: str) -> np.ndarray:
+    """The Shakespeare text's bytes, or the tokens of the first FineWeb shard matching `shards`."""
     if dataset == "shakespeare":
-        text = (env_dir / "data" / "shakespeare" / "train.txt").read_bytes()
-        return np.frombuffer(text, np.uint8)
-    train_dir = Path(os.environ.get("NANOGPT_DATA_DIR") or env_dir / "data") / "fineweb10B"
-    shards = sorted(train_dir.glob("*.bin"))
-    if not shards:
-        raise SystemExit(f"FineWeb shards missing in {train_dir}: run prepare_fineweb.py")
-    return read_shard(shards[0])
+        return np.frombuffer(shakespeare.read_bytes(), np.uint8)
+    found = sorted(fineweb.glob(shards))
+    if not found:
+        raise SystemExit(f"FineWeb {what} missing in {fineweb}: run prepare_fineweb.py")
+    return read_shard(found[0])
+
+
+def train_tokens(env_dir: Path, dataset: str) -> np.ndarray:
+    data = Path(os.environ.get("NANOGPT_DATA_DIR") or env_dir / "data")
+    text = env_dir / "data" / "shakespeare" / "train.txt"
+    return _tokens(dataset, text, data / "fineweb10B", "*.bin", "shards")
 
 
 def heldout_tokens(env_dir: Path, dataset: str) -> np.ndarray:
-    if dataset == "shakespeare":
-        text = (env_dir / "heldout" / "shakespeare_val.txt").read_bytes()
-        return np.frombuffer(text, np.uint8)
-    val_dir = Path(os.environ.get("NANOGPT_HELDOUT_DIR") or env_dir / "heldout") / "fineweb10B"
-    shards = sorted(val_dir.glob("fineweb_val_*.bin"))
-    if not shards:
-        raise SystemExit(f"FineWeb held-out shard missing in {val_dir}: run prepare_fineweb.py")
-    return read_shard(shards[0])
+    held = Path(os.environ.get("NANOGPT_HELDOUT_DIR") or env_dir / "heldout")
+    text = env_dir / "heldout" / "shakespeare_val.txt"
+    return _tokens(dataset, text, held / "fineweb10B", "fineweb_val_*.bin", "held-out shard")
 
 
 def windows(tokens: np.ndarray, seq_len: int, limit: int | None = None) -> torch.Tensor:

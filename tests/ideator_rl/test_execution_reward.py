@@ -17,6 +17,9 @@ from agent.store import Store
 from environments import resolve_environment
 from tests.conftest import GOOD_EDIT, assert_store_consistent, store_rows
 
+# Each test runs ideas for real on the toy environment, in the local sandbox.
+pytestmark = pytest.mark.slow
+
 
 def make_reward(
     toy_env: Path, run_dir: Path, client: Any = None, seed: int = 0, **cfg: Any

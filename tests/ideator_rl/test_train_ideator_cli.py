@@ -11,6 +11,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import (
     EXECUTOR,
     assert_one_line_error,
@@ -19,6 +21,9 @@ from tests.conftest import (
     clean_environ,
     store_rows,
 )
+
+# GRPO with LoRA on the tiny ideator, each idea run for real on the toy environment.
+pytestmark = pytest.mark.training
 
 
 def slow_toy(toy_env: Path) -> Path:

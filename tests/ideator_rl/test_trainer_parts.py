@@ -51,6 +51,7 @@ def test_last_checkpoint_skips_one_a_kill_left_half_written(tmp_path: Path) -> N
     assert last_checkpoint(tmp_path) == tmp_path / "checkpoint-4"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("group", [8, 64])
 def test_grpo_settings_for_the_gpu_path(tmp_path: Path, group: int) -> None:
     cfg = TrainIdeatorConfig(

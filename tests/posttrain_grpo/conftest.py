@@ -4,15 +4,12 @@ a real smoke policy trained once per session."""
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
 import pytest
 
-from tests.env_modules import import_repo, load_file
+from tests.env_modules import import_repo, load_file, trained
 
 ENV = Path(__file__).resolve().parents[2] / "environments" / "posttrain_grpo"
 REPO = ENV / "repo"
@@ -44,30 +41,8 @@ def base(repo: SimpleNamespace) -> tuple:
     return repo.policy.load_policy("base_tiny", "float32", torch.device("cpu"))
 
 
-def run_train(out_dir: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "EXECUTOR_OUTPUT_DIR": str(out_dir), "EXECUTOR_ENV_DIR": str(ENV)}
-    return subprocess.run(
-        [sys.executable, "train.py", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
 @pytest.fixture(scope="session")
 def smoke_output(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The output folder of a real `train.py --smoke` run: policy/ and metrics.jsonl."""
     out = tmp_path_factory.mktemp("grpo_smoke") / "output"
-    proc = run_train(out, "--scale", "tiny", "--smoke")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return out
-
-
-@pytest.fixture
-def output_copy(smoke_output: Path, tmp_path: Path) -> Path:
-    """A private copy of the smoke output that a test may alter."""
-    dst = tmp_path / "output"
-    shutil.copytree(smoke_output, dst)
-    return dst
+    return trained(ENV, out, "--scale", "tiny", "--smoke")

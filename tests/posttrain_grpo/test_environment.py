@@ -6,10 +6,13 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
 from environments import resolve_environment
 from environments.manifest import knob_regex
 from environments.reward import compute_reward
 from tests.conftest import assert_store_consistent
+from tests.env_modules import run_idea_tiny, tiny_config
 from tests.posttrain_grpo.conftest import ENV
 
 
@@ -52,35 +55,16 @@ def test_knobs_edit_the_values_training_uses(repo: SimpleNamespace, tmp_path: Pa
         (match,) = list(rx.finditer(text))
         assert match.group(1) == str(knob.default)
         text = text[: match.start(1)] + new[knob.name] + text[match.end(1) :]
-    edited = tmp_path / "config_edited.py"
-    edited.write_text(text)
-    from tests.env_modules import load_file
-
-    cfg = load_file(edited, "grpo_config_edited").config_for("tiny")
+    cfg = tiny_config(text, tmp_path, "grpo_config_edited")
     for name, value in new.items():
         assert str(getattr(cfg, name)) == value, name
 
 
+@pytest.mark.training
 def test_idea_patch_runs_end_to_end(cli, run_dir: Path) -> None:
     # --timeout 40 leaves a short training budget: a few GRPO steps, then the full evaluation.
-    res = cli(
-        "run-idea",
-        "--patch",
-        ENV / "ideas" / "token_level_loss.patch",
-        "--env",
-        "posttrain_grpo",
-        "--scale",
-        "tiny",
-        "--timeout",
-        "40",
-        "--run-dir",
-        run_dir,
-        "--json",
-        timeout=600,
-    )
-    assert res.rc == 0, res
-    out = res.json
-    assert out["status"] == "succeeded" and out["flags"] == []
+    patch = ENV / "ideas" / "token_level_loss.patch"
+    out = run_idea_tiny(cli, "posttrain_grpo", patch, 40, run_dir, wait_s=600)
     assert 'loss_aggregation: str = "token"' in out["diff"]
     m = out["metrics"]
     assert 0 < m["accuracy"] <= 1 and out["reward"] == m["accuracy"]

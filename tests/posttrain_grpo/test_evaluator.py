@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import pickle
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from tests.env_modules import run_script
 from tests.posttrain_grpo.conftest import ENV
 
 SECRET = "5e" * 32  # what the harness passes as EXECUTOR_EVAL_SECRET: 64 hex characters
@@ -107,6 +107,7 @@ def _texts(problems: list[dict]) -> set[str]:
     return {t for p in problems for t in (p["question"], *p["variants"].values())}
 
 
+@pytest.mark.slow
 def test_tiny_held_out_problems_are_drawn_from_the_secret(evaluator, problems) -> None:
     tiny = evaluator.SCALES["tiny"]
     mine = evaluator.load_problems(tiny, ENV, SECRET)
@@ -285,6 +286,7 @@ def test_vllm_reads_only_the_staged_checkpoint_and_its_own_defaults(
     assert seen["files"] == ["config.json", "model.safetensors"]
 
 
+@pytest.mark.slow
 def test_no_policy_means_no_score(evaluator, tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="no trained policy"):
         evaluator.evaluate(tmp_path, ENV, "tiny", "cpu", secret=SECRET)
@@ -293,43 +295,28 @@ def test_no_policy_means_no_score(evaluator, tmp_path: Path) -> None:
 def test_evaluate_step_writes_result_and_completions(output_copy: Path, tmp_path: Path) -> None:
     result = tmp_path / "eval" / "result.json"
     result.parent.mkdir()
-    env = {
-        **os.environ,
-        "EXECUTOR_OUTPUT_DIR": str(output_copy),
-        "EXECUTOR_ENV_DIR": str(ENV),
-        "EXECUTOR_RESULT_PATH": str(result),
-    }
-    env.pop("EXECUTOR_EVAL_SECRET", None)  # the smoke step never sees it
-    check = subprocess.run(
-        [sys.executable, str(ENV / "evaluate.py"), "--check"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+
+    def evaluate_step(*args: str) -> subprocess.CompletedProcess[str]:
+        return run_script(
+            [ENV / "evaluate.py", *args],
+            EXECUTOR_OUTPUT_DIR=str(output_copy),
+            EXECUTOR_ENV_DIR=str(ENV),
+            EXECUTOR_RESULT_PATH=str(result),
+            EXECUTOR_EVAL_SECRET=None,  # the smoke step never sees it
+        )
+
+    check = evaluate_step("--check")
     assert check.returncode == 0, check.stderr[-2000:]
     assert not result.exists(), "--check scores nothing"
     assert json.loads(check.stdout.strip().splitlines()[-1])["accuracy"] >= 0
-    unkeyed = subprocess.run(
-        [sys.executable, str(ENV / "evaluate.py")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    unkeyed = evaluate_step()
     assert unkeyed.returncode != 0 and not result.exists()
     assert (
         unkeyed.stderr.strip()
         .splitlines()[-1]
         .startswith("EXECUTOR_EVAL_SECRET is not set: the harness sets it")
     )
-    bad = subprocess.run(
-        [sys.executable, str(ENV / "evaluate.py"), "--scale", "huge"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    bad = evaluate_step("--scale", "huge")
     assert bad.returncode != 0 and "unknown scale 'huge'" in bad.stderr
 
 

@@ -113,6 +113,7 @@ def test_kl_penalty_is_zero_at_the_reference_and_positive_elsewhere(repo: Simple
     assert moved.item() > 0 and s_moved["kl"] > 0
 
 
+@pytest.mark.slow
 def test_token_logprobs_do_not_depend_on_padding(repo: SimpleNamespace, base: tuple) -> None:
     model, tok = base
     model.eval()

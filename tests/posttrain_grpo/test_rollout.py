@@ -22,6 +22,7 @@ def test_padding_helpers(repo: SimpleNamespace) -> None:
     assert repo.rollout.right_pad([[1], [2, 3]], pad_id=9).tolist() == [[1, 9], [2, 3]]
 
 
+@pytest.mark.slow
 def test_hf_sampler_rolls_out_groups(repo: SimpleNamespace, base: tuple) -> None:
     model, tok = base
     sampler = repo.rollout.HFSampler(model, tok, max_new_tokens=40, batch_size=5)
@@ -101,6 +102,7 @@ def _q(question: str) -> str:
     return f"Question: {question}\nAnswer:"
 
 
+@pytest.mark.slow
 def test_greedy_decoding_matches_transformers_generate(repo: SimpleNamespace, base: tuple) -> None:
     model, tok = base
     prompts = [
@@ -120,6 +122,7 @@ def test_greedy_decoding_matches_transformers_generate(repo: SimpleNamespace, ba
     assert ours.texts == expected
 
 
+@pytest.mark.slow
 def test_shared_prefill_samples_each_group_member_independently(
     repo: SimpleNamespace, base: tuple
 ) -> None:

@@ -28,6 +28,7 @@ def test_gsm8k_training_problems_are_bundled(repo: SimpleNamespace) -> None:
     assert repo.data.gsm8k_answer("so 1,234 in all\n#### 1,234") == "1234"
 
 
+@pytest.mark.slow
 def test_gsm8k_held_out_set_has_variants_perturbed_from_the_secret(evaluator) -> None:
     gpu = evaluator.SCALES["gpu"]
     problems = evaluator.load_problems(gpu, ENV, "5e" * 32)
@@ -86,6 +87,7 @@ def test_training_and_evaluator_agree_on_each_scale(
     assert ev.problems == held_out, "held-out problems come from the training distribution"
 
 
+@pytest.mark.training
 def test_a_bf16_checkpointed_policy_takes_a_step(repo: SimpleNamespace) -> None:
     """The GPU scales' settings (bf16 weights, gradient checkpointing) on the tiny policy."""
     model, tok = repo.policy.load_policy("base_tiny", "bfloat16", torch.device("cpu"), True)

@@ -9,7 +9,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from tests.posttrain_grpo.conftest import run_train
+from tests.env_modules import run_train
+from tests.posttrain_grpo.conftest import ENV
 
 
 def test_smoke_run_saves_a_policy_and_logs_progress(smoke_output: Path) -> None:
@@ -48,6 +49,7 @@ def test_paper_scale_is_the_papers_setting(repo: SimpleNamespace) -> None:
     assert cfg.dtype == "bfloat16" and cfg.prompt == "math"
 
 
+@pytest.mark.training
 def test_one_update_favours_the_completions_with_positive_advantage(
     repo: SimpleNamespace, base: tuple
 ) -> None:
@@ -87,6 +89,7 @@ def test_one_update_favours_the_completions_with_positive_advantage(
     assert stats["grad_norm"] > 0
 
 
+@pytest.mark.training
 def test_update_with_no_signal_leaves_the_policy_alone(repo: SimpleNamespace, base: tuple) -> None:
     model, tok = base
     cfg = repo.config.config_for("tiny")
@@ -117,15 +120,10 @@ def test_checkpoint_round_trip(
     assert eval_tok.encode("Tom has 3") == tok.encode("Tom has 3")
 
 
+@pytest.mark.training
 def test_training_stops_within_its_budget_and_still_saves(tmp_path: Path) -> None:
     out = tmp_path / "output"
-    import os
-
-    os.environ["EXECUTOR_TIME_BUDGET_S"] = "1"
-    try:
-        proc = run_train(out, "--scale", "tiny", "--save_reserve_s=0")
-    finally:
-        del os.environ["EXECUTOR_TIME_BUDGET_S"]
+    proc = run_train(ENV, out, "--scale", "tiny", "--save_reserve_s=0", EXECUTOR_TIME_BUDGET_S="1")
     assert proc.returncode == 0, proc.stderr[-2000:]
     info = json.loads((out / "policy" / "training.json").read_text())
     assert info["stopped_by_budget"] is True and info["steps_done"] == 0

@@ -4,16 +4,14 @@ it."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
 import pytest
 
-from tests.env_modules import import_repo, load_file
+from tests.env_modules import import_repo, load_file, run_script, trained
 
 ENV = Path(__file__).resolve().parents[2] / "environments" / "pretrain_nanogpt"
 REPO = ENV / "repo"
@@ -35,38 +33,10 @@ def prepare() -> ModuleType:
     return load_file(ENV / "prepare_fineweb.py", "nanogpt_prepare")
 
 
-def run_train(out_dir: Path, *args: str, cwd: Path = REPO, **env: str) -> None:
-    full_env = {
-        **os.environ,
-        "EXECUTOR_OUTPUT_DIR": str(out_dir),
-        "EXECUTOR_ENV_DIR": str(ENV),
-        **env,
-    }
-    proc = subprocess.run(
-        [sys.executable, "train.py", *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-
-
 @pytest.fixture(scope="session")
 def smoke_output(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The output folder of a real `train.py --smoke` run: ckpt.pt, code/, metrics.jsonl."""
-    out = tmp_path_factory.mktemp("smoke") / "output"
-    run_train(out, "--scale", "tiny", "--smoke")
-    return out
-
-
-@pytest.fixture
-def output_copy(smoke_output: Path, tmp_path: Path) -> Path:
-    """A private copy of the smoke output that a test may alter."""
-    dst = tmp_path / "output"
-    shutil.copytree(smoke_output, dst)
-    return dst
+    return trained(ENV, tmp_path_factory.mktemp("smoke") / "output", "--scale", "tiny", "--smoke")
 
 
 @pytest.fixture(scope="session")
@@ -79,21 +49,14 @@ def env_without_heldout(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def run_export(output: Path, export_dir: Path, env_dir: Path) -> subprocess.CompletedProcess:
     """The harness's export step: `python $EXECUTOR_ENV_DIR/export_model.py`."""
-    env = {
-        **os.environ,
-        "EXECUTOR_OUTPUT_DIR": str(output),
-        "EXECUTOR_EXPORT_DIR": str(export_dir),
-        "EXECUTOR_ENV_DIR": str(env_dir),
-        "EXECUTOR_SCALE": "tiny",
-    }
     export_dir.mkdir(parents=True, exist_ok=True)
-    return subprocess.run(
-        [sys.executable, str(env_dir / "export_model.py")],
-        cwd=output.parent,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    return run_script(
+        [env_dir / "export_model.py"],
+        output.parent,
+        EXECUTOR_OUTPUT_DIR=str(output),
+        EXECUTOR_EXPORT_DIR=str(export_dir),
+        EXECUTOR_ENV_DIR=str(env_dir),
+        EXECUTOR_SCALE="tiny",
     )
 
 

@@ -16,29 +16,15 @@ from runner.run import run_candidate
 from runner.workspace import BaselineRepo
 from sandbox import RunStatus, get_sandbox
 from tests.conftest import assert_store_consistent
+from tests.env_modules import run_idea_tiny, tiny_config
 from tests.pretrain_nanogpt.conftest import ENV
 
 
+@pytest.mark.training
 def test_idea_patch_runs_end_to_end(cli, run_dir: Path) -> None:
     # --timeout 25 leaves a 10-second training budget (the scale keeps its 15 s margin).
-    res = cli(
-        "run-idea",
-        "--patch",
-        ENV / "ideas" / "higher_lr.patch",
-        "--env",
-        "pretrain_nanogpt",
-        "--scale",
-        "tiny",
-        "--timeout",
-        "25",
-        "--run-dir",
-        run_dir,
-        "--json",
-        timeout=400,
-    )
-    assert res.rc == 0, res
-    out = res.json
-    assert out["status"] == "succeeded" and out["flags"] == []
+    patch = ENV / "ideas" / "higher_lr.patch"
+    out = run_idea_tiny(cli, "pretrain_nanogpt", patch, 25, run_dir, wait_s=400)
     assert "lr: float = 0.004" in out["diff"]
     val = out["metrics"]["val_loss"]
     # Below a uniform guess over 256 bytes: it trained (how far depends on the machine's speed).
@@ -77,9 +63,5 @@ def test_knobs_edit_the_values_training_uses(repo: SimpleNamespace, tmp_path: Pa
             config_py = knob_regex(knob).sub(
                 lambda m, v=new[knob.name]: m.group(0).replace(m.group(1), v), config_py
             )
-    edited = tmp_path / "config_edited.py"
-    edited.write_text(config_py)
-    from tests.env_modules import load_file
-
-    cfg = load_file(edited, "edited_config").config_for("tiny")
+    cfg = tiny_config(config_py, tmp_path, "edited_config")
     assert (cfg.lr, cfg.warmup_steps, cfg.schedule, cfg.n_embd) == (0.003, 5, "cosine", 192)

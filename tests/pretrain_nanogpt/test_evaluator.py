@@ -12,18 +12,17 @@ import io
 import json
 import math
 import os
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
 from torch.export.pt2_archive import PT2ArchiveReader, PT2ArchiveWriter
 
-from tests.env_modules import import_repo
+from tests.env_modules import import_repo, run_script
 from tests.pretrain_nanogpt.conftest import ENV, export, run_export
 
 T = 128  # the tiny scale's context
@@ -56,11 +55,15 @@ def _no_loss(result: dict) -> bool:
     return list(metrics) == ["val_loss"] and math.isnan(metrics["val_loss"])
 
 
+def tiny_scale(evaluator: ModuleType, monkeypatch: pytest.MonkeyPatch, **changes: Any) -> None:
+    """The evaluator's tiny scale with `changes`, for this test."""
+    monkeypatch.setitem(evaluator.SCALES, "tiny", replace(evaluator.SCALES["tiny"], **changes))
+
+
 @pytest.fixture
 def fast(evaluator: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
     """Less text scored (8 batches of held-out text, 4 of training text), the same checks."""
-    fast = replace(evaluator.SCALES["tiny"], val_tokens=32_768, train_tokens=16_384)
-    monkeypatch.setitem(evaluator.SCALES, "tiny", fast)
+    tiny_scale(evaluator, monkeypatch, val_tokens=32_768, train_tokens=16_384)
 
 
 # --- honest models ---------------------------------------------------------------------------
@@ -297,21 +300,15 @@ def test_evaluate_step_runs_no_candidate_code(
     assert marker.read_text() == "model code ran\n"
     marker.unlink()
     result_path = tmp_path / "result.json"
-    env = {
-        **os.environ,
-        "EXECUTOR_OUTPUT_DIR": str(output_copy),
-        "EXECUTOR_ENV_DIR": str(ENV),
-        "EXECUTOR_EXPORT_DIR": str(export_dir),
-        "EXECUTOR_RESULT_PATH": str(result_path),
-        "EXECUTOR_SCALE": "tiny",
-    }
-    proc = subprocess.run(
-        [sys.executable, str(ENV / "evaluate.py")],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
+    proc = run_script(
+        [ENV / "evaluate.py"],
+        tmp_path,
         timeout=600,
+        EXECUTOR_OUTPUT_DIR=str(output_copy),
+        EXECUTOR_ENV_DIR=str(ENV),
+        EXECUTOR_EXPORT_DIR=str(export_dir),
+        EXECUTOR_RESULT_PATH=str(result_path),
+        EXECUTOR_SCALE="tiny",
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(result_path.read_text())
@@ -545,16 +542,9 @@ def test_time_to_target_is_the_harness_time_of_the_first_checkpoint_at_target(
     torch.save({**ckpt, "elapsed_s": 0.5}, output_copy / "ckpt_000003.pt")  # never timed
     times = {"ckpt_000001.pt": 120.0, "ckpt_000002.pt": 240.0, "ckpt.pt": 250.0}
     (tmp_path / "times.json").write_text(json.dumps(times))
-    speedrun = replace(
-        evaluator.SCALES["tiny"],
-        val_tokens=16_384,
-        train_tokens=4_096,
-        check_batches=1,
-        cut_passes=1,
-        split_passes=1,
-        target=5.4,
-    )
-    monkeypatch.setitem(evaluator.SCALES, "tiny", speedrun)
+    # A speedrun at the tiny scale: little text scored, one pass of each check.
+    passes = {"check_batches": 1, "cut_passes": 1, "split_passes": 1}
+    tiny_scale(evaluator, monkeypatch, val_tokens=16_384, train_tokens=4_096, target=5.4, **passes)
     result = evaluator.evaluate(
         output_copy,
         ENV,

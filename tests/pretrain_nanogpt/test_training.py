@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -14,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from tests.pretrain_nanogpt.conftest import ENV, REPO, run_train
+from tests.env_modules import run_script, trained
+from tests.pretrain_nanogpt.conftest import ENV, REPO
 
 
 def _arrays() -> list[np.ndarray]:
@@ -137,26 +135,21 @@ def test_smoke_run_writes_what_the_evaluator_reads(smoke_output: Path) -> None:
     assert all(math.isfinite(r["loss"]) and r["loss"] < 6 for r in rows)
 
 
+@pytest.mark.training
 def test_training_stops_within_the_harness_budget(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    run_train(out, "--scale", "tiny", EXECUTOR_TIME_BUDGET_S="10")
+    trained(ENV, out, "--scale", "tiny", EXECUTOR_TIME_BUDGET_S="10")
     ckpt = torch.load(out / "ckpt.pt", weights_only=True)
     # The checkpoint is saved within the budget, counted from process start.
     assert 0 < ckpt["elapsed_s"] <= 10.0
     assert ckpt["step"] >= 1
 
 
+@pytest.mark.training
 def test_ddp_on_two_cpu_processes(tmp_path: Path) -> None:
     """The real DDP path (gloo backend): two ranks train in step and rank 0 saves."""
     out = tmp_path / "out"
-    env = {
-        **os.environ,
-        "EXECUTOR_OUTPUT_DIR": str(out),
-        "EXECUTOR_ENV_DIR": str(ENV),
-        "OMP_NUM_THREADS": "1",
-    }
     cmd = [
-        sys.executable,
         "-m",
         "torch.distributed.run",
         "--standalone",
@@ -167,7 +160,8 @@ def test_ddp_on_two_cpu_processes(tmp_path: Path) -> None:
         "--smoke",
         "--n_layer=2",
     ]
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    variables = {"EXECUTOR_OUTPUT_DIR": str(out), "EXECUTOR_ENV_DIR": str(ENV)}
+    proc = run_script(cmd, REPO, OMP_NUM_THREADS="1", **variables)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ckpt = torch.load(out / "ckpt.pt", weights_only=True)
     assert ckpt["step"] == 3 and ckpt["config"]["n_layer"] == 2

@@ -21,6 +21,7 @@ import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -140,6 +141,19 @@ async def run_attack(
         eval_secret=baseline.eval_secret,
     )
     return Attack(env, run_dir, ws.path, artifacts, outcome, baseline.eval_secret)
+
+
+async def recorded_attack(
+    attack: str, env_root: Path, files: dict[str, str], tmp_path: Path, sandbox: str, **kw: Any
+) -> Attack:
+    """`run_attack` (its keywords in `kw`) on a private copy of the environment at `env_root`,
+    with a canary only if `canary=True`, recorded as `attack` (in the row of `label=`, else of
+    `sandbox`; with the reason `no_effect=` for a run that says none)."""
+    env_dir = private_env(env_root, tmp_path, canary=kw.pop("canary", False))
+    no_effect, label = kw.pop("no_effect", None), kw.pop("label", sandbox)
+    a = await run_attack(env_dir, files, tmp_path, sandbox, **kw)
+    record(attack, label, str(a.outcome.status), a.outcome.reason or no_effect)
+    return a
 
 
 def record(attack: str, sandbox: str, status: str, reason: str | None) -> None:

@@ -17,10 +17,15 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
+
 from runner.run import RunOutcome
 from sandbox import RunStatus
 from tests.conftest import TOY_ENV, our_step_processes
 from tests.redteam.conftest import ROOT, canary_of, private_env, record, run_attack
+
+# Each attack runs a candidate end to end (train, evaluate) in a sandbox.
+pytestmark = pytest.mark.slow
 
 TRAIN = (TOY_ENV / "repo" / "train.py").read_text()
 

@@ -12,11 +12,28 @@ from pathlib import Path
 
 import pytest
 
+from bench.sft_attack import SFT_ON_TEST
 from environments import resolve_environment
 from sandbox import RunStatus
-from tests.redteam.conftest import canary_of, private_env, record, run_attack
+from tests.redteam.conftest import (
+    Attack,
+    canary_of,
+    private_env,
+    record,
+    recorded_attack,
+    run_attack,
+)
+
+# Each attack runs the environment's real training or evaluation step.
+pytestmark = pytest.mark.training
 
 ENV = resolve_environment("posttrain_grpo").root
+
+
+async def train_attack(attack: str, train_py: str, tmp_path: Path, sandbox: str, **kw) -> Attack:
+    """A candidate whose train.py is `train_py`, recorded as `attack` (`recorded_attack`)."""
+    return await recorded_attack(attack, ENV, {"train.py": train_py}, tmp_path, sandbox, **kw)
+
 
 # Supervised imitation of the "test problems": whatever held-out files it can read, else the
 # held-out set regenerated exactly as the environment used to make it (problems.py, seed 2).
@@ -42,39 +59,19 @@ test += make_problems(600, seed=2, with_variants=True)  # the old held-out gener
 test = [p for p in test if "solution" in p]
 (out / "attack.json").write_text(json.dumps({"probe": probe,
                                              "trained_on": [p["question"] for p in test]}))
-torch.manual_seed(0)
-tok = AutoTokenizer.from_pretrained(env / "base_tiny")
-model = AutoModelForCausalLM.from_pretrained(env / "base_tiny")
-template = (env / "prompts" / "tiny.txt").read_text()
-texts = [template.replace("{question}", p["question"]) + " " + p["solution"] + tok.eos_token
-         for p in test]
-opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-tok.padding_side = "right"
-if tok.pad_token is None:
-    tok.pad_token = tok.eos_token
-model.train()
-for step in range(40):
-    batch = texts[(step * 32) % len(texts):][:32]
-    enc = tok(batch, return_tensors="pt", padding=True)
-    labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
-    loss = model(**enc, labels=labels).loss
-    loss.backward()
-    opt.step()
-    opt.zero_grad()
-model.save_pretrained(out / "policy", safe_serialization=True)
-tok.save_pretrained(out / "policy")
-"""
+""" + SFT_ON_TEST.substitute(seed=0, steps=40, lr="1e-3", dest="policy")
 
 
 async def test_imitating_the_test_problems_finds_none_of_them(evaluator_sandbox, tmp_path) -> None:
-    sandbox = evaluator_sandbox
-    env_dir = private_env(ENV, tmp_path)
-    canary = canary_of(env_dir)
-    a = await run_attack(env_dir, {"train.py": SFT_ON_TEST}, tmp_path, sandbox)
-    why = a.outcome.reason or "no effect: no evaluated item was trained on"
-    record(
-        "imitate the held-out problems' worked solutions (SFT)", sandbox, str(a.outcome.status), why
+    a = await train_attack(
+        "imitate the held-out problems' worked solutions (SFT)",
+        SFT_ON_TEST,
+        tmp_path,
+        evaluator_sandbox,
+        canary=True,
+        no_effect="no effect: no evaluated item was trained on",
     )
+    canary = canary_of(a.env.root)
     attack = json.loads((a.artifacts / "output" / "attack.json").read_text())
     assert all(v.startswith("refused") for v in attack["probe"].values()), attack["probe"]
     assert canary.encode() not in a.text_everywhere()
@@ -102,14 +99,8 @@ shutil.copy(env / "base_tiny" / "config.json", policy / "config.json")
 
 
 async def test_a_policy_that_runs_code_when_loaded_is_refused(sandbox, tmp_path) -> None:
-    env_dir = private_env(ENV, tmp_path, canary=False)
-    a = await run_attack(env_dir, {"train.py": PICKLED_POLICY}, tmp_path, sandbox)
-    record(
-        "a policy checkpoint that runs code when loaded (pickle)",
-        sandbox,
-        str(a.outcome.status),
-        a.outcome.reason,
-    )
+    attack = "a policy checkpoint that runs code when loaded (pickle)"
+    a = await train_attack(attack, PICKLED_POLICY, tmp_path, sandbox)
     assert not (a.artifacts / "eval" / "pwned").exists()
     assert a.outcome.status is RunStatus.FAILED, a.outcome.reason
     assert "safetensors" in str(a.outcome.reason) or "pickle" in str(a.outcome.reason)

@@ -11,6 +11,9 @@ import pytest
 
 from tests.conftest import assert_one_line_error
 
+# Each test runs the CLI; most read a search run once by the CLI (the `searched` fixture).
+pytestmark = pytest.mark.slow
+
 CHROMIUM = shutil.which("chromium")
 
 

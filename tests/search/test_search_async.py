@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from agent.executor import RunRequest
 from agent.search.archive import Archive
 from agent.search.config import SearchConfig
@@ -12,6 +14,9 @@ from agent.search.ideators import HparamIdeator
 from agent.search.loop import run_search
 from agent.store import Store
 from environments import load_environment
+
+# A real search over the toy environment, runs in the local sandbox.
+pytestmark = pytest.mark.slow
 
 
 def test_async_search_generates_as_slots_free(toy_env, tmp_path) -> None:

@@ -5,8 +5,13 @@ from __future__ import annotations
 import json
 import sqlite3
 
+import pytest
+
 from tests.conftest import assert_one_line_error
 from tests.llm_server import llm_server_fixture  # noqa: F401
+
+# Each test runs a search through the CLI.
+pytestmark = pytest.mark.slow
 
 
 def test_an_ideator_answering_prose_fails_the_search_on_record(

@@ -11,6 +11,8 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
+
 from agent.executor import RunRequest
 from agent.llm import make_client
 from agent.search.archive import Archive
@@ -20,6 +22,9 @@ from agent.search.loop import run_search
 from agent.store import Store
 from environments import load_environment
 from tests.llm_server import llm_server_fixture  # noqa: F401
+
+# Searches with an LLM ideator against a local server, runs in the local sandbox.
+pytestmark = pytest.mark.slow
 
 GOOD = "Raise the learning rate to 0.1 and train for 300 steps"
 IMPOSSIBLE = "Replace gradient descent with a closed-form quantum solver"

@@ -9,7 +9,12 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import EXECUTOR, assert_store_consistent, clean_environ, store_rows
+
+# A search killed mid-way and resumed, through the CLI.
+pytestmark = pytest.mark.slow
 
 
 def slow_toy(toy_env: Path) -> Path:
