@@ -1,9 +1,10 @@
 """The store: WAL, committed transactions, numbered migrations, and stores written by the
-previous version (tests/fixtures/store_v1.sql, made by tests/fixtures/make_store_v1.py from
+previous version (tests/fixtures/store_v1.db, made by tests/fixtures/make_store_v1.py from
 the code at commit 113a96b) read back through the store's methods."""
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -15,15 +16,13 @@ from agent.store import DB_NAME, SCHEMA_VERSION, Store, StoreError
 from agent.store.base import migrations
 from tests.conftest import assert_one_line_error
 
-FIXTURE = Path(__file__).parent / "fixtures" / "store_v1.sql"
+FIXTURE = Path(__file__).parent / "fixtures" / "store_v1.db"
 SEARCH, TRAINING = "search-00000003", "train-0000000c"
 
 
 def version_1_store(run_dir: Path) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(run_dir / DB_NAME)
-    db.executescript(FIXTURE.read_text())
-    db.close()
+    shutil.copyfile(FIXTURE, run_dir / DB_NAME)
     return run_dir
 
 
