@@ -1,4 +1,5 @@
-"""Isolation: run one step of a candidate in a sandbox kind chosen by name (local, docker).
+"""Isolation: run one step of a candidate in a sandbox kind chosen by name: local, docker, or
+one a package adds (entry-point group executor.sandboxes; see docs/architecture.md).
 
 Public surface: `get_sandbox`, `sandbox_kinds`, `Sandbox`, `Step`, `StepResult`, `Limits`,
 `RunLayout`, `RunStatus`, `SandboxUnavailable`.
