@@ -8,9 +8,15 @@ from typing import Any, cast
 import anthropic
 
 from agent.llm.base import LLMClient
-from agent.llm.failures import CallFailure, sdk_failure
+from agent.llm.failures import CallFailure, SdkErrors, sdk_failure
 from agent.llm.types import Message, MissingKeyError, RawAnswer
 
+_ERRORS = SdkErrors(
+    anthropic.APITimeoutError,
+    anthropic.APIConnectionError,
+    anthropic.APIStatusError,
+    anthropic.AnthropicError,
+)
 KEY_ENV = "ANTHROPIC_API_KEY"
 
 
@@ -60,18 +66,8 @@ class AnthropicClient(LLMClient):
             getattr(block, "text", "") for block in response.content if block.type == "text"
         )
         usage = response.usage
-        return RawAnswer(
-            text=text,
-            model=response.model or self.model,
-            input_tokens=(usage.input_tokens or 0) if usage else 0,
-            output_tokens=(usage.output_tokens or 0) if usage else 0,
-        )
+        tokens = (usage.input_tokens or 0, usage.output_tokens or 0) if usage else (0, 0)
+        return RawAnswer(text, response.model or self.model, *tokens)
 
     def _failure(self, exc: BaseException) -> CallFailure | None:
-        return sdk_failure(
-            exc,
-            timeout_error=anthropic.APITimeoutError,
-            connection_error=anthropic.APIConnectionError,
-            status_error=anthropic.APIStatusError,
-            base_error=anthropic.AnthropicError,
-        )
+        return sdk_failure(exc, _ERRORS)

@@ -13,9 +13,12 @@ from typing import Any, cast
 import openai
 
 from agent.llm.base import LLMClient
-from agent.llm.failures import CallFailure, sdk_failure
+from agent.llm.failures import CallFailure, SdkErrors, sdk_failure
 from agent.llm.types import Message, MissingKeyError, RawAnswer
 
+_ERRORS = SdkErrors(
+    openai.APITimeoutError, openai.APIConnectionError, openai.APIStatusError, openai.OpenAIError
+)
 KEY_ENV = "OPENAI_API_KEY"
 LOCAL_DEFAULT_BASE_URLS = {
     "vllm": "http://localhost:8000/v1",
@@ -82,18 +85,8 @@ class OpenAIClient(LLMClient):
         )
         text = (response.choices[0].message.content or "") if response.choices else ""
         usage = response.usage
-        return RawAnswer(
-            text=text,
-            model=response.model or self.model,
-            input_tokens=(usage.prompt_tokens or 0) if usage else 0,
-            output_tokens=(usage.completion_tokens or 0) if usage else 0,
-        )
+        tokens = (usage.prompt_tokens or 0, usage.completion_tokens or 0) if usage else (0, 0)
+        return RawAnswer(text, response.model or self.model, *tokens)
 
     def _failure(self, exc: BaseException) -> CallFailure | None:
-        return sdk_failure(
-            exc,
-            timeout_error=openai.APITimeoutError,
-            connection_error=openai.APIConnectionError,
-            status_error=openai.APIStatusError,
-            base_error=openai.OpenAIError,
-        )
+        return sdk_failure(exc, _ERRORS)

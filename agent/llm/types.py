@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Literal
 
 
@@ -39,6 +39,13 @@ class CallRecord:
     cached: bool
     retries: int
     error: str | None
+
+    @classmethod
+    def of(cls, completion: Completion, *, retries: int) -> CallRecord:
+        """The record of a call that returned `completion`: its fields, shared by name."""
+        shared = {f.name: getattr(completion, f.name) for f in fields(Completion)}
+        del shared["text"]  # a record keeps the call's accounting, never the answer itself
+        return cls(**shared, retries=retries, error=None)
 
 
 class LLMError(Exception):
