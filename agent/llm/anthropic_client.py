@@ -9,7 +9,7 @@ import anthropic
 
 from agent.llm.base import LLMClient
 from agent.llm.failures import CallFailure, SdkErrors, sdk_failure
-from agent.llm.types import Message, MissingKeyError, RawAnswer
+from agent.llm.types import MissingKeyError, Prompt, RawAnswer
 
 _ERRORS = SdkErrors(
     anthropic.APITimeoutError,
@@ -44,22 +44,15 @@ class AnthropicClient(LLMClient):
             api_key=self._api_key, base_url=self.base_url, max_retries=0, timeout=self.timeout_s
         )
 
-    async def _send(
-        self,
-        sdk: anthropic.AsyncAnthropic,
-        messages: list[Message],
-        system: str | None,
-        max_tokens: int,
-        temperature: float,
-    ) -> RawAnswer:
+    async def _send(self, sdk: anthropic.AsyncAnthropic, prompt: Prompt) -> RawAnswer:
         # `temperature` is deliberately not sent: SDK 2.x speaks API version 2026-10-21, which
         # answers HTTP 400 to any sampling parameter (temperature, top_p, top_k), even 1.0.
         # It still takes part in the cache key, so callers can keep passing it.
-        extra: dict[str, Any] = {"system": system} if system else {}
+        extra: dict[str, Any] = {"system": prompt.system} if prompt.system else {}
         response = await sdk.messages.create(
             model=self.model,
-            messages=cast(Any, [{"role": m.role, "content": m.content} for m in messages]),
-            max_tokens=max_tokens,
+            messages=cast(Any, prompt.turns()),
+            max_tokens=prompt.max_tokens,
             **extra,
         )
         text = "".join(

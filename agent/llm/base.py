@@ -22,7 +22,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from agent.llm.cache import ResponseCache, request_hash
 from agent.llm.failures import MAX_BACKOFF_S, MAX_RETRY_AFTER_S, CallFailure
 from agent.llm.pricing import cost_usd
-from agent.llm.types import CallRecord, Completion, LLMError, Message, RawAnswer
+from agent.llm.types import CallRecord, Completion, LLMError, Message, Prompt, RawAnswer
 
 
 class ClientOptions(TypedDict, total=False):
@@ -88,14 +88,7 @@ class LLMClient(ABC):
         """A fresh SDK client with SDK retries off (our loop retries) and our timeout."""
 
     @abstractmethod
-    async def _send(
-        self,
-        sdk: Any,
-        messages: list[Message],
-        system: str | None,
-        max_tokens: int,
-        temperature: float,
-    ) -> RawAnswer:
+    async def _send(self, sdk: Any, prompt: Prompt) -> RawAnswer:
         """One request, no retries."""
 
     @abstractmethod
@@ -122,12 +115,13 @@ class LLMClient(ABC):
         temperature: float = 0.7,
         nonce: str = "",
     ) -> Completion:
+        prompt = Prompt(messages, system, max_tokens, temperature)
         request = {
             "provider": self.provider,
             "model": self.model,
             "base_url": self.base_url,
             "system": system,
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "messages": prompt.turns(),
             "max_tokens": max_tokens,
             "temperature": temperature,
             "nonce": nonce,
@@ -151,9 +145,7 @@ class LLMClient(ABC):
                         with attempt:
                             tries = attempt.retry_state.attempt_number
                             attempt_started = time.monotonic()
-                            answer = await self._send(
-                                sdk, messages, system, max_tokens, temperature
-                            )
+                            answer = await self._send(sdk, prompt)
                 except Exception as exc:
                     failure = self._failure(exc)
                     if failure is None:

@@ -60,6 +60,20 @@ class MissingKeyError(LLMError):
 
 
 @dataclass(frozen=True)
+class Prompt:
+    """One request as a provider's `_send` gets it."""
+
+    messages: list[Message]
+    system: str | None
+    max_tokens: int
+    temperature: float
+
+    def turns(self) -> list[dict[str, str]]:
+        """The messages as the SDKs (and the cache key) take them."""
+        return [{"role": m.role, "content": m.content} for m in self.messages]
+
+
+@dataclass(frozen=True)
 class RawAnswer:
     """What a provider's SDK call returned, before caching and costing."""
 
