@@ -60,6 +60,9 @@ class LLMClient(ABC):
     url_hint: str = "--base-url"
 
     def __init__(self, provider: str, model: str, **options: Unpack[ClientOptions]) -> None:
+        unknown = options.keys() - DEFAULT_OPTIONS.keys()
+        if unknown:  # as an explicit signature would: a misspelt option is no silent default
+            raise TypeError(f"unknown LLM client options: {', '.join(sorted(unknown))}")
         o = DEFAULT_OPTIONS | options
         if o["max_concurrency"] < 1:
             raise LLMError(f"max_concurrency must be at least 1, got {o['max_concurrency']}")
