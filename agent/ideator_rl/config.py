@@ -7,8 +7,10 @@ so the command line cannot drift from them. Fixed at a training's start and stor
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal, get_args
+
+from agent.settings import setting
 
 RewardMode = Literal["raw", "baseline-relative", "rank"]
 VllmMode = Literal["auto", "on", "off"]
@@ -19,82 +21,51 @@ TINY_MODEL = "tiny"  # --model tiny: a small ideator built locally for the envir
 
 @dataclass
 class TrainIdeatorConfig:
-    model: str = field(
-        default=TINY_MODEL,
-        metadata={
-            "help": "Hub id or local path of the ideator; tiny: build one here (CPU scales)."
-        },
+    model: str = setting(
+        TINY_MODEL, "Hub id or local path of the ideator; tiny: build one here (CPU scales)."
     )
-    implementer: str = field(
-        default="hparam",
-        metadata={"help": "hparam (ideas as NAME=VALUE, no LLM) or PROVIDER:MODEL."},
+    implementer: str = setting("hparam", "hparam (ideas as NAME=VALUE, no LLM) or PROVIDER:MODEL.")
+    steps: int = setting(20, "GRPO optimizer steps.", min=1)
+    group_size: int = setting(8, "Ideas sampled per prompt (GRPO group).", min=2)
+    prompts_per_step: int = setting(
+        1, "GRPO groups per step (the one environment prompt, repeated).", min=1
     )
-    steps: int = field(default=20, metadata={"help": "GRPO optimizer steps.", "min": 1})
-    group_size: int = field(
-        default=8, metadata={"help": "Ideas sampled per prompt (GRPO group).", "min": 2}
+    learning_rate: float | None = setting(
+        None, "Adapter learning rate (default: 1e-5; 3e-3 for tiny)."
     )
-    prompts_per_step: int = field(
-        default=1,
-        metadata={"help": "GRPO groups per step (the one environment prompt, repeated).", "min": 1},
+    lora_r: int = setting(16, "LoRA rank.", min=1)
+    lora_alpha: int | None = setting(None, "LoRA alpha (default: 2r).", min=1)
+    temperature: float = setting(1.0, "Sampling temperature.")
+    max_completion_tokens: int | None = setting(
+        None, "Completion cap in tokens (default: 2048; 64 for tiny)."
     )
-    learning_rate: float | None = field(
-        default=None, metadata={"help": "Adapter learning rate (default: 1e-5; 3e-3 for tiny)."}
+    beta: float = setting(0.0, "KL penalty to the base model.")
+    reward: RewardMode = setting(
+        "raw",
+        "raw (the execution reward), baseline-relative (reward / baseline - 1), "
+        "or rank (rank inside the group, 0..1).",
     )
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank.", "min": 1})
-    lora_alpha: int | None = field(
-        default=None, metadata={"help": "LoRA alpha (default: 2r).", "min": 1}
+    failure_reward: float = setting(
+        0.0, "Execution reward of an idea that fails, is flagged or has no idea."
     )
-    temperature: float = field(default=1.0, metadata={"help": "Sampling temperature."})
-    max_completion_tokens: int | None = field(
-        default=None, metadata={"help": "Completion cap in tokens (default: 2048; 64 for tiny)."}
+    diversity_weight: float = setting(
+        0.0,
+        "Penalty for repeating: weight x the larger of the share of its group and "
+        "the share of the last --diversity-history steps' ideas that are near-duplicates.",
     )
-    beta: float = field(default=0.0, metadata={"help": "KL penalty to the base model."})
-    reward: RewardMode = field(
-        default="raw",
-        metadata={
-            "help": "raw (the execution reward), baseline-relative (reward / baseline - 1), "
-            "or rank (rank inside the group, 0..1)."
-        },
+    diversity_history: int = setting(2, "Earlier steps whose ideas the diversity term compares.")
+    novelty_weight: float = setting(
+        0.0, "Bonus for an idea that repeats nothing in the store's archive."
     )
-    failure_reward: float = field(
-        default=0.0,
-        metadata={"help": "Execution reward of an idea that fails, is flagged or has no idea."},
+    length_bonus: float = setting(0.0, "Bonus for completion length: B x min(tokens, cap) / cap.")
+    length_cap: int = setting(1024, "Completion tokens at which the length bonus stops.")
+    save_every: int = setting(5, "Checkpoint the adapter every N steps.", min=1)
+    seed: int = setting(0, "Seeds sampling, the adapter and the runs.")
+    vllm: VllmMode = setting(
+        "auto", "Generate with vLLM: auto (on a CUDA GPU where vllm is installed)."
     )
-    diversity_weight: float = field(
-        default=0.0,
-        metadata={
-            "help": "Penalty for repeating: weight x the larger of the share of its group and "
-            "the share of the last --diversity-history steps' ideas that are near-duplicates."
-        },
-    )
-    diversity_history: int = field(
-        default=2, metadata={"help": "Earlier steps whose ideas the diversity term compares."}
-    )
-    novelty_weight: float = field(
-        default=0.0,
-        metadata={"help": "Bonus for an idea that repeats nothing in the store's archive."},
-    )
-    length_bonus: float = field(
-        default=0.0,
-        metadata={"help": "Bonus for completion length: B x min(tokens, cap) / cap."},
-    )
-    length_cap: int = field(
-        default=1024, metadata={"help": "Completion tokens at which the length bonus stops."}
-    )
-    save_every: int = field(
-        default=5, metadata={"help": "Checkpoint the adapter every N steps.", "min": 1}
-    )
-    seed: int = field(default=0, metadata={"help": "Seeds sampling, the adapter and the runs."})
-    vllm: VllmMode = field(
-        default="auto",
-        metadata={"help": "Generate with vLLM: auto (on a CUDA GPU where vllm is installed)."},
-    )
-    vllm_memory: float = field(
-        default=0.3, metadata={"help": "Share of the policy GPU's memory vLLM may take."}
-    )
-    policy_gpu: int = field(
-        default=0, metadata={"help": "GPU the policy trains on; runs get the other GPUs."}
-    )
+    vllm_memory: float = setting(0.3, "Share of the policy GPU's memory vLLM may take.")
+    policy_gpu: int = setting(0, "GPU the policy trains on; runs get the other GPUs.")
 
     def __post_init__(self) -> None:
         # Checked again here: a stored config is read back without the CLI.

@@ -26,6 +26,16 @@ from environments.manifest import Knob
 
 PROMPT_FILE = "ideator_prompt.txt"
 BOS, EOS, PAD = "<|bos|>", "<|eos|>", "<|pad|>"
+# The model's size: it learns the examples' format in seconds on a CPU.
+ARCHITECTURE: dict[str, Any] = {
+    "hidden_size": 64,
+    "intermediate_size": 192,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 4,
+    "max_position_embeddings": 256,
+    "tie_word_embeddings": True,
+}
 # The ideator-RL prompts (jinja2 markdown), the tiny one and the full one, in prompts/.
 PROMPTS = Prompts(Path(__file__).with_name("prompts"))
 
@@ -123,14 +133,8 @@ def build_tiny_ideator(
     )
     model = LlamaForCausalLM(
         LlamaConfig(
+            **ARCHITECTURE,
             vocab_size=len(tokenizer),
-            hidden_size=64,
-            intermediate_size=192,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=4,
-            max_position_embeddings=256,
-            tie_word_embeddings=True,
             bos_token_id=tokenizer.bos_token_id,
             eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id,

@@ -15,13 +15,12 @@ import importlib.util
 import json
 import shutil
 import warnings
-from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from agent.dedup import local_embedder
-from agent.executor import RunRequest, run_baseline
+from agent.executor import Progress, RunRequest, run_baseline
 from agent.ideator_rl.config import TrainIdeatorConfig
 from agent.ideator_rl.execution import ExecutionReward
 from agent.ideator_rl.records import Records
@@ -32,7 +31,6 @@ from agent.results import TrainingResult
 from agent.store import Store
 from runner.workspace import remove_stale_workspaces
 
-Progress = Callable[[str], None]
 PROMPT_TOKENS = 30_000  # budget for task + code in a hub model's prompt
 
 

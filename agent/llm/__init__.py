@@ -7,16 +7,16 @@ with an on-disk cache, bounded concurrency, retries and cost accounting.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
+from typing import Unpack
 
-from agent.llm.base import LLMClient
+from agent.llm.base import DEFAULT_OPTIONS, ClientOptions, LLMClient
 from agent.llm.providers import PROVIDERS, parse_spec
 from agent.llm.types import CallRecord, Completion, LLMError, Message, MissingKeyError
 
 __all__ = [
     "PROVIDERS",
     "CallRecord",
+    "ClientOptions",
     "Completion",
     "LLMClient",
     "LLMError",
@@ -27,19 +27,10 @@ __all__ = [
 ]
 
 
-def make_client(
-    spec: str,
-    *,
-    base_url: str | None = None,
-    cache_dir: Path | None = None,
-    max_concurrency: int = 8,
-    max_retries: int = 5,
-    backoff_base_s: float = 1.0,
-    timeout_s: float = 600.0,
-    on_call: Callable[[CallRecord], None] | None = None,
-) -> LLMClient:
+def make_client(spec: str, **options: Unpack[ClientOptions]) -> LLMClient:
     """A client for "PROVIDER:MODEL" (PROVIDER one of `PROVIDERS`, or "package.module:Client").
-    Raises LLMError / MissingKeyError before any network.
+    Raises LLMError / MissingKeyError before any network. The provider's factory is given every
+    option: those left out take their DEFAULT_OPTIONS value.
 
     max_retries counts retries after the first try, so a call makes at most max_retries + 1
     requests.
@@ -48,14 +39,4 @@ def make_client(
 
     provider, model = parse_spec(spec)
     load_prices()  # a broken EXECUTOR_PRICES file should fail now, not after a paid call
-    return PROVIDERS.get(provider)(
-        provider,
-        model,
-        base_url=base_url,
-        cache_dir=cache_dir,
-        max_concurrency=max_concurrency,
-        max_retries=max_retries,
-        backoff_base_s=backoff_base_s,
-        timeout_s=timeout_s,
-        on_call=on_call,
-    )
+    return PROVIDERS.get(provider)(provider, model, **(DEFAULT_OPTIONS | options))

@@ -8,9 +8,15 @@ from typing import Any, cast
 import anthropic
 
 from agent.llm.base import LLMClient
-from agent.llm.failures import CallFailure, sdk_failure
-from agent.llm.types import Message, MissingKeyError, RawAnswer
+from agent.llm.failures import CallFailure, SdkErrors, sdk_failure
+from agent.llm.types import MissingKeyError, Prompt, RawAnswer
 
+_ERRORS = SdkErrors(
+    anthropic.APITimeoutError,
+    anthropic.APIConnectionError,
+    anthropic.APIStatusError,
+    anthropic.AnthropicError,
+)
 KEY_ENV = "ANTHROPIC_API_KEY"
 
 
@@ -38,40 +44,23 @@ class AnthropicClient(LLMClient):
             api_key=self._api_key, base_url=self.base_url, max_retries=0, timeout=self.timeout_s
         )
 
-    async def _send(
-        self,
-        sdk: anthropic.AsyncAnthropic,
-        messages: list[Message],
-        system: str | None,
-        max_tokens: int,
-        temperature: float,
-    ) -> RawAnswer:
+    async def _send(self, sdk: anthropic.AsyncAnthropic, prompt: Prompt) -> RawAnswer:
         # `temperature` is deliberately not sent: SDK 2.x speaks API version 2026-10-21, which
         # answers HTTP 400 to any sampling parameter (temperature, top_p, top_k), even 1.0.
         # It still takes part in the cache key, so callers can keep passing it.
-        extra: dict[str, Any] = {"system": system} if system else {}
+        extra: dict[str, Any] = {"system": prompt.system} if prompt.system else {}
         response = await sdk.messages.create(
             model=self.model,
-            messages=cast(Any, [{"role": m.role, "content": m.content} for m in messages]),
-            max_tokens=max_tokens,
+            messages=cast(Any, prompt.turns()),
+            max_tokens=prompt.max_tokens,
             **extra,
         )
         text = "".join(
             getattr(block, "text", "") for block in response.content if block.type == "text"
         )
         usage = response.usage
-        return RawAnswer(
-            text=text,
-            model=response.model or self.model,
-            input_tokens=(usage.input_tokens or 0) if usage else 0,
-            output_tokens=(usage.output_tokens or 0) if usage else 0,
-        )
+        tokens = (usage.input_tokens or 0, usage.output_tokens or 0) if usage else (0, 0)
+        return RawAnswer(text, response.model or self.model, *tokens)
 
     def _failure(self, exc: BaseException) -> CallFailure | None:
-        return sdk_failure(
-            exc,
-            timeout_error=anthropic.APITimeoutError,
-            connection_error=anthropic.APIConnectionError,
-            status_error=anthropic.APIStatusError,
-            base_error=anthropic.AnthropicError,
-        )
+        return sdk_failure(exc, _ERRORS)

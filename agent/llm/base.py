@@ -15,14 +15,37 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from agent.llm.cache import ResponseCache, request_hash
 from agent.llm.failures import MAX_BACKOFF_S, MAX_RETRY_AFTER_S, CallFailure
 from agent.llm.pricing import cost_usd
-from agent.llm.types import CallRecord, Completion, LLMError, Message, RawAnswer
+from agent.llm.types import CallRecord, Completion, LLMError, Message, Prompt, RawAnswer
+
+
+class ClientOptions(TypedDict, total=False):
+    """The settings every client takes besides provider and model (defaults: DEFAULT_OPTIONS)."""
+
+    base_url: str | None
+    cache_dir: Path | None
+    max_concurrency: int
+    max_retries: int
+    backoff_base_s: float
+    timeout_s: float
+    on_call: Callable[[CallRecord], None] | None
+
+
+DEFAULT_OPTIONS: ClientOptions = {
+    "base_url": None,
+    "cache_dir": None,
+    "max_concurrency": 8,
+    "max_retries": 5,
+    "backoff_base_s": 1.0,
+    "timeout_s": 600.0,
+    "on_call": None,
+}
 
 
 class LLMClient(ABC):
@@ -36,32 +59,25 @@ class LLMClient(ABC):
     key_hint: str = "the API key"
     url_hint: str = "--base-url"
 
-    def __init__(
-        self,
-        provider: str,
-        model: str,
-        *,
-        base_url: str | None,
-        cache_dir: Path | None = None,
-        max_concurrency: int = 8,
-        max_retries: int = 5,
-        backoff_base_s: float = 1.0,
-        timeout_s: float = 600.0,
-        on_call: Callable[[CallRecord], None] | None = None,
-    ) -> None:
-        if max_concurrency < 1:
-            raise LLMError(f"max_concurrency must be at least 1, got {max_concurrency}")
-        if max_retries < 0:
-            raise LLMError(f"max_retries must be 0 or more, got {max_retries}")
+    def __init__(self, provider: str, model: str, **options: Unpack[ClientOptions]) -> None:
+        unknown = options.keys() - DEFAULT_OPTIONS.keys()
+        if unknown:  # as an explicit signature would: a misspelt option is no silent default
+            raise TypeError(f"unknown LLM client options: {', '.join(sorted(unknown))}")
+        o = DEFAULT_OPTIONS | options
+        if o["max_concurrency"] < 1:
+            raise LLMError(f"max_concurrency must be at least 1, got {o['max_concurrency']}")
+        if o["max_retries"] < 0:
+            raise LLMError(f"max_retries must be 0 or more, got {o['max_retries']}")
         self.provider = provider
         self.model = model
-        self.base_url = base_url
+        self.base_url = o["base_url"]
+        cache_dir = o["cache_dir"]
         self.cache = ResponseCache(cache_dir) if cache_dir is not None else None
-        self.max_concurrency = max_concurrency
-        self.max_retries = max_retries
-        self.backoff_base_s = backoff_base_s
-        self.timeout_s = timeout_s
-        self.on_call = on_call
+        self.max_concurrency = o["max_concurrency"]
+        self.max_retries = o["max_retries"]
+        self.backoff_base_s = o["backoff_base_s"]
+        self.timeout_s = o["timeout_s"]
+        self.on_call = o["on_call"]
         # The SDK client's connection pool and the semaphore belong to one event loop; they are
         # (re)made for whichever loop calls complete() (see _for_running_loop).
         self._sdk: Any = self._new_sdk()
@@ -75,14 +91,7 @@ class LLMClient(ABC):
         """A fresh SDK client with SDK retries off (our loop retries) and our timeout."""
 
     @abstractmethod
-    async def _send(
-        self,
-        sdk: Any,
-        messages: list[Message],
-        system: str | None,
-        max_tokens: int,
-        temperature: float,
-    ) -> RawAnswer:
+    async def _send(self, sdk: Any, prompt: Prompt) -> RawAnswer:
         """One request, no retries."""
 
     @abstractmethod
@@ -109,12 +118,13 @@ class LLMClient(ABC):
         temperature: float = 0.7,
         nonce: str = "",
     ) -> Completion:
+        prompt = Prompt(messages, system, max_tokens, temperature)
         request = {
             "provider": self.provider,
             "model": self.model,
             "base_url": self.base_url,
             "system": system,
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "messages": prompt.turns(),
             "max_tokens": max_tokens,
             "temperature": temperature,
             "nonce": nonce,
@@ -138,9 +148,7 @@ class LLMClient(ABC):
                         with attempt:
                             tries = attempt.retry_state.attempt_number
                             attempt_started = time.monotonic()
-                            answer = await self._send(
-                                sdk, messages, system, max_tokens, temperature
-                            )
+                            answer = await self._send(sdk, prompt)
                 except Exception as exc:
                     failure = self._failure(exc)
                     if failure is None:
@@ -290,20 +298,7 @@ class LLMClient(ABC):
         return "check the server's logs or the provider's status page"
 
     def _record(self, completion: Completion, *, retries: int) -> None:
-        self._emit(
-            CallRecord(
-                provider=completion.provider,
-                model=completion.model,
-                request_hash=completion.request_hash,
-                input_tokens=completion.input_tokens,
-                output_tokens=completion.output_tokens,
-                cost_usd=completion.cost_usd,
-                latency_s=completion.latency_s,
-                cached=completion.cached,
-                retries=retries,
-                error=None,
-            )
-        )
+        self._emit(CallRecord.of(completion, retries=retries))
 
     def _failed_record(self, key: str, started: float, tries: int, exc: Exception) -> CallRecord:
         return CallRecord(

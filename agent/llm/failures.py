@@ -8,7 +8,7 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 # Backoff limits: exponential growth stops here, and a server's retry-after is trusted up to this.
 MAX_BACKOFF_S = 60.0
@@ -35,23 +35,25 @@ class CallFailure:
         return False
 
 
-def sdk_failure(
-    exc: BaseException,
-    *,
-    timeout_error: type[Exception],
-    connection_error: type[Exception],
-    status_error: type[Exception],
-    base_error: type[Exception],
-) -> CallFailure | None:
+class SdkErrors(NamedTuple):
+    """An SDK's exception classes, by what sdk_failure makes of them."""
+
+    timeout: type[Exception]
+    connection: type[Exception]
+    status: type[Exception]
+    base: type[Exception]
+
+
+def sdk_failure(exc: BaseException, errors: SdkErrors) -> CallFailure | None:
     """Describe an exception from the openai / anthropic SDK (both share one exception layout).
 
     Returns None for anything that is not an SDK error, so bugs propagate unchanged.
     """
-    if isinstance(exc, timeout_error):
+    if isinstance(exc, errors.timeout):
         return CallFailure("timeout", "timed out")
-    if isinstance(exc, connection_error):
+    if isinstance(exc, errors.connection):
         return CallFailure("connection", _connection_detail(exc))
-    if isinstance(exc, status_error):
+    if isinstance(exc, errors.status):
         response = getattr(exc, "response", None)
         headers = getattr(response, "headers", None) or {}
         detail = _body_message(getattr(exc, "body", None)) or getattr(response, "reason_phrase", "")
@@ -61,7 +63,7 @@ def sdk_failure(
             status=int(getattr(exc, "status_code", 0)),
             retry_after_s=parse_retry_after(headers),
         )
-    if isinstance(exc, base_error):
+    if isinstance(exc, errors.base):
         return CallFailure("other", _clip(str(exc) or type(exc).__name__))
     return None
 

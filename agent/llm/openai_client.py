@@ -13,9 +13,12 @@ from typing import Any, cast
 import openai
 
 from agent.llm.base import LLMClient
-from agent.llm.failures import CallFailure, sdk_failure
-from agent.llm.types import Message, MissingKeyError, RawAnswer
+from agent.llm.failures import CallFailure, SdkErrors, sdk_failure
+from agent.llm.types import MissingKeyError, Prompt, RawAnswer
 
+_ERRORS = SdkErrors(
+    openai.APITimeoutError, openai.APIConnectionError, openai.APIStatusError, openai.OpenAIError
+)
 KEY_ENV = "OPENAI_API_KEY"
 LOCAL_DEFAULT_BASE_URLS = {
     "vllm": "http://localhost:8000/v1",
@@ -62,38 +65,23 @@ class OpenAIClient(LLMClient):
             api_key=self._api_key, base_url=self.base_url, max_retries=0, timeout=self.timeout_s
         )
 
-    async def _send(
-        self,
-        sdk: openai.AsyncOpenAI,
-        messages: list[Message],
-        system: str | None,
-        max_tokens: int,
-        temperature: float,
-    ) -> RawAnswer:
-        chat: list[dict[str, str]] = [{"role": "system", "content": system}] if system else []
-        chat += [{"role": m.role, "content": m.content} for m in messages]
+    async def _send(self, sdk: openai.AsyncOpenAI, prompt: Prompt) -> RawAnswer:
+        chat: list[dict[str, str]] = (
+            [{"role": "system", "content": prompt.system}] if prompt.system else []
+        )
+        chat += prompt.turns()
         params: dict[str, Any]
         if self._reasoning:
-            params = {"max_completion_tokens": max_tokens}
+            params = {"max_completion_tokens": prompt.max_tokens}
         else:
-            params = {"max_tokens": max_tokens, "temperature": temperature}
+            params = {"max_tokens": prompt.max_tokens, "temperature": prompt.temperature}
         response = await sdk.chat.completions.create(
             model=self.model, messages=cast(Any, chat), **params
         )
         text = (response.choices[0].message.content or "") if response.choices else ""
         usage = response.usage
-        return RawAnswer(
-            text=text,
-            model=response.model or self.model,
-            input_tokens=(usage.prompt_tokens or 0) if usage else 0,
-            output_tokens=(usage.completion_tokens or 0) if usage else 0,
-        )
+        tokens = (usage.prompt_tokens or 0, usage.completion_tokens or 0) if usage else (0, 0)
+        return RawAnswer(text, response.model or self.model, *tokens)
 
     def _failure(self, exc: BaseException) -> CallFailure | None:
-        return sdk_failure(
-            exc,
-            timeout_error=openai.APITimeoutError,
-            connection_error=openai.APIConnectionError,
-            status_error=openai.APIStatusError,
-            base_error=openai.OpenAIError,
-        )
+        return sdk_failure(exc, _ERRORS)

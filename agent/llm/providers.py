@@ -1,34 +1,23 @@
 """LLM providers by name: "PROVIDER:MODEL" specs, the built-in providers, and third parties.
 
-A provider is a factory `(provider, model, *, base_url, cache_dir, ...) -> LLMClient`; an
-`LLMClient` subclass is one. Third parties add providers under the entry-point group
+A provider is a factory `(provider, model, *, base_url, cache_dir, ...) -> LLMClient` that
+make_client calls with every option of agent/llm/base.py's ClientOptions; an `LLMClient`
+subclass is one. Third parties add providers under the entry-point group
 "executor.llm_providers", or give one directly: "package.module:Client:MODEL".
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
-from typing import Protocol
+from typing import Protocol, Unpack
 
-from agent.llm.base import LLMClient
-from agent.llm.types import CallRecord, LLMError
+from agent.llm.base import ClientOptions, LLMClient
+from agent.llm.types import LLMError
 from plugins import Registry
 
 
 class ProviderFactory(Protocol):
     def __call__(
-        self,
-        provider: str,
-        model: str,
-        *,
-        base_url: str | None,
-        cache_dir: Path | None,
-        max_concurrency: int,
-        max_retries: int,
-        backoff_base_s: float,
-        timeout_s: float,
-        on_call: Callable[[CallRecord], None] | None,
+        self, provider: str, model: str, **options: Unpack[ClientOptions]
     ) -> LLMClient: ...
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Literal
 
 
@@ -40,6 +40,13 @@ class CallRecord:
     retries: int
     error: str | None
 
+    @classmethod
+    def of(cls, completion: Completion, *, retries: int) -> CallRecord:
+        """The record of a call that returned `completion`: its fields, shared by name."""
+        shared = {f.name: getattr(completion, f.name) for f in fields(Completion)}
+        del shared["text"]  # a record keeps the call's accounting, never the answer itself
+        return cls(**shared, retries=retries, error=None)
+
 
 class LLMError(Exception):
     """A user-facing failure. The message is always one line: what happened, what to do."""
@@ -50,6 +57,20 @@ class LLMError(Exception):
 
 class MissingKeyError(LLMError):
     """The API key environment variable a provider needs is not set."""
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One request as a provider's `_send` gets it."""
+
+    messages: list[Message]
+    system: str | None
+    max_tokens: int
+    temperature: float
+
+    def turns(self) -> list[dict[str, str]]:
+        """The messages as the SDKs (and the cache key) take them."""
+        return [{"role": m.role, "content": m.content} for m in self.messages]
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,10 @@ with it, so `--resume` cannot drift either.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal, get_args
+
+from agent.settings import setting
 
 SearchMode = Literal["epochs", "async"]
 SEARCH_MODES: tuple[str, ...] = get_args(SearchMode)
@@ -18,39 +20,25 @@ SEARCH_MODES: tuple[str, ...] = get_args(SearchMode)
 class SearchConfig:
     """A search's settings; fixed at its start and stored, so a resume cannot drift."""
 
-    epochs: int = field(default=3, metadata={"help": "Epochs of ideas.", "min": 1})
-    ideas_per_epoch: int = field(
-        default=8, metadata={"help": "Ideas generated per epoch.", "min": 1}
+    epochs: int = setting(3, "Epochs of ideas.", min=1)
+    ideas_per_epoch: int = setting(8, "Ideas generated per epoch.", min=1)
+    ideator: str = setting(
+        "hparam", "hparam, replay:FILE, PROVIDER:MODEL, or package.module:Class."
     )
-    ideator: str = field(
-        default="hparam",
-        metadata={"help": "hparam, replay:FILE, PROVIDER:MODEL, or package.module:Class."},
+    implementer: str = setting(
+        "",
+        "PROVIDER:MODEL that implements LLM ideas (default: the ideator's LLM).",
+        show_default=False,
     )
-    implementer: str = field(
-        default="",
-        metadata={
-            "help": "PROVIDER:MODEL that implements LLM ideas (default: the ideator's LLM).",
-            "show_default": False,
-        },
+    baseline_seeds: int = setting(3, "Baseline runs (the noise estimate).", min=1)
+    rerun_top: int = setting(3, "Top ideas re-run at the end.", min=0)
+    rerun_seeds: int = setting(2, "Held-out seeds per re-run idea.", min=1)
+    seed: int = setting(0, "Seeds the ideator's sampling.")
+    mode: SearchMode = setting(
+        "epochs", "epochs (the published method, with barriers) or async (none)."
     )
-    baseline_seeds: int = field(
-        default=3, metadata={"help": "Baseline runs (the noise estimate).", "min": 1}
-    )
-    rerun_top: int = field(default=3, metadata={"help": "Top ideas re-run at the end.", "min": 0})
-    rerun_seeds: int = field(
-        default=2, metadata={"help": "Held-out seeds per re-run idea.", "min": 1}
-    )
-    seed: int = field(default=0, metadata={"help": "Seeds the ideator's sampling."})
-    mode: SearchMode = field(
-        default="epochs",
-        metadata={"help": "epochs (the published method, with barriers) or async (none)."},
-    )
-    budget_usd: float | None = field(
-        default=None, metadata={"help": "Stop cleanly at this LLM spend."}
-    )
-    budget_gpu_hours: float | None = field(
-        default=None, metadata={"help": "Stop cleanly at this many GPU-hours of runs."}
-    )
+    budget_usd: float | None = setting(None, "Stop cleanly at this LLM spend.")
+    budget_gpu_hours: float | None = setting(None, "Stop cleanly at this many GPU-hours of runs.")
 
     def __post_init__(self) -> None:
         if self.mode not in SEARCH_MODES:  # a stored config is read back without the CLI

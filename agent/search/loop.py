@@ -11,12 +11,11 @@ so `--resume` continues exactly where a killed search stopped.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from agent.dedup import DuplicateIndex, local_embedder
-from agent.executor import RunRequest, run_baseline, run_idea
+from agent.executor import Progress, RunRequest, run_baseline, run_idea
 from agent.llm import LLMClient
 from agent.results import Result
 from agent.search.archive import HELD_OUT_SEED, Archive, ArchivedIdea
@@ -82,9 +81,6 @@ class SearchResult(Result):
     baseline: str | None  # the baseline reward's interval, as text
     ideas: list[ArchivedIdea]
     leaderboard: list[LeaderboardRow]
-
-
-Progress = Callable[[str], None]
 
 
 async def run_search(
