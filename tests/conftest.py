@@ -182,6 +182,43 @@ def store_rows(run_dir: Path, table: str) -> list[dict[str, Any]]:
     return rows
 
 
+def rows_while_running(run_dir: Path, sql: str) -> list[tuple[Any, ...]]:
+    """`sql` on the store of a run another process is writing: no rows until the store exists,
+    nor while it is busy."""
+    try:
+        db = sqlite3.connect(run_dir / "executor.db", timeout=5)
+        rows = db.execute(sql).fetchall()
+        db.close()
+        return rows
+    except sqlite3.Error:
+        return []
+
+
+def slowed_toy(toy_env: Path, seconds: float) -> Path:
+    """The toy environment with a pause before each training, so a test can kill a run mid-way."""
+    train = toy_env / "repo" / "train.py"
+    train.write_text(f"import time as _t\n_t.sleep({seconds})\n" + train.read_text())
+    return toy_env
+
+
+def executor_argv(command: str, env: Path, runs: Path, *extra: str, **flags: object) -> list[str]:
+    """`executor COMMAND --env ENV --FLAG VALUE ... --run-dir RUNS --json EXTRA...`, for a run
+    in its own process; a flag's underscores are written as dashes."""
+    pairs = [(f"--{name.replace('_', '-')}", str(value)) for name, value in flags.items()]
+    named = [part for pair in pairs for part in pair]
+    return [
+        str(EXECUTOR),
+        command,
+        "--env",
+        str(env),
+        *named,
+        "--run-dir",
+        str(runs),
+        "--json",
+        *extra,
+    ]
+
+
 def assert_store_consistent(run_dir: Path) -> None:
     """Nothing half-written: no candidate still implementing, no run still running."""
     for c in store_rows(run_dir, "candidates"):

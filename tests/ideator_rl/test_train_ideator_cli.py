@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -14,11 +13,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import (
-    EXECUTOR,
     assert_one_line_error,
     assert_store_consistent,
     assert_usage_error,
     clean_environ,
+    executor_argv,
+    rows_while_running,
+    slowed_toy,
     store_rows,
 )
 
@@ -26,47 +27,26 @@ from tests.conftest import (
 pytestmark = pytest.mark.training
 
 
-def slow_toy(toy_env: Path) -> Path:
-    train = toy_env / "repo" / "train.py"
-    train.write_text("import time as _t\n_t.sleep(0.5)\n" + train.read_text())
-    return toy_env
-
-
 def train_cmd(env: Path, runs: Path, *extra: str) -> list[str]:
-    return [
-        str(EXECUTOR),
+    return executor_argv(
         "train-ideator",
-        "--env",
-        str(env),
-        "--steps",
-        "5",
-        "--group-size",
-        "4",
-        "--save-every",
-        "1",
-        "--slots",
-        "2",
-        "--diversity-weight",
-        "0.1",
-        "--run-dir",
-        str(runs),
-        "--json",
+        env,
+        runs,
         *extra,
-    ]
+        steps=5,
+        group_size=4,
+        save_every=1,
+        slots=2,
+        diversity_weight=0.1,
+    )
 
 
 def steps_recorded(runs: Path) -> list[int]:
-    try:
-        db = sqlite3.connect(runs / "executor.db", timeout=5)
-        rows = db.execute("SELECT step FROM rl_steps ORDER BY step").fetchall()
-        db.close()
-        return [r[0] for r in rows]
-    except sqlite3.Error:
-        return []
+    return [r[0] for r in rows_while_running(runs, "SELECT step FROM rl_steps ORDER BY step")]
 
 
 def test_train_kill_resume_and_report(cli, cli_process, toy_env, tmp_path) -> None:
-    env, runs = slow_toy(toy_env), tmp_path / "runs"
+    env, runs = slowed_toy(toy_env, 0.5), tmp_path / "runs"
     proc = subprocess.Popen(
         train_cmd(env, runs),
         stdout=subprocess.DEVNULL,

@@ -11,51 +11,36 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXECUTOR, assert_store_consistent, clean_environ, store_rows
+from tests.conftest import (
+    assert_store_consistent,
+    clean_environ,
+    executor_argv,
+    rows_while_running,
+    slowed_toy,
+    store_rows,
+)
 
 # A search killed mid-way and resumed, through the CLI.
 pytestmark = pytest.mark.slow
 
 
-def slow_toy(toy_env: Path) -> Path:
-    train = toy_env / "repo" / "train.py"
-    train.write_text("import time as _t\n_t.sleep(0.8)\n" + train.read_text())
-    return toy_env
-
-
 def search_cmd(env: Path, runs: Path, *extra: str) -> list[str]:
-    return [
-        str(EXECUTOR),
+    return executor_argv(
         "search",
-        "--env",
-        str(env),
-        "--epochs",
-        "2",
-        "--ideas-per-epoch",
-        "3",
-        "--baseline-seeds",
-        "2",
-        "--rerun-top",
-        "1",
-        "--rerun-seeds",
-        "2",
-        "--slots",
-        "2",
-        "--run-dir",
-        str(runs),
-        "--json",
+        env,
+        runs,
         *extra,
-    ]
+        epochs=2,
+        ideas_per_epoch=3,
+        baseline_seeds=2,
+        rerun_top=1,
+        rerun_seeds=2,
+        slots=2,
+    )
 
 
 def idea_states(runs: Path) -> list[tuple[int, str]]:
-    try:
-        db = sqlite3.connect(runs / "executor.db", timeout=5)
-        rows = db.execute("SELECT epoch, status FROM search_ideas").fetchall()
-        db.close()
-        return rows
-    except sqlite3.Error:
-        return []
+    return rows_while_running(runs, "SELECT epoch, status FROM search_ideas")
 
 
 def outcome(runs: Path) -> list[tuple[int, str, str, float | None]]:
@@ -71,7 +56,7 @@ def outcome(runs: Path) -> list[tuple[int, str, str, float | None]]:
 
 
 def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_search(toy_env, tmp_path) -> None:
-    env = slow_toy(toy_env)
+    env = slowed_toy(toy_env, 0.8)
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     ref = subprocess.run(
         search_cmd(env, whole), capture_output=True, text=True, timeout=300, env=clean_environ()
