@@ -201,11 +201,19 @@ def slowed_toy(toy_env: Path, seconds: float) -> Path:
     return toy_env
 
 
+def as_flags(**values: object) -> list[str]:
+    """`--name value` for each keyword, its underscores written as dashes."""
+    return [
+        part
+        for name, value in values.items()
+        for part in (f"--{name.replace('_', '-')}", str(value))
+    ]
+
+
 def executor_argv(command: str, env: Path, runs: Path, *extra: str, **flags: object) -> list[str]:
     """`executor COMMAND --env ENV --FLAG VALUE ... --run-dir RUNS --json EXTRA...`, for a run
-    in its own process; a flag's underscores are written as dashes."""
-    pairs = [(f"--{name.replace('_', '-')}", str(value)) for name, value in flags.items()]
-    named = [part for pair in pairs for part in pair]
+    in its own process."""
+    named = as_flags(**flags)
     return [
         str(EXECUTOR),
         command,
