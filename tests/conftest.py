@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -199,6 +201,28 @@ def slowed_toy(toy_env: Path, seconds: float) -> Path:
     train = toy_env / "repo" / "train.py"
     train.write_text(f"import time as _t\n_t.sleep({seconds})\n" + train.read_text())
     return toy_env
+
+
+def sigkill_when(
+    argv: list[str], ready: Callable[[], bool], within: float, every: float, late: Callable[[], str]
+) -> None:
+    """Start `argv` in its own process and SIGKILL it once `ready()` holds, polled `every`
+    seconds. A process that ends first, or no `ready()` within `within` seconds, fails the test
+    (the latter with `late()`)."""
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=clean_environ()
+    )
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if ready():
+            break
+        assert proc.poll() is None, f"{argv[1]} ended before it could be killed"
+        time.sleep(every)
+    else:
+        proc.kill()
+        raise AssertionError(late())
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 def as_flags(**values: object) -> list[str]:

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import sqlite3
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +13,7 @@ from tests.conftest import (
     clean_environ,
     executor_argv,
     rows_while_running,
+    sigkill_when,
     slowed_toy,
     store_rows,
 )
@@ -24,19 +22,11 @@ from tests.conftest import (
 pytestmark = pytest.mark.slow
 
 
+SEARCH = {"epochs": 2, "ideas_per_epoch": 3, "baseline_seeds": 2, "rerun_top": 1}
+
+
 def search_cmd(env: Path, runs: Path, *extra: str) -> list[str]:
-    return executor_argv(
-        "search",
-        env,
-        runs,
-        *extra,
-        epochs=2,
-        ideas_per_epoch=3,
-        baseline_seeds=2,
-        rerun_top=1,
-        rerun_seeds=2,
-        slots=2,
-    )
+    return executor_argv("search", env, runs, *extra, **SEARCH, rerun_seeds=2, slots=2)
 
 
 def idea_states(runs: Path) -> list[tuple[int, str]]:
@@ -63,23 +53,17 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_search(toy_env, 
     )
     assert ref.returncode == 0, ref.stderr
 
-    proc = subprocess.Popen(
+    def mid_epoch() -> bool:  # of epoch 0: some ideas done, some running
+        states = {s for _, s in idea_states(killed)}
+        return {"running", "succeeded"} <= states
+
+    sigkill_when(
         search_cmd(env, killed),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=clean_environ(),
+        mid_epoch,
+        within=120,
+        every=0.05,
+        late=lambda: f"never reached mid-epoch: {idea_states(killed)}",
     )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # mid-epoch 0: some ideas done, some running
-        states = idea_states(killed)
-        if any(s == "running" for _, s in states) and any(s == "succeeded" for _, s in states):
-            break
-        time.sleep(0.05)
-    else:
-        proc.kill()
-        raise AssertionError(f"never reached mid-epoch: {idea_states(killed)}")
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
     interrupted = [r for r in store_rows(killed, "runs") if r["status"] == "running"]
     assert interrupted, "the kill should leave runs in flight"
 
