@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -180,6 +182,73 @@ def store_rows(run_dir: Path, table: str) -> list[dict[str, Any]]:
     rows = [dict(r) for r in db.execute(f"SELECT * FROM {table}")]
     db.close()
     return rows
+
+
+def rows_while_running(run_dir: Path, sql: str) -> list[tuple[Any, ...]]:
+    """`sql` on the store of a run another process is writing: no rows until the store exists,
+    nor while it is busy."""
+    try:
+        db = sqlite3.connect(run_dir / "executor.db", timeout=5)
+        rows = db.execute(sql).fetchall()
+        db.close()
+        return rows
+    except sqlite3.Error:
+        return []
+
+
+def slowed_toy(toy_env: Path, seconds: float) -> Path:
+    """The toy environment with a pause before each training, so a test can kill a run mid-way."""
+    train = toy_env / "repo" / "train.py"
+    train.write_text(f"import time as _t\n_t.sleep({seconds})\n" + train.read_text())
+    return toy_env
+
+
+def sigkill_when(
+    argv: list[str], ready: Callable[[], bool], within: float, every: float, late: Callable[[], str]
+) -> None:
+    """Start `argv` in its own process and SIGKILL it once `ready()` holds, polled `every`
+    seconds. A process that ends first, or no `ready()` within `within` seconds, fails the test
+    (the latter with `late()`)."""
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=clean_environ()
+    )
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if ready():
+            break
+        assert proc.poll() is None, f"{argv[1]} ended before it could be killed"
+        time.sleep(every)
+    else:
+        proc.kill()
+        raise AssertionError(late())
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def as_flags(**values: object) -> list[str]:
+    """`--name value` for each keyword, its underscores written as dashes."""
+    return [
+        part
+        for name, value in values.items()
+        for part in (f"--{name.replace('_', '-')}", str(value))
+    ]
+
+
+def executor_argv(command: str, env: Path, runs: Path, *extra: str, **flags: object) -> list[str]:
+    """`executor COMMAND --env ENV --FLAG VALUE ... --run-dir RUNS --json EXTRA...`, for a run
+    in its own process."""
+    named = as_flags(**flags)
+    return [
+        str(EXECUTOR),
+        command,
+        "--env",
+        str(env),
+        *named,
+        "--run-dir",
+        str(runs),
+        "--json",
+        *extra,
+    ]
 
 
 def assert_store_consistent(run_dir: Path) -> None:

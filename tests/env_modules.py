@@ -14,6 +14,8 @@ from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
+import pytest
+
 
 def load_file(path: Path, name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(name, path)
@@ -36,6 +38,16 @@ def import_repo(repo: Path, names: tuple[str, ...]) -> SimpleNamespace:
             sys.modules.pop(n, None)
         sys.modules.update(saved)
     return SimpleNamespace(**mods)
+
+
+def session_fixture(name: str, make: Callable[[], Any]) -> Any:
+    """A session fixture called `name` whose value is `make()`: an environment's conftest
+    declares each module it loads once for all its tests in one line."""
+
+    def fixture() -> Any:
+        return make()
+
+    return pytest.fixture(scope="session", name=name)(fixture)
 
 
 def run_script(

@@ -417,28 +417,13 @@ def test_unified_diff_create_and_delete(repo: Path) -> None:
 
 def test_unified_diff_no_newline_at_end_of_file(repo: Path) -> None:
     (repo / "a.py").write_text("x = 1\ny = 2")
-    diff = """\
---- a/a.py
-+++ b/a.py
-@@ -1,2 +1,3 @@
- x = 1
--y = 2
-\\ No newline at end of file
-+y = 3
-+z = 4
-"""
-    run(repo, diff)
+    header = "--- a/a.py\n+++ b/a.py\n"
+    no_newline = "\\ No newline at end of file\n"
+    # The old side ends without a newline: the new one gains it.
+    run(repo, header + "@@ -1,2 +1,3 @@\n x = 1\n-y = 2\n" + no_newline + "+y = 3\n+z = 4\n")
     assert (repo / "a.py").read_text() == "x = 1\ny = 3\nz = 4\n"
-    diff_back = """\
---- a/a.py
-+++ b/a.py
-@@ -2,2 +2,1 @@
- y = 3
--z = 4
-+z = 5
-\\ No newline at end of file
-"""
-    run(repo, diff_back)
+    # The new side ends without one: the file loses it.
+    run(repo, header + "@@ -2,2 +2,1 @@\n y = 3\n-z = 4\n+z = 5\n" + no_newline)
     assert (repo / "a.py").read_text() == "x = 1\ny = 3\nz = 5"
 
 

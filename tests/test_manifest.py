@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -27,32 +28,14 @@ def test_toy_loads(toy_env) -> None:
     assert len(env.repo_hash) == 64
 
 
+# Each edit of the toy's env.toml the loader refuses, and the field its error names.
+REFUSED = tomllib.loads((Path(__file__).parent / "fixtures" / "manifest_refused.toml").read_text())
+
+
 @pytest.mark.parametrize(
     ("old", "new", "field"),
-    [
-        ('direction = "minimize"', 'direction = "lower"', "metric.direction"),
-        ('reward = "1 / (1 + val_mse)"', "reward = \"__import__('os')\"", "metric.reward"),
-        ("range = [0.0, 1000.0]", "range = [5.0, 1.0]", "metric.range"),
-        ("[scales.tiny]", "[scales.small]", "scales"),
-        ('editable = ["train.py", "*_extra.py"]', 'editable = ["nothing*.py"]', "editable"),
-        ('task = "task.md"', 'task = "missing.md"', "task"),
-        ('pattern = "LR = {value}"', 'pattern = "LR ="', "knobs.0"),
-        ('file = "train.py"', 'file = "data.py"', "knobs.0.file"),
-        ('name = "toy"', 'name = "toy"\ncolour = "blue"', "colour"),
-        ('pattern = "LR = {value}"', 'pattern = "LRATE = {value}"', "knobs.0.pattern"),
-        ("default = 0.01", "default = 0.02", "knobs.0.pattern"),
-        ('pattern = "STEPS = {value}"', 'pattern = "{value}"', "knobs.1.pattern"),
-        (
-            'file = "train.py"\npattern = "STEPS',
-            'file = "train.py"\nscales = ["gpu"]\npattern = "STEPS',
-            "knobs.1.scales",
-        ),
-        ("timeout = 60\ncpus", "timeout = 60\ntime_budget = 90\ncpus", "scales.tiny"),
-        ('eval_only = ["heldout"]', 'eval_only = ["held_out"]', "eval_only.0"),
-        ('eval_only = ["heldout"]', 'eval_only = ["repo/data.py"]', "eval_only.0"),
-        ('eval_only = ["heldout"]', 'eval_only = ["task.md"]', "eval_only.0"),
-        ("disk_gb = 0.25", "disk_gb = 0", "scales.tiny.disk_gb"),
-    ],
+    [(case["old"], case["new"], case["field"]) for case in REFUSED["refused"]],
+    ids=[f"{i}-{case['field']}" for i, case in enumerate(REFUSED["refused"])],
 )
 def test_errors_name_file_and_field(toy_env, old, new, field) -> None:
     edit_manifest(toy_env, old, new)

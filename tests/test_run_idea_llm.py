@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import git
@@ -22,19 +23,27 @@ pytestmark = pytest.mark.slow
 
 IDEA = "Raise the learning rate and train for longer."
 
-BAD_SEARCH = """train.py
-<<<<<<< SEARCH
-LR = 0.05
-STEPS = 100
-=======
-LR = 0.1
-STEPS = 300
->>>>>>> REPLACE
-"""
+# GOOD_EDIT's edit, searching for an LR that train.py does not hold (it has 0.01).
+BAD_SEARCH = GOOD_EDIT[GOOD_EDIT.index("train.py") :].replace("LR = 0.01", "LR = 0.05", 1)
 
 
 def openai_args(server: Any) -> dict[str, str]:
     return {"OPENAI_BASE_URL": server.openai_base_url, "OPENAI_API_KEY": "x"}
+
+
+def run_idea(
+    cli: Callable[..., CLIResult],
+    toy_env: Path,
+    run_dir: Path,
+    llm: str,
+    *extra: str,
+    idea: str = IDEA,
+    **environ: str,
+) -> CLIResult:
+    """`executor run-idea IDEA --env ENV --llm LLM --run-dir RUN_DIR EXTRA...`."""
+    return cli(
+        "run-idea", idea, "--env", toy_env, "--llm", llm, "--run-dir", run_dir, *extra, **environ
+    )
 
 
 @pytest.fixture
@@ -42,36 +51,14 @@ def run_openai(cli, toy_env, run_dir, llm_server) -> Callable[..., CLIResult]:
     """`executor run-idea IDEA --env toy --llm openai:m --run-dir ...` against the server."""
 
     def run(*extra: str) -> CLIResult:
-        return cli(
-            "run-idea",
-            IDEA,
-            "--env",
-            toy_env,
-            "--llm",
-            "openai:m",
-            "--run-dir",
-            run_dir,
-            *extra,
-            **openai_args(llm_server),
-        )
+        return run_idea(cli, toy_env, run_dir, "openai:m", *extra, **openai_args(llm_server))
 
     return run
 
 
 def test_openai_correct_edit_runs_and_is_recorded(cli, toy_env, run_dir, llm_server) -> None:
     llm_server.script(GOOD_EDIT)
-    res = cli(
-        "run-idea",
-        IDEA,
-        "--env",
-        toy_env,
-        "--llm",
-        "openai:some-model",
-        "--json",
-        "--run-dir",
-        run_dir,
-        **openai_args(llm_server),
-    )
+    res = run_idea(cli, toy_env, run_dir, "openai:some-model", "--json", **openai_args(llm_server))
     assert res.rc == 0, res
     out = res.json
     assert out["status"] == "succeeded"
@@ -95,16 +82,13 @@ def test_openai_correct_edit_runs_and_is_recorded(cli, toy_env, run_dir, llm_ser
 def test_anthropic_correct_edit(cli, toy_env, run_dir, llm_server, tmp_path) -> None:
     llm_server.script(GOOD_EDIT)
     (tmp_path / "idea.md").write_text(IDEA)
-    res = cli(
-        "run-idea",
-        f"@{tmp_path / 'idea.md'}",
-        "--env",
+    res = run_idea(
+        cli,
         toy_env,
-        "--llm",
+        run_dir,
         "anthropic:claude-sonnet-4-5",
         "--json",
-        "--run-dir",
-        run_dir,
+        idea=f"@{tmp_path / 'idea.md'}",
         ANTHROPIC_BASE_URL=llm_server.anthropic_base_url,
         ANTHROPIC_API_KEY="x",
     )
@@ -152,9 +136,8 @@ def test_rate_limit_then_success(run_dir, llm_server, run_openai) -> None:
 
 def test_rerun_is_served_from_cache(cli, toy_env, run_dir, llm_server) -> None:
     llm_server.script(GOOD_EDIT)
-    args = ("run-idea", IDEA, "--env", toy_env, "--llm", "openai:m", "--json", "--run-dir", run_dir)
-    first = cli(*args, **openai_args(llm_server))
-    second = cli(*args, **openai_args(llm_server))
+    first = run_idea(cli, toy_env, run_dir, "openai:m", "--json", **openai_args(llm_server))
+    second = run_idea(cli, toy_env, run_dir, "openai:m", "--json", **openai_args(llm_server))
     assert first.rc == 0 and second.rc == 0, second
     assert len(llm_server.requests) == 1  # the second run reached no server
     assert second.json["diff"] == first.json["diff"]
@@ -162,7 +145,9 @@ def test_rerun_is_served_from_cache(cli, toy_env, run_dir, llm_server) -> None:
     assert [c["cached"] for c in calls] == [0, 1]
     assert second.json["cost_usd"] == 0.0
     llm_server.script(GOOD_EDIT)
-    third = cli(*args, "--no-cache", **openai_args(llm_server))
+    third = run_idea(
+        cli, toy_env, run_dir, "openai:m", "--json", "--no-cache", **openai_args(llm_server)
+    )
     assert third.rc == 0 and len(llm_server.requests) == 2, third
 
 
@@ -181,23 +166,19 @@ def test_samples_first_valid_wins(run_dir, llm_server, run_openai) -> None:
 
 
 def test_missing_key(cli, toy_env, run_dir) -> None:
-    res = cli("run-idea", IDEA, "--env", toy_env, "--llm", "openai:m", "--run-dir", run_dir)
+    res = run_idea(cli, toy_env, run_dir, "openai:m")
     assert_one_line_error(res, "OPENAI_API_KEY")
     assert not (run_dir / "executor.db").exists()
-    res = cli("run-idea", IDEA, "--env", toy_env, "--llm", "anthropic:m", "--run-dir", run_dir)
+    res = run_idea(cli, toy_env, run_dir, "anthropic:m")
     assert_one_line_error(res, "ANTHROPIC_API_KEY")
 
 
 def test_unreachable_server(cli, toy_env, run_dir) -> None:
-    res = cli(
-        "run-idea",
-        IDEA,
-        "--env",
+    res = run_idea(
+        cli,
         toy_env,
-        "--llm",
-        "openai:m",
-        "--run-dir",
         run_dir,
+        "openai:m",
         OPENAI_BASE_URL="http://127.0.0.1:9/v1",
         OPENAI_API_KEY="x",
         EXECUTOR_LLM_RETRIES="1",

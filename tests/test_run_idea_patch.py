@@ -6,6 +6,7 @@ import json
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from tests.conftest import (
     EXECUTOR,
     TOY_ENV,
+    CLIResult,
     assert_one_line_error,
     assert_store_consistent,
     clean_environ,
@@ -31,10 +33,26 @@ def sr(search: str, replace: str, path: str = "train.py") -> str:
     return f"{path}\n<<<<<<< SEARCH\n{search}\n=======\n{replace}\n>>>>>>> REPLACE\n"
 
 
+# The toy's shipped idea: it applies, validates and beats the baseline.
+SHIPPED_PATCH = TOY_ENV / "ideas" / "more_steps.patch"
+
+
+def run_idea(
+    cli: Callable[..., CLIResult],
+    patch: Path,
+    env: Path | str,
+    run_dir: Path,
+    *flags: str,
+    title: str | None = None,
+) -> CLIResult:
+    """`executor run-idea [TITLE] --patch PATCH --env ENV --run-dir RUN_DIR FLAGS...`."""
+    named = [] if title is None else [title]
+    return cli("run-idea", *named, "--patch", patch, "--env", env, "--run-dir", run_dir, *flags)
+
+
 @pytest.mark.slow
 def test_shipped_patch_beats_baseline(cli, toy_env, run_dir) -> None:
-    patch = TOY_ENV / "ideas" / "more_steps.patch"
-    res = cli("run-idea", "--patch", patch, "--env", toy_env, "--run-dir", run_dir, "--json")
+    res = run_idea(cli, SHIPPED_PATCH, toy_env, run_dir, "--json")
     assert res.rc == 0, res
     out = res.json
     assert out["status"] == "succeeded" and out["reward"] > 0.9
@@ -48,15 +66,14 @@ def test_shipped_patch_beats_baseline(cli, toy_env, run_dir) -> None:
     assert summary["reward"]["n"] == 2 and summary["reward"]["mean"] < out["reward"]
     assert summary["val_mse"]["std"] > 0  # seeds differ
     assert out["baseline"] is None  # nothing measured yet when the idea ran
-    again = cli("run-idea", "--patch", patch, "--env", toy_env, "--run-dir", run_dir, "--json")
+    again = run_idea(cli, SHIPPED_PATCH, toy_env, run_dir, "--json")
     assert again.json["baseline"] == {**summary["reward"], "source": "measured"}
     assert_store_consistent(run_dir)
 
 
 @pytest.mark.slow
 def test_relative_paths_and_default_run_dir(cli, toy_env, tmp_path) -> None:
-    patch = TOY_ENV / "ideas" / "more_steps.patch"
-    res = cli("run-idea", "--patch", patch, "--env", "toy_env", "--json", cwd=tmp_path)
+    res = cli("run-idea", "--patch", SHIPPED_PATCH, "--env", "toy_env", "--json", cwd=tmp_path)
     assert res.rc == 0, res
     assert Path(res.json["artifacts"]).is_relative_to(tmp_path / "runs")
     assert_store_consistent(tmp_path / "runs")
@@ -68,17 +85,7 @@ def test_unified_diff_patch(cli, toy_env, run_dir, tmp_path) -> None:
         "--- a/train.py\n+++ b/train.py\n@@ -10,3 +10,3 @@\n"
         " \n-LR = 0.01\n+LR = 0.05\n STEPS = 100\n"
     )
-    res = cli(
-        "run-idea",
-        "lr 0.05",
-        "--patch",
-        write_patch(tmp_path, diff),
-        "--env",
-        toy_env,
-        "--run-dir",
-        run_dir,
-        "--json",
-    )
+    res = run_idea(cli, write_patch(tmp_path, diff), toy_env, run_dir, "--json", title="lr 0.05")
     assert res.rc == 0, res
     assert "+LR = 0.05" in res.json["diff"]
 
@@ -113,17 +120,7 @@ def test_unified_diff_patch(cli, toy_env, run_dir, tmp_path) -> None:
     ids=["protected", "compile", "smoke", "smoke-writes-protected", "smoke-adds-a-file"],
 )
 def test_invalid_candidates_are_rejected(cli, toy_env, run_dir, tmp_path, patch, phase, needle):
-    res = cli(
-        "run-idea",
-        "bad idea",
-        "--patch",
-        write_patch(tmp_path, patch),
-        "--env",
-        toy_env,
-        "--run-dir",
-        run_dir,
-        "--json",
-    )
+    res = run_idea(cli, write_patch(tmp_path, patch), toy_env, run_dir, "--json", title="bad idea")
     assert res.rc == 1, res
     out = res.json
     assert out["status"] == "rejected" and out["run_id"] is None
@@ -137,7 +134,7 @@ def test_invalid_candidates_are_rejected(cli, toy_env, run_dir, tmp_path, patch,
 
 def test_patch_that_does_not_apply(cli, toy_env, run_dir, tmp_path) -> None:
     patch = write_patch(tmp_path, sr("LR = 0.5", "LR = 0.1"))
-    res = cli("run-idea", "x", "--patch", patch, "--env", toy_env, "--run-dir", run_dir)
+    res = run_idea(cli, patch, toy_env, run_dir, title="x")
     assert_one_line_error(res, "rejected", "apply")
     (attempt,) = store_rows(run_dir, "attempts")
     assert "LR = 0.01" in attempt["error"]  # nearest lines recorded for the reader
@@ -145,38 +142,19 @@ def test_patch_that_does_not_apply(cli, toy_env, run_dir, tmp_path) -> None:
 
 
 def test_patch_without_edits_writes_nothing(cli, toy_env, run_dir, tmp_path) -> None:
-    res = cli(
-        "run-idea",
-        "--patch",
-        write_patch(tmp_path, "just prose\n"),
-        "--env",
-        toy_env,
-        "--run-dir",
-        run_dir,
-    )
+    res = run_idea(cli, write_patch(tmp_path, "just prose\n"), toy_env, run_dir)
     assert_one_line_error(res)
     assert not (run_dir / "executor.db").exists()
 
 
 def test_missing_patch_file(cli, toy_env, run_dir, tmp_path) -> None:
-    res = cli(
-        "run-idea", "--patch", tmp_path / "nope.patch", "--env", toy_env, "--run-dir", run_dir
-    )
+    res = run_idea(cli, tmp_path / "nope.patch", toy_env, run_dir)
     assert_one_line_error(res, "nope.patch")
     assert not (run_dir / "executor.db").exists()
 
 
 def test_unknown_environment(cli, run_dir) -> None:
-    res = cli(
-        "run-idea",
-        "x",
-        "--patch",
-        TOY_ENV / "ideas" / "more_steps.patch",
-        "--env",
-        "no_such_env",
-        "--run-dir",
-        run_dir,
-    )
+    res = run_idea(cli, SHIPPED_PATCH, "no_such_env", run_dir, title="x")
     assert_one_line_error(res, "unknown environment 'no_such_env'")
     assert not run_dir.exists()
 
@@ -210,18 +188,15 @@ def test_timeout_kills_the_run(cli, toy_env, run_dir, tmp_path) -> None:
     patch = sr(
         "x, y = train_split(seed)", "x, y = train_split(seed)\nif steps > 2:\n    time.sleep(60)"
     )
-    res = cli(
-        "run-idea",
-        "sleep",
-        "--patch",
+    res = run_idea(
+        cli,
         write_patch(tmp_path, patch),
-        "--env",
         toy_env,
+        run_dir,
         "--timeout",
         "1",
-        "--run-dir",
-        run_dir,
         "--json",
+        title="sleep",
     )
     assert res.rc == 1, res
     assert res.json["status"] == "timeout" and "1s limit" in res.json["reason"]
@@ -233,8 +208,7 @@ def test_timeout_kills_the_run(cli, toy_env, run_dir, tmp_path) -> None:
 
 @pytest.mark.slow
 def test_show_idea_candidate_and_run(cli, toy_env, run_dir) -> None:
-    patch = TOY_ENV / "ideas" / "more_steps.patch"
-    out = cli("run-idea", "--patch", patch, "--env", toy_env, "--run-dir", run_dir, "--json").json
+    out = run_idea(cli, SHIPPED_PATCH, toy_env, run_dir, "--json").json
     idea = cli("show", out["idea_id"], "--run-dir", run_dir, "--json").json
     assert (
         idea["kind"] == "idea" and idea["candidates"][0]["candidate"]["id"] == out["candidate_id"]
@@ -296,43 +270,17 @@ def test_doctor_reports_each_check(cli) -> None:
 
 @pytest.mark.slow
 def test_unisolated_local_sandbox_warns_in_one_line(cli, toy_env, run_dir) -> None:
-    res = cli(
-        "run-idea",
-        "--patch",
-        TOY_ENV / "ideas" / "more_steps.patch",
-        "--env",
-        toy_env,
-        "--run-dir",
-        run_dir,
-        "--sandbox",
-        "local:isolation=none",
-    )
+    res = run_idea(cli, SHIPPED_PATCH, toy_env, run_dir, "--sandbox", "local:isolation=none")
     assert res.rc == 0, res
     warnings = [line for line in res.stderr.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and "cannot isolate" in warnings[0] and "eval-only" in warnings[0]
-    quiet = cli(
-        "run-idea",
-        "--patch",
-        TOY_ENV / "ideas" / "more_steps.patch",
-        "--env",
-        toy_env,
-        "--run-dir",
-        run_dir,
-    )
+    quiet = run_idea(cli, SHIPPED_PATCH, toy_env, run_dir)
     assert "warning:" not in quiet.stderr, quiet
 
 
 @pytest.mark.slow
 def test_human_output(cli, toy_env, run_dir) -> None:
-    res = cli(
-        "run-idea",
-        "--patch",
-        TOY_ENV / "ideas" / "more_steps.patch",
-        "--env",
-        toy_env,
-        "--run-dir",
-        run_dir,
-    )
+    res = run_idea(cli, SHIPPED_PATCH, toy_env, run_dir)
     assert res.rc == 0, res
     assert "succeeded" in res.stdout and "reward" in res.stdout
 
@@ -392,11 +340,10 @@ def test_ctrl_c_cancels_cleanly(toy_env, run_dir, tmp_path, inherited_ignore: bo
 @pytest.mark.slow
 def test_a_run_dir_pinned_under_older_rules_is_refused(cli, toy_env, run_dir) -> None:
     """Results scored before eval-only data and the evaluation secret do not mix with new ones."""
-    patch = TOY_ENV / "ideas" / "more_steps.patch"
-    assert cli("run-idea", "--patch", patch, "--env", toy_env, "--run-dir", run_dir).rc == 0
+    assert run_idea(cli, SHIPPED_PATCH, toy_env, run_dir).rc == 0
     (pin,) = run_dir.glob("repos/*/.git/executor-env-files.json")
     pin.write_text(json.dumps(json.loads(pin.read_text())["files"]))  # the old, flat format
-    res = cli("run-idea", "--patch", patch, "--env", toy_env, "--run-dir", run_dir)
+    res = run_idea(cli, SHIPPED_PATCH, toy_env, run_dir)
     assert_one_line_error(res, "older reward-integrity rules", "--run-dir")
     assert res.rc == 2
     assert len(store_rows(run_dir, "runs")) == 1  # nothing new was run

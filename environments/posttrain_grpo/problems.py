@@ -27,53 +27,23 @@ TRAIN_SEED, WARMUP_SEED = 1, 3
 TRAIN_PROBLEMS, WARMUP_PROBLEMS = 8000, 20000
 VARIANT_RATE = 0.3
 
+
+def _words(table: str) -> tuple[str, ...]:
+    """A table of single words, written as running text."""
+    return tuple(table.split())
+
+
 KINDS = ("rename", "reorder", "words", "distractor", "notation")
 FAMILIES = ("add", "sub", "mul", "total", "more_than", "price")
 
-NAMES = (
-    "Tom",
-    "Ann",
-    "Sam",
-    "Lily",
-    "Ben",
-    "Emma",
-    "Max",
-    "Mia",
-    "Leo",
-    "Zoe",
-    "Jack",
-    "Ella",
-    "Noah",
-    "Ava",
-    "Omar",
-    "Ivy",
-    "Ravi",
-    "Nora",
-    "Luis",
-    "Kate",
-    "Paul",
-    "Rosa",
-    "Ian",
-    "Amy",
-)
-ITEMS = (
-    "apples",
-    "pens",
-    "books",
-    "cards",
-    "shells",
-    "stickers",
-    "marbles",
-    "coins",
-    "eggs",
-    "cookies",
-    "stamps",
-    "balloons",
-    "pencils",
-    "toys",
-    "flowers",
-    "rocks",
-)
+NAMES = _words("""
+    Tom Ann Sam Lily Ben Emma Max Mia Leo Zoe Jack Ella Noah Ava Omar Ivy Ravi Nora Luis Kate
+    Paul Rosa Ian Amy
+""")
+ITEMS = _words("""
+    apples pens books cards shells stickers marbles coins eggs cookies stamps balloons pencils
+    toys flowers rocks
+""")
 CONTAINERS = ("boxes", "bags", "jars", "packs", "crates", "baskets")
 DISTRACTORS = (
     "{name} is {n} years old.",
@@ -82,28 +52,10 @@ DISTRACTORS = (
     "{name} read {n} pages yesterday.",
     "The shop opened {n} days ago.",
 )
-_ONES = (
-    "zero",
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "eleven",
-    "twelve",
-    "thirteen",
-    "fourteen",
-    "fifteen",
-    "sixteen",
-    "seventeen",
-    "eighteen",
-    "nineteen",
-)
+_ONES = _words("""
+    zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen
+    fifteen sixteen seventeen eighteen nineteen
+""")
 _TENS = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
 
 

@@ -3,22 +3,20 @@ environment — killed mid-training, resumed from its last checkpoint, every ide
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import sqlite3
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import (
-    EXECUTOR,
     assert_one_line_error,
     assert_store_consistent,
     assert_usage_error,
-    clean_environ,
+    executor_argv,
+    rows_while_running,
+    sigkill_when,
+    slowed_toy,
     store_rows,
 )
 
@@ -26,64 +24,30 @@ from tests.conftest import (
 pytestmark = pytest.mark.training
 
 
-def slow_toy(toy_env: Path) -> Path:
-    train = toy_env / "repo" / "train.py"
-    train.write_text("import time as _t\n_t.sleep(0.5)\n" + train.read_text())
-    return toy_env
+TRAINING = {"steps": 5, "group_size": 4, "save_every": 1, "slots": 2, "diversity_weight": 0.1}
 
 
 def train_cmd(env: Path, runs: Path, *extra: str) -> list[str]:
-    return [
-        str(EXECUTOR),
-        "train-ideator",
-        "--env",
-        str(env),
-        "--steps",
-        "5",
-        "--group-size",
-        "4",
-        "--save-every",
-        "1",
-        "--slots",
-        "2",
-        "--diversity-weight",
-        "0.1",
-        "--run-dir",
-        str(runs),
-        "--json",
-        *extra,
-    ]
+    return executor_argv("train-ideator", env, runs, *extra, **TRAINING)
 
 
 def steps_recorded(runs: Path) -> list[int]:
-    try:
-        db = sqlite3.connect(runs / "executor.db", timeout=5)
-        rows = db.execute("SELECT step FROM rl_steps ORDER BY step").fetchall()
-        db.close()
-        return [r[0] for r in rows]
-    except sqlite3.Error:
-        return []
+    return [r[0] for r in rows_while_running(runs, "SELECT step FROM rl_steps ORDER BY step")]
 
 
 def test_train_kill_resume_and_report(cli, cli_process, toy_env, tmp_path) -> None:
-    env, runs = slow_toy(toy_env), tmp_path / "runs"
-    proc = subprocess.Popen(
+    env, runs = slowed_toy(toy_env, 0.5), tmp_path / "runs"
+
+    def two_checkpoints() -> bool:  # on disk: then it is killed
+        return len(list(runs.glob("ideator/*/checkpoints/checkpoint-2/trainer_state.json"))) == 1
+
+    sigkill_when(
         train_cmd(env, runs),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=clean_environ(),
+        two_checkpoints,
+        within=600,  # generous: a busy CI machine; it ends at the checkpoint
+        every=0.1,
+        late=lambda: f"no checkpoint-2 in time; steps recorded: {steps_recorded(runs)}",
     )
-    deadline = time.monotonic() + 600  # generous: a busy CI machine; it ends at the checkpoint
-    while time.monotonic() < deadline:  # killed once two checkpoints are on disk
-        if len(list(runs.glob("ideator/*/checkpoints/checkpoint-2/trainer_state.json"))) == 1:
-            break
-        assert proc.poll() is None, "the training ended before it could be killed"
-        time.sleep(0.1)
-    else:
-        proc.kill()
-        raise AssertionError(f"no checkpoint-2 in time; steps recorded: {steps_recorded(runs)}")
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
     assert 2 <= max(steps_recorded(runs)) < 5
 
     res = cli_process(*train_cmd(env, runs, "--resume")[1:], timeout=600)  # end to end

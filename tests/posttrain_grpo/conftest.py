@@ -5,31 +5,21 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import SimpleNamespace
 
 import pytest
 
-from tests.env_modules import import_repo, load_file, trained
+from tests.env_modules import import_repo, load_file, session_fixture, trained
 
 ENV = Path(__file__).resolve().parents[2] / "environments" / "posttrain_grpo"
 REPO = ENV / "repo"
 REPO_MODULES = ("config", "rewards", "data", "grpo", "rollout", "policy", "train")
 
 
-@pytest.fixture(scope="session")
-def repo() -> SimpleNamespace:
-    """The baseline repo's modules."""
-    return import_repo(REPO, REPO_MODULES)
-
-
-@pytest.fixture(scope="session")
-def evaluator() -> ModuleType:
-    return load_file(ENV / "evaluate.py", "grpo_evaluate")
-
-
-@pytest.fixture(scope="session")
-def problems() -> ModuleType:
-    return load_file(ENV / "problems.py", "grpo_problems")
+# The baseline repo's modules, and the protected scripts.
+repo = session_fixture("repo", lambda: import_repo(REPO, REPO_MODULES))
+evaluator = session_fixture("evaluator", lambda: load_file(ENV / "evaluate.py", "grpo_evaluate"))
+problems = session_fixture("problems", lambda: load_file(ENV / "problems.py", "grpo_problems"))
 
 
 @pytest.fixture(scope="session")

@@ -165,6 +165,17 @@ def _digit_ids(tok) -> list[list[int]]:
     return [[i] for i in tok.convert_tokens_to_ids(list("0123456789"))]
 
 
+# Decoding settings a policy folder may ship, each far from what the evaluator fixes.
+HOSTILE_DECODING = {
+    "repetition_penalty": 8.0,
+    "no_repeat_ngram_size": 2,
+    "num_beams": 2,
+    "max_new_tokens": 3,
+    "min_new_tokens": 3,
+    "suppress_tokens": [5, 6, 7],
+}
+
+
 def test_decoding_and_tokenizer_are_the_evaluators_own(
     evaluator, output_copy: Path, small_tiny_scale: None, tmp_path: Path
 ) -> None:
@@ -177,15 +188,9 @@ def test_decoding_and_tokenizer_are_the_evaluators_own(
     honest = evaluator.evaluate(output_copy, ENV, "tiny", "cpu", secret=SECRET)
     tok = AutoTokenizer.from_pretrained(ENV / "base_tiny")
     gen = json.loads((policy / "generation_config.json").read_text())
+    # Those, and no digit writable and an early eos.
     gen.update(
-        bad_words_ids=_digit_ids(tok),  # no digit can be written
-        repetition_penalty=8.0,
-        no_repeat_ngram_size=2,
-        num_beams=2,
-        max_new_tokens=3,
-        min_new_tokens=3,
-        forced_eos_token_id=tok.eos_token_id,
-        suppress_tokens=[5, 6, 7],
+        HOSTILE_DECODING, bad_words_ids=_digit_ids(tok), forced_eos_token_id=tok.eos_token_id
     )
     (policy / "generation_config.json").write_text(json.dumps(gen))
     # Another tokenizer (bos and eos swapped), special tokens and a chat template of its own.

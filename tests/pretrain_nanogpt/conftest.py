@@ -7,30 +7,21 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
 
 import pytest
 
-from tests.env_modules import import_repo, load_file, run_script, trained
+from tests.env_modules import import_repo, load_file, run_script, session_fixture, trained
 
 ENV = Path(__file__).resolve().parents[2] / "environments" / "pretrain_nanogpt"
 REPO = ENV / "repo"
 
 
-@pytest.fixture(scope="session")
-def repo() -> SimpleNamespace:
-    """config, data, model and train of the baseline repo."""
-    return import_repo(REPO, ("config", "data", "model", "train"))
-
-
-@pytest.fixture(scope="session")
-def evaluator() -> ModuleType:
-    return load_file(ENV / "evaluate.py", "nanogpt_evaluate")
-
-
-@pytest.fixture(scope="session")
-def prepare() -> ModuleType:
-    return load_file(ENV / "prepare_fineweb.py", "nanogpt_prepare")
+# config, data, model and train of the baseline repo, and the protected scripts.
+repo = session_fixture("repo", lambda: import_repo(REPO, ("config", "data", "model", "train")))
+evaluator = session_fixture("evaluator", lambda: load_file(ENV / "evaluate.py", "nanogpt_evaluate"))
+prepare = session_fixture(
+    "prepare", lambda: load_file(ENV / "prepare_fineweb.py", "nanogpt_prepare")
+)
 
 
 @pytest.fixture(scope="session")

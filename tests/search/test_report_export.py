@@ -20,32 +20,24 @@ CHROMIUM = shutil.which("chromium")
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory) -> Path:
     """A finished 2-epoch hparam search on a private copy of the toy environment."""
-    from tests.conftest import EXECUTOR, TOY_ENV, clean_environ
+    from tests.conftest import TOY_ENV, clean_environ, executor_argv
 
     root = tmp_path_factory.mktemp("searched")
     env = root / "toy"
     shutil.copytree(TOY_ENV, env)
     runs = root / "runs"
+    search = executor_argv(
+        "search",
+        env,
+        runs,
+        epochs=2,
+        ideas_per_epoch=3,
+        baseline_seeds=3,
+        rerun_top=2,
+        rerun_seeds=2,
+    )
     res = subprocess.run(
-        [
-            str(EXECUTOR),
-            "search",
-            "--env",
-            str(env),
-            "--epochs",
-            "2",
-            "--ideas-per-epoch",
-            "3",
-            "--baseline-seeds",
-            "3",
-            "--rerun-top",
-            "2",
-            "--rerun-seeds",
-            "2",
-            "--run-dir",
-            str(runs),
-            "--json",
-        ],
+        search,
         capture_output=True,
         text=True,
         timeout=300,

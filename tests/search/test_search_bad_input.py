@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from tests.conftest import assert_one_line_error
+from tests.conftest import as_flags, assert_one_line_error
 from tests.llm_server import llm_server_fixture  # noqa: F401
 
 # Each test runs a search through the CLI.
@@ -19,20 +19,10 @@ def test_an_ideator_answering_prose_fails_the_search_on_record(
 ) -> None:
     llm_server.default = "What a fascinating problem! Let me think about it some more."
     runs = tmp_path / "runs"
-    res = cli(
-        "search",
-        "--env",
-        toy_env,
-        "--ideator",
-        "openai:gpt-4.1",
-        "--base-url",
-        llm_server.openai_base_url,
-        "--baseline-seeds",
-        "1",
-        "--run-dir",
-        runs,
-        OPENAI_API_KEY="sk-local",
+    flags = as_flags(
+        ideator="openai:gpt-4.1", base_url=llm_server.openai_base_url, baseline_seeds=1
     )
+    res = cli("search", "--env", toy_env, *flags, "--run-dir", runs, OPENAI_API_KEY="sk-local")
     assert_one_line_error(res, "no parseable idea", "fascinating problem")
     db = sqlite3.connect(runs / "executor.db")
     status, reason = db.execute("SELECT status, reason FROM searches").fetchone()
@@ -47,24 +37,10 @@ def test_a_replay_file_that_runs_out_stops_the_search_cleanly(cli, toy_env, tmp_
     edits = "train.py\n<<<<<<< SEARCH\nSTEPS = 100\n=======\nSTEPS = 200\n>>>>>>> REPLACE\n"
     replay.write_text(json.dumps({"idea": "Train for 200 steps", "code_diff": edits}) + "\n")
     runs = tmp_path / "runs"
-    res = cli(
-        "search",
-        "--env",
-        toy_env,
-        "--ideator",
-        f"replay:{replay}",
-        "--epochs",
-        "3",
-        "--ideas-per-epoch",
-        "1",
-        "--baseline-seeds",
-        "1",
-        "--rerun-top",
-        "0",
-        "--run-dir",
-        runs,
-        "--json",
+    flags = as_flags(
+        ideator=f"replay:{replay}", epochs=3, ideas_per_epoch=1, baseline_seeds=1, rerun_top=0
     )
+    res = cli("search", "--env", toy_env, *flags, "--run-dir", runs, "--json")
     assert res.rc == 0, res
     assert res.json["status"] == "stopped" and "no ideas for epoch 1" in res.json["reason"]
     assert [i["status"] for i in res.json["ideas"]] == ["succeeded"]
@@ -88,21 +64,8 @@ def test_bad_replay_files(cli, toy_env, tmp_path) -> None:
 
 def test_a_run_dir_from_another_environment(cli, toy_env, tmp_path) -> None:
     runs = tmp_path / "runs"
-    first = cli(
-        "search",
-        "--env",
-        toy_env,
-        "--epochs",
-        "1",
-        "--ideas-per-epoch",
-        "1",
-        "--baseline-seeds",
-        "1",
-        "--rerun-top",
-        "0",
-        "--run-dir",
-        runs,
-    )
+    flags = as_flags(epochs=1, ideas_per_epoch=1, baseline_seeds=1, rerun_top=0)
+    first = cli("search", "--env", toy_env, *flags, "--run-dir", runs)
     assert first.rc == 0, first
     (toy_env / "repo" / "train.py").write_text(
         (toy_env / "repo" / "train.py").read_text() + "\n# another version\n"

@@ -2,60 +2,35 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import sqlite3
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXECUTOR, assert_store_consistent, clean_environ, store_rows
+from tests.conftest import (
+    assert_store_consistent,
+    clean_environ,
+    executor_argv,
+    rows_while_running,
+    sigkill_when,
+    slowed_toy,
+    store_rows,
+)
 
 # A search killed mid-way and resumed, through the CLI.
 pytestmark = pytest.mark.slow
 
 
-def slow_toy(toy_env: Path) -> Path:
-    train = toy_env / "repo" / "train.py"
-    train.write_text("import time as _t\n_t.sleep(0.8)\n" + train.read_text())
-    return toy_env
+SEARCH = {"epochs": 2, "ideas_per_epoch": 3, "baseline_seeds": 2, "rerun_top": 1}
 
 
 def search_cmd(env: Path, runs: Path, *extra: str) -> list[str]:
-    return [
-        str(EXECUTOR),
-        "search",
-        "--env",
-        str(env),
-        "--epochs",
-        "2",
-        "--ideas-per-epoch",
-        "3",
-        "--baseline-seeds",
-        "2",
-        "--rerun-top",
-        "1",
-        "--rerun-seeds",
-        "2",
-        "--slots",
-        "2",
-        "--run-dir",
-        str(runs),
-        "--json",
-        *extra,
-    ]
+    return executor_argv("search", env, runs, *extra, **SEARCH, rerun_seeds=2, slots=2)
 
 
 def idea_states(runs: Path) -> list[tuple[int, str]]:
-    try:
-        db = sqlite3.connect(runs / "executor.db", timeout=5)
-        rows = db.execute("SELECT epoch, status FROM search_ideas").fetchall()
-        db.close()
-        return rows
-    except sqlite3.Error:
-        return []
+    return rows_while_running(runs, "SELECT epoch, status FROM search_ideas")
 
 
 def outcome(runs: Path) -> list[tuple[int, str, str, float | None]]:
@@ -71,30 +46,24 @@ def outcome(runs: Path) -> list[tuple[int, str, str, float | None]]:
 
 
 def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_search(toy_env, tmp_path) -> None:
-    env = slow_toy(toy_env)
+    env = slowed_toy(toy_env, 0.8)
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     ref = subprocess.run(
         search_cmd(env, whole), capture_output=True, text=True, timeout=300, env=clean_environ()
     )
     assert ref.returncode == 0, ref.stderr
 
-    proc = subprocess.Popen(
+    def mid_epoch() -> bool:  # of epoch 0: some ideas done, some running
+        states = {s for _, s in idea_states(killed)}
+        return {"running", "succeeded"} <= states
+
+    sigkill_when(
         search_cmd(env, killed),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=clean_environ(),
+        mid_epoch,
+        within=120,
+        every=0.05,
+        late=lambda: f"never reached mid-epoch: {idea_states(killed)}",
     )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # mid-epoch 0: some ideas done, some running
-        states = idea_states(killed)
-        if any(s == "running" for _, s in states) and any(s == "succeeded" for _, s in states):
-            break
-        time.sleep(0.05)
-    else:
-        proc.kill()
-        raise AssertionError(f"never reached mid-epoch: {idea_states(killed)}")
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
     interrupted = [r for r in store_rows(killed, "runs") if r["status"] == "running"]
     assert interrupted, "the kill should leave runs in flight"
 
