@@ -1,4 +1,7 @@
-"""Numbers a researcher can trust: mean ± 95% interval, and a paired test against baseline.
+"""Mean ± 95% interval, and Welch's unpaired interval of an idea against the baseline.
+
+Paired comparisons over matched seeds and items (bootstrap, exact McNemar, Holm) are in
+agent/significance.py; the search moves onto them with matched seeds and per-item outcomes.
 
 A single lucky run is never a win: an idea beats the baseline only when the 95% interval of
 the difference (Welch's t, per seed) lies entirely above zero, which needs two runs or more
