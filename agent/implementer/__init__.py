@@ -1,15 +1,27 @@
 """The implementer: idea text -> edits -> a validated commit on the baseline.
 
 Public surface: `implement`, `ImplementerConfig`, `Implementation`, `ContextTooLarge`.
+Names load on first use, so `agent.implementer.config` (read by the CLI at startup) does not
+pull in git, the sandbox and the manifest.
 """
 
-from agent.implementer.context import ContextTooLarge
-from agent.implementer.implement import (
-    CURRENT_CANDIDATE,
-    Implementation,
-    ImplementerConfig,
-    implement,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agent.implementer.config import ImplementerConfig
+    from agent.implementer.context import ContextTooLarge
+    from agent.implementer.implement import CURRENT_CANDIDATE, Implementation, implement
+
+_HOME = {
+    "CURRENT_CANDIDATE": "agent.implementer.implement",
+    "ContextTooLarge": "agent.implementer.context",
+    "Implementation": "agent.implementer.implement",
+    "ImplementerConfig": "agent.implementer.config",
+    "implement": "agent.implementer.implement",
+}
 
 __all__ = [
     "CURRENT_CANDIDATE",
@@ -18,3 +30,9 @@ __all__ = [
     "ImplementerConfig",
     "implement",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module 'agent.implementer' has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOME[name]), name)

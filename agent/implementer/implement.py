@@ -12,9 +12,10 @@ import asyncio
 import contextlib
 import contextvars
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+from agent.implementer.config import ImplementerConfig
 from agent.implementer.context import editable_context, render_files
 from agent.implementer.edits import EditApplyError, EditParseError, apply_edits, parse_edits
 from agent.implementer.validate import ValidationFailure, validate
@@ -32,27 +33,6 @@ CURRENT_CANDIDATE: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 
 # Answers an attempt: the LLM's (or a patch file's) text for the conversation so far.
 Responder = Callable[[list[Message], int], Awaitable[str]]
-
-
-@dataclass(frozen=True)
-class ImplementerConfig:
-    attempts: int = field(
-        default=3, metadata={"help": "LLM tries per sample, revisions included.", "min": 1}
-    )
-    samples: int = field(
-        default=1,
-        metadata={"help": "Independent implementations in parallel; first valid wins.", "min": 1},
-    )
-    context_tokens: int = field(
-        default=100_000, metadata={"help": "Prompt budget for task + editable files, in tokens."}
-    )
-    # "cli": False: set from code only, `executor run-idea` does not offer them.
-    max_tokens: int = field(
-        default=16_384, metadata={"help": "Longest LLM answer, in tokens.", "cli": False}
-    )
-    temperature: float = field(
-        default=0.7, metadata={"help": "LLM sampling temperature.", "cli": False}
-    )
 
 
 @dataclass
