@@ -17,7 +17,7 @@ from typing import Any, Literal, Protocol
 from runner.run import RunOutcome
 from sandbox import RunStatus
 
-# How an implementation ended (agent/implementer/implement.py); a validated one goes on to run,
+# How an implementation ended (agent/implementer/attempts.py); a validated one goes on to run,
 # and its result then carries the run's status instead.
 CandidateStatus = Literal["validated", "rejected", "error", "abandoned"]
 

@@ -11,16 +11,16 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from agent.implementer.attempts import CURRENT_CANDIDATE, Implementation, implement
     from agent.implementer.config import ImplementerConfig
     from agent.implementer.context import ContextTooLarge
-    from agent.implementer.implement import CURRENT_CANDIDATE, Implementation, implement
 
 _HOME = {
-    "CURRENT_CANDIDATE": "agent.implementer.implement",
+    "CURRENT_CANDIDATE": "agent.implementer.attempts",
     "ContextTooLarge": "agent.implementer.context",
-    "Implementation": "agent.implementer.implement",
+    "Implementation": "agent.implementer.attempts",
     "ImplementerConfig": "agent.implementer.config",
-    "implement": "agent.implementer.implement",
+    "implement": "agent.implementer.attempts",
 }
 
 __all__ = [
