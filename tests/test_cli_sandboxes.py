@@ -82,3 +82,38 @@ def test_a_gpu_scale_without_gpus_says_what_to_do(cli, run_dir) -> None:
     assert res.rc == 2
     assert_one_line_error(res, "needs 1 GPUs", "--gpus")
     assert not run_dir.exists()
+
+
+@pytest.mark.parametrize("command", ["search", "train-ideator"])
+def test_commands_that_optimise_the_reward_refuse_the_unisolated_fallback(
+    cli, toy_env, run_dir, monkeypatch, command
+) -> None:
+    """Where bubblewrap cannot run, `--sandbox local` falls back to running steps unisolated.
+    run-idea and baseline warn; search and train-ideator, which optimise against the reward,
+    refuse unless the user asks for it by name."""
+    import sandbox.local
+
+    monkeypatch.setattr(sandbox.local, "isolation_problem", lambda: "bubblewrap is not installed")
+    res = cli(command, "--env", toy_env, "--run-dir", run_dir)
+    assert res.rc == 2
+    assert_one_line_error(
+        res, "cannot isolate here (bubblewrap is not installed)", "local:isolation=none"
+    )
+    assert not run_dir.exists()
+    # Asked for by name, it passes the check (and fails later on an unreadable replay file,
+    # which proves the sandbox was accepted without running anything).
+    if command == "search":
+        res = cli(
+            command,
+            "--env",
+            toy_env,
+            "--run-dir",
+            run_dir,
+            "--sandbox",
+            "local:isolation=none",
+            "--ideator",
+            f"replay:{run_dir}/missing.jsonl",
+        )
+        assert res.rc == 2 and "optimises against the reward" not in res.stderr, res
+        assert "error: replay file" in res.stderr and "missing.jsonl" in res.stderr
+        assert "warning: the local sandbox cannot isolate here (isolation=none)" in res.stderr

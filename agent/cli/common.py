@@ -92,14 +92,27 @@ class RunOptions(StoreOptions):
         default=False, metadata={"help": "The run dir is on a filesystem all Ray nodes mount."}
     )
 
-    def preflight(self) -> Any:
-        """The environment, once its scale and the sandbox are known to be usable."""
+    def preflight(self, optimizes: bool = False) -> Any:
+        """The environment, once its scale and the sandbox are known to be usable.
+
+        `optimizes`: the command optimises against the reward (search, train-ideator). An
+        unisolated sandbox lets a candidate read eval-only data and the harness's files, and
+        an optimiser finds that: such a command refuses the local sandbox's silent fallback,
+        and runs unisolated only when asked in so many words (`local:isolation=none`).
+        """
         from environments import resolve_environment
         from sandbox import get_sandbox
 
         environment = resolve_environment(self.env)
         environment.scale(self.scale)
         sb = get_sandbox(self.sandbox)  # unknown or unavailable kind: fail before any write
+        fallback = getattr(sb, "unisolated_reason", None)
+        if optimizes and fallback and fallback != "isolation=none":
+            raise UsageError(
+                f"--sandbox {self.sandbox} cannot isolate here ({fallback}), and this command "
+                "optimises against the reward: install bubblewrap, use --sandbox docker, or "
+                "accept the risk with --sandbox local:isolation=none"
+            )
         if message := getattr(sb, "warning", None):  # local, where bubblewrap cannot run
             warning(message)
         return environment

@@ -22,7 +22,7 @@ def search_cmd(
     """Search: epochs of ideas run against ENV, every result archived, top ideas re-run."""
     from agent.search.loop import run_search
 
-    environment = run.preflight()
+    environment = run.preflight(optimizes=True)
     run.check_backend(environment, run.gpus)
     cache = run.run_path / "llm_cache"
     ideator = _ideator(config.ideator, environment, run.scale, llm, cache)

@@ -17,7 +17,7 @@ def train_ideator_cmd(
     from agent.ideator_rl.trainer import execution_gpus
     from runner.scheduler import detect_gpus
 
-    environment = run.preflight()
+    environment = run.preflight(optimizes=True)
     scale_gpus = environment.scale(run.scale).gpus
     try:
         if config.implementer == "hparam":
