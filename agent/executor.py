@@ -14,7 +14,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import cast
 
-from agent.implementer import ImplementerConfig, implement
+from agent.implementer.attempts import implement
+from agent.implementer.config import ImplementerConfig
 from agent.llm import LLMClient
 from agent.results import (
     Attempt,

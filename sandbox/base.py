@@ -142,9 +142,17 @@ class Sandbox(abc.ABC):
     """Base class of sandbox kinds. Subclasses implement `_exec` and may extend the hooks."""
 
     kind: ClassVar[str]
+    # Why this sandbox runs steps unisolated although isolation was not declined (the local
+    # sandbox where bubblewrap cannot run); None when it isolates, or was told not to.
+    fallback_reason: str | None = None
 
     def __init__(self) -> None:
         self.layout: RunLayout | None = None
+
+    @property
+    def warning(self) -> str | None:
+        """One line for the user about what this sandbox cannot guarantee here, or None."""
+        return None
 
     async def prepare(self, layout: RunLayout) -> None:
         for d in (layout.output_dir, layout.result_dir, layout.log_dir):

@@ -179,6 +179,7 @@ class LocalSandbox(Sandbox):
             raise SandboxUnavailable(f"local:isolation=bwrap: {why}")
         self.isolated = why is None
         self.unisolated_reason = why
+        self.fallback_reason = why if isolation == "auto" else None
         if network is None:
             network = not self.isolated
         if (

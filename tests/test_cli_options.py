@@ -19,7 +19,7 @@ from agent.cli.common import LLMOptions, OutputOptions, RunOptions, StoreOptions
 from agent.cli.errors import one_line_errors
 from agent.cli.options import Options, flag, with_options
 from agent.ideator_rl.config import TrainIdeatorConfig
-from agent.implementer import ImplementerConfig
+from agent.implementer.config import ImplementerConfig
 from agent.search.config import SearchConfig
 from tests.conftest import CLIResult, assert_one_line_error, assert_usage_error
 

@@ -106,15 +106,14 @@ class RunOptions(StoreOptions):
         environment = resolve_environment(self.env)
         environment.scale(self.scale)
         sb = get_sandbox(self.sandbox)  # unknown or unavailable kind: fail before any write
-        fallback = getattr(sb, "unisolated_reason", None)
-        if optimizes and fallback and fallback != "isolation=none":
+        if optimizes and sb.fallback_reason:
             raise UsageError(
-                f"--sandbox {self.sandbox} cannot isolate here ({fallback}), and this command "
-                "optimises against the reward: install bubblewrap, use --sandbox docker, or "
-                "accept the risk with --sandbox local:isolation=none"
+                f"--sandbox {self.sandbox} cannot isolate here ({sb.fallback_reason}), and this "
+                "command optimises against the reward: install bubblewrap, use --sandbox docker, "
+                "or accept the risk with --sandbox local:isolation=none"
             )
-        if message := getattr(sb, "warning", None):  # local, where bubblewrap cannot run
-            warning(message)
+        if sb.warning:  # the local sandbox, where bubblewrap cannot run
+            warning(sb.warning)
         return environment
 
     def check_backend(self, environment: Any, gpus: str | None) -> None:
@@ -198,7 +197,7 @@ class LLMOptions:
 
 def book_llm_calls(store: Any, *clients: Any) -> None:
     """Record every call of these clients (once each) in the store: all spend counts."""
-    from agent.implementer import CURRENT_CANDIDATE
+    from agent.implementer.attempts import CURRENT_CANDIDATE
 
     for c in {id(c): c for c in clients if c is not None}.values():
         c.on_call = lambda record: store.add_llm_call(CURRENT_CANDIDATE.get(), record)

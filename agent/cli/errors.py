@@ -24,7 +24,7 @@ class UsageError(Exception):
 
 
 def _bad_input_errors() -> tuple[type[BaseException], ...]:
-    from agent.implementer import ContextTooLarge
+    from agent.implementer.context import ContextTooLarge
     from agent.implementer.edits import EditParseError
     from agent.llm import MissingKeyError
     from agent.store import StoreError

@@ -21,7 +21,7 @@ from agent.cli.common import (
 )
 from agent.cli.errors import UsageError, error, one_line_errors
 from agent.cli.options import Options, with_options
-from agent.implementer import ImplementerConfig
+from agent.implementer.config import ImplementerConfig
 
 
 @one_line_errors

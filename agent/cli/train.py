@@ -13,8 +13,7 @@ def train_ideator_cmd(
     run: RunOptions, config: TrainIdeatorConfig, llm: LLMOptions, resume: ResumeOpt = False
 ) -> None:
     """Train the ideator with GRPO on execution reward (LoRA); every idea is run and stored."""
-    from agent.ideator_rl import train_ideator
-    from agent.ideator_rl.trainer import execution_gpus
+    from agent.ideator_rl.trainer import execution_gpus, train_ideator
     from runner.scheduler import detect_gpus
 
     environment = run.preflight(optimizes=True)
