@@ -20,6 +20,7 @@ from rich.console import Console
 
 from agent.cli.errors import UsageError, err, one_line_errors, warning
 from agent.cli.options import Options, with_options
+from agent.settings import setting
 
 if TYPE_CHECKING:  # the CLI imports the heavy modules inside its commands
     from agent.results import ToJson
@@ -37,18 +38,15 @@ ResumeOpt = Annotated[
 class OutputOptions:
     """How a command prints its result."""
 
-    as_json: bool = field(
-        default=False, metadata={"help": "Print one JSON object on stdout.", "flag": "--json"}
-    )
+    as_json: bool = setting(False, "Print one JSON object on stdout.", flag="--json")
 
 
 @dataclass
 class StoreOptions(OutputOptions):
     """Where a command's records live (and, from OutputOptions, how it prints)."""
 
-    run_dir: Path | None = field(
-        default=None,
-        metadata={"help": "Where the store, workspaces and logs live (default: ./runs)."},
+    run_dir: Path | None = setting(
+        None, "Where the store, workspaces and logs live (default: ./runs)."
     )
 
     @property
@@ -62,35 +60,18 @@ class RunOptions(StoreOptions):
     """Where and how a command's runs execute (and, from StoreOptions, where they are kept)."""
 
     env: str = field(metadata={"help": "Environment name or folder with env.toml."})
-    scale: str = field(default="tiny", metadata={"help": "Scale from the manifest."})
-    sandbox: str = field(
-        default="local",
-        metadata={
-            "help": "local, or docker; options as KIND:KEY=VALUE,… e.g. docker:network=bridge."
-        },
+    scale: str = setting("tiny", "Scale from the manifest.")
+    sandbox: str = setting(
+        "local", "local, or docker; options as KIND:KEY=VALUE,… e.g. docker:network=bridge."
     )
-    timeout: float | None = field(
-        default=None, metadata={"help": "Training seconds (default: the scale's)."}
+    timeout: float | None = setting(None, "Training seconds (default: the scale's).")
+    backend: str = setting(
+        "local", "Where runs execute: local (this machine), ray, or a backend a package adds."
     )
-    backend: str = field(
-        default="local",
-        metadata={
-            "help": "Where runs execute: local (this machine), ray, or a backend a package adds."
-        },
-    )
-    gpus: str | None = field(
-        default=None,
-        metadata={"help": "GPU ids the local backend may use, e.g. 0,1 (default: all)."},
-    )
-    slots: int = field(
-        default=1, metadata={"help": "Concurrent runs at a CPU (tiny) scale.", "min": 1}
-    )
-    ray_address: str | None = field(
-        default=None, metadata={"help": "Ray cluster, e.g. ray://head:10001 (default: local)."}
-    )
-    ray_shared: bool = field(
-        default=False, metadata={"help": "The run dir is on a filesystem all Ray nodes mount."}
-    )
+    gpus: str | None = setting(None, "GPU ids the local backend may use, e.g. 0,1 (default: all).")
+    slots: int = setting(1, "Concurrent runs at a CPU (tiny) scale.", min=1)
+    ray_address: str | None = setting(None, "Ray cluster, e.g. ray://head:10001 (default: local).")
+    ray_shared: bool = setting(False, "The run dir is on a filesystem all Ray nodes mount.")
 
     def preflight(self, optimizes: bool = False) -> Any:
         """The environment, once its scale and the sandbox are known to be usable.
@@ -167,22 +148,17 @@ class RunOptions(StoreOptions):
 class LLMOptions:
     """Which LLM a command calls, and how."""
 
-    llm: str | None = field(
-        default=None,
-        metadata={
-            # Parentheses, not brackets: typer's rich help would read [...] as markup.
-            "help": "PROVIDER:MODEL (anthropic, openai, vllm, ollama, sglang; "
-            f"default: $EXECUTOR_LLM, else {DEFAULT_LLM}).",
-            "show_default": False,
-        },
+    llm: str | None = setting(
+        None,
+        # Parentheses, not brackets: typer's rich help would read [...] as markup.
+        "PROVIDER:MODEL (anthropic, openai, vllm, ollama, sglang; "
+        f"default: $EXECUTOR_LLM, else {DEFAULT_LLM}).",
+        show_default=False,
     )
-    base_url: str | None = field(
-        default=None,
-        metadata={"help": "LLM server URL (OpenAI-compatible or Anthropic) for the LLMs used."},
+    base_url: str | None = setting(
+        None, "LLM server URL (OpenAI-compatible or Anthropic) for the LLMs used."
     )
-    no_cache: bool = field(
-        default=False, metadata={"help": "Ask the LLM afresh instead of reusing answers."}
-    )
+    no_cache: bool = setting(False, "Ask the LLM afresh instead of reusing answers.")
 
     def client(self, spec: str | None, cache_dir: Path | None) -> Any:
         from agent.llm import make_client
