@@ -8,8 +8,9 @@ prints.
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import cast
@@ -136,31 +137,48 @@ async def run_idea(
             backend.close()
         impl.workspace.remove()  # the commit stays under refs/candidates/
     report.add_run(run_id, outcome)
-    report.baseline = baseline_summary(store, env, req.scale)
+    report.baseline = baseline_summary(store, env, req)
     report.timings["total"] = time.monotonic() - t0
     return report
 
 
 async def run_baseline(
-    req: RunRequest, store: Store, seeds: int, progress: Progress = lambda _: None
+    req: RunRequest,
+    store: Store,
+    seeds: int | Sequence[int],
+    progress: Progress = lambda _: None,
+    *,
+    candidate_id: str | None = None,
 ) -> BaselineResult:
-    """Run the unmodified baseline with seeds 0..seeds-1; report each run and mean ± std."""
+    """Run the unmodified baseline on `seeds` (a count: seeds 0..n-1) with `req.split`'s items;
+    report each run and mean ± std. `candidate_id`: add the runs to that baseline candidate
+    (a search's, whose confirmation re-runs its baseline on the confirmation seeds)."""
     env = req.env
     baseline = BaselineRepo(req.run_dir, env)
-    idea_id = store.add_idea("baseline", env.name, env.repo_hash, req.scale, "baseline")
-    cand_id = store.add_candidate(idea_id, 0, "baseline", baseline.baseline_sha)
-    store.finish_candidate(cand_id, "validated", commit_sha=baseline.baseline_sha, diff="")
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    if candidate_id is None:
+        idea_id = store.add_idea("baseline", env.name, env.repo_hash, req.scale, "baseline")
+        cand_id = store.add_candidate(idea_id, 0, "baseline", baseline.baseline_sha)
+        store.finish_candidate(cand_id, "validated", commit_sha=baseline.baseline_sha, diff="")
+    else:
+        cand_id = candidate_id
+        found = store.candidate(cand_id)
+        if found is None:
+            raise ValueError(f"no baseline candidate {cand_id} in {req.run_dir}")
+        idea_id = found["idea_id"]
     backend = req.make_backend()
     started = 0
 
     def on_start() -> None:
         nonlocal started
         started += 1
-        progress(f"baseline seed {started}/{seeds}")
+        progress(f"baseline seed {started}/{len(seed_list)} ({req.split})")
 
     async def one(seed: int) -> SeedRun:
         # A worktree per seed: seeds may run at once, and code may write into its cwd.
-        ws = baseline.new_workspace(req.run_dir / "workspaces" / f"{cand_id}-seed{seed}")
+        ws = baseline.new_workspace(
+            req.run_dir / "workspaces" / f"{cand_id}-{req.split}-seed{seed}"
+        )
         try:
             run_id, outcome = await _run(
                 cand_id, ws.path, replace(req, seed=seed), store, baseline, backend, on_start
@@ -170,7 +188,7 @@ async def run_baseline(
         return SeedRun.of(seed, run_id, outcome)
 
     try:
-        runs = list(await asyncio.gather(*(one(seed) for seed in range(seeds))))
+        runs = list(await asyncio.gather(*(one(seed) for seed in seed_list)))
     finally:
         backend.close()
     ok = [r for r in runs if r.status == RunStatus.SUCCEEDED]
@@ -191,6 +209,40 @@ async def run_baseline(
     )
 
 
+async def run_unchanged(idea_id: str, req: RunRequest, store: Store, backend: Backend) -> RunResult:
+    """Run the unmodified baseline as the idea `idea_id` (a search's null control): a
+    candidate of its own at the baseline commit, so it is run, compared and confirmed exactly
+    like an idea, seeds and split included."""
+    t0 = time.monotonic()
+    env = req.env
+    baseline = BaselineRepo(req.run_dir, env)
+    cand_id = store.add_candidate(idea_id, 0, "control", baseline.baseline_sha)
+    store.finish_candidate(cand_id, "validated", commit_sha=baseline.baseline_sha, diff="")
+    ws = baseline.new_workspace(req.run_dir / "workspaces" / cand_id)
+    try:
+        run_id, outcome = await _run(cand_id, ws.path, req, store, baseline, backend)
+    finally:
+        ws.remove()
+    report = RunResult(
+        idea_id, cand_id, env.name, req.scale, "validated", None, None, {}, [], [], "",
+        baseline.baseline_sha, None, None, 0.0, None, {},
+    )  # fmt: skip
+    report.add_run(run_id, outcome)
+    report.timings["total"] = time.monotonic() - t0
+    return report
+
+
+def run_conditions(req: RunSpec) -> dict[str, object]:
+    """What a run shares with the baselines it may be shown beside: the machine, the sandbox,
+    the training limit and the evaluator's split (its seed is matched separately)."""
+    return {
+        "host": socket.gethostname(),
+        "sandbox": req.sandbox,
+        "timeout_s": req.timeout_s,
+        "split": req.split,
+    }
+
+
 async def _run(
     cand_id: str,
     workspace: Path,
@@ -202,7 +254,16 @@ async def _run(
 ) -> tuple[str, RunOutcome]:
     run_id = new_id("run")
     artifacts = new_artifacts_dir(req.run_dir, run_id)
-    store.start_run(cand_id, req.scale, req.seed, req.sandbox, artifacts, run_id)
+    store.start_run(
+        cand_id,
+        req.scale,
+        req.seed,
+        req.sandbox,
+        artifacts,
+        run_id,
+        split=req.split,
+        conditions=run_conditions(req),
+    )
     job = RunJob(
         req,
         workspace,
@@ -239,19 +300,31 @@ async def _run(
         flags=outcome.flags,
         reward=outcome.reward,
         timings=outcome.timings,
+        items=outcome.items,
     )
     return run_id, outcome
 
 
-def baseline_summary(store: Store, env: Environment, scale: str) -> BaselineSummary | None:
-    """The measured baseline reward (mean ± std over seeds), else the manifest's figure."""
-    rewards = store.baseline_rewards(env.repo_hash, scale)
-    if rewards:
-        m = MeanStd.of(rewards)
-        return BaselineSummary(m.mean, m.std, m.n, "measured")
-    declared = env.scale(scale).baseline_reward
+def baseline_summary(store: Store, env: Environment, req: RunSpec) -> BaselineSummary | None:
+    """The baseline an idea's run is read against: the latest baseline measurement whose runs
+    share the idea run's conditions (run_conditions), its mean ± std over seeds and its reward
+    on the idea's own seed; never a pool of measurements from other times or conditions.
+    Without one, the manifest's declared figure, if any."""
+    wanted = run_conditions(req)
+    runs = store.baseline_runs(env.repo_hash, req.scale)
+    same = [r for r in runs if r["conditions"] == wanted]
+    other = len(runs) - len(same)
+    if same:
+        latest = max(same, key=lambda r: r["started_at"])["candidate_id"]
+        batch = [r for r in same if r["candidate_id"] == latest]
+        m = MeanStd.of([float(r["reward"]) for r in batch])
+        on_seed = [float(r["reward"]) for r in batch if r["seed"] == req.seed]
+        return BaselineSummary(
+            m.mean, m.std, m.n, "measured", on_seed[0] if on_seed else None, latest, other
+        )
+    declared = env.scale(req.scale).baseline_reward
     if declared is not None:
-        return BaselineSummary(declared, None, None, "manifest")
+        return BaselineSummary(declared, None, None, "manifest", other_conditions=other)
     return None
 
 

@@ -72,13 +72,17 @@ class MeanStd(Result):
 
 @dataclass(frozen=True)
 class BaselineSummary(Result):
-    """The baseline reward an idea's is read against: measured over seeds, else the manifest's
-    declared figure (no spread, no count)."""
+    """The baseline reward an idea's is read against: one measurement (`executor baseline`)
+    under the same conditions as the idea's run (host, sandbox, budget, split), never a pool
+    of measurements made at other times; else the manifest's declared figure."""
 
     mean: float
     std: float | None
     n: int | None
     source: Literal["measured", "manifest"]
+    seed_reward: float | None = None  # the baseline's reward on the idea's own seed (matched)
+    measured_by: str | None = None  # the baseline candidate whose runs these are
+    other_conditions: int = 0  # baseline runs not shown: measured under other conditions
 
 
 @dataclass

@@ -5,7 +5,8 @@ the evaluator's score of item i (1/0 for a correct answer, or a window's loss). 
 the baseline's matrices are matched: the same seeds and the same items, in the same order.
 
 - `paired_bootstrap`: percentile interval of mean(idea - baseline), resampling seeds and items
-  (the two sources of noise) with replacement, the same draws for both arms;
+  (the two sources of noise) with replacement, the same draws for both arms, and its two-sided
+  bootstrap p (the test for a metric that is not 0/1, such as a loss);
 - `mcnemar_exact`: the exact two-sided McNemar p from the discordant counts of a 0/1 outcome;
 - `holm`: Holm's step-down adjustment across every comparison on a leaderboard;
 - `verdict`: a win needs all three of an adjusted p below alpha, an interval wholly on the
@@ -27,7 +28,7 @@ BOOTSTRAP_SAMPLES = 10_000
 BOOTSTRAP_SEED = 0
 MIN_MATCHED_SEEDS = 2
 
-Matrix = Sequence[Sequence[float]]
+Matrix = Sequence[Sequence[float]] | np.ndarray
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,9 @@ class BootstrapInterval:
     samples: int
     seed: int
     level: float = 0.95
+    # Two-sided bootstrap p of "the statistic is 0": twice the smaller share of samples on
+    # either side of zero (consistent with the interval: p < 0.05 iff it excludes 0, roughly).
+    p: float | None = None
 
     def excludes_zero(self, direction: Literal["maximize", "minimize"]) -> bool:
         """The whole interval lies on the better side of zero."""
@@ -100,7 +104,8 @@ def paired_bootstrap(
     item_weights = _counts(rng.integers(0, n_items, size=(samples, n_items)), n_items)
     means = np.einsum("bs,si,bi->b", seed_weights, diff, item_weights) / (n_seeds * n_items)
     low, high = _percentiles(means, level)
-    return BootstrapInterval(float(diff.mean()), low, high, samples, seed, level)
+    p = min(1.0, 2 * min(float(np.mean(means <= 0)), float(np.mean(means >= 0))))
+    return BootstrapInterval(float(diff.mean()), low, high, samples, seed, level, p)
 
 
 def _counts(draws: np.ndarray, n: int) -> np.ndarray:

@@ -123,6 +123,12 @@ class Knob(_Strict):
         return self
 
 
+class Control(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$", description="Short name of the arm.")
+    description: str = Field(description="What it changes, and why it must not win.")
+    patch: str = Field(description="Edits (like an idea's patch file) that make the control arm.")
+
+
 class Manifest(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$", description="Environment name.")
     description: str = Field("", description="One line shown by `executor envs`.")
@@ -151,6 +157,13 @@ class Manifest(_Strict):
         "the evaluator, which then runs no candidate code, reads that folder.",
     )
     image: str | None = Field(None, description="Dockerfile for the real scales.")
+    controls: list[Control] = Field(
+        default_factory=list,
+        description="Control arms `executor search --controls` runs like ideas, besides the "
+        "null idea (the unchanged baseline): changes that must not beat the baseline, such as "
+        "a training reward that ignores correctness. One that wins says the comparison is "
+        "broken.",
+    )
 
     @field_validator("scales")
     @classmethod
@@ -310,6 +323,17 @@ def _check_paths(env: Environment, file: Path) -> None:
             )
         if any(p == env.root or (env.root / m.task).resolve() == p for p in matches):
             raise ManifestError(f"{file}: field `eval_only.{i}`: {pattern!r} hides the task")
+    names = [c.name for c in m.controls]
+    for i, control in enumerate(m.controls):
+        if not (env.root / control.patch).is_file():
+            raise ManifestError(
+                f"{file}: field `controls.{i}.patch`: file {control.patch!r} does not exist"
+            )
+        if control.name == "null" or names.count(control.name) > 1:
+            raise ManifestError(
+                f"{file}: field `controls.{i}.name`: {control.name!r} is taken (names are "
+                "unique, and `null` is the built-in unchanged baseline)"
+            )
     for i, knob in enumerate(m.knobs):
         if not env.is_editable(knob.file):
             raise ManifestError(f"{file}: field `knobs.{i}.file`: {knob.file!r} is not editable")

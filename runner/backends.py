@@ -30,6 +30,7 @@ class RunSpec:
     timeout_s: float | None = None
     _: KW_ONLY
     seed: int = 0
+    split: str = "screen"  # the evaluator's items: screen, or confirm (runner/run.py SPLITS)
 
     @property
     def gpus_needed(self) -> int:
@@ -83,6 +84,7 @@ def run_spec(
         timeout_s=spec.timeout_s,
         expected_env=expected_env,
         eval_secret=eval_secret,
+        split=spec.split,
     )
 
 

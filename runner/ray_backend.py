@@ -25,6 +25,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runner.items import ItemOutcomes
 from runner.run import RunOutcome
 from sandbox.base import RunStatus, SandboxUnavailable
 
@@ -181,6 +182,7 @@ def run_on_worker(payload: dict[str, Any]) -> dict[str, Any]:
         "flags": outcome.flags,
         "reward": outcome.reward,
         "timings": outcome.timings,
+        "items": None if outcome.items is None else (outcome.items.pack(), outcome.items.sha256()),
         "artifacts_tar": shipped,
         "node": socket.gethostname(),
         "gpus": list(gpus),
@@ -276,6 +278,7 @@ class RayBackend:
             flags=result["flags"],
             reward=result["reward"],
             timings=timings,
+            items=None if result.get("items") is None else ItemOutcomes.unpack(*result["items"]),
         )
 
     def close(self) -> None:

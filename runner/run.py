@@ -24,6 +24,7 @@ from typing import Any
 
 from environments import Environment
 from environments.reward import RewardError, compute_reward
+from runner.items import ItemOutcomes, ItemsError, metric_mismatch, read_items
 from sandbox.base import Limits, RunLayout, RunStatus, Sandbox, Step, StepResult
 
 
@@ -36,8 +37,10 @@ class RunOutcome:
     flags: list[str] = field(default_factory=list)
     reward: float | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    items: ItemOutcomes | None = None  # per-item outcomes, when the evaluator wrote them
 
 
+SPLITS = ("screen", "confirm")  # the evaluator's disjoint item sets (EXECUTOR_EVAL_SPLIT)
 OUTPUT_TIMES = "output_times.json"  # in the result folder: the harness's checkpoint times
 # Slack for the harness's own clock: it starts before the process does, and sees a change at
 # its next poll (sandbox/watch.py polls twice a second).
@@ -70,14 +73,19 @@ async def run_candidate(
     timeout_s: float | None = None,
     expected_env: dict[str, str] | None = None,
     eval_secret: str | None = None,
+    split: str = "screen",
 ) -> RunOutcome:
-    """Train `workspace` at `scale_name`, evaluate it, and score it. Never raises for bad code.
+    """Train `workspace` at `scale_name`, evaluate it on `split`'s items, and score it.
+    Never raises for bad code.
 
     `expected_env` pins the environment's protected files (BaselineRepo.pinned_env_hashes);
     without it they are pinned at the start of this run. `eval_secret` (BaselineRepo.
     eval_secret) reaches the evaluator alone; the same secret scores every arm of a run
-    directory on the same items. Without it, this run gets a fresh one.
+    directory on the same items. Without it, this run gets a fresh one. `split`: screen (what
+    a search's feedback sees) or confirm (the disjoint items its verdicts come from).
     """
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
     scale = env.scale(scale_name)
     layout = layout_for(workspace, env, artifacts)
     timings: dict[str, float] = {}
@@ -131,7 +139,11 @@ async def run_candidate(
         # Nothing but the harness and the evaluator may put anything there.
         shutil.rmtree(layout.result_dir, ignore_errors=True)
         layout.result_dir.mkdir(parents=True)
-        ev_env = {**scale_env, "EXECUTOR_EVAL_SECRET": eval_secret or secrets.token_hex(32)}
+        ev_env = {
+            **scale_env,
+            "EXECUTOR_EVAL_SECRET": eval_secret or secrets.token_hex(32),
+            "EXECUTOR_EVAL_SPLIT": split,
+        }
         if scale.timed_outputs:
             times_path = layout.result_dir / OUTPUT_TIMES
             times_path.write_text(json.dumps(train.output_times, indent=1, sort_keys=True))
@@ -202,13 +214,18 @@ def score(
     outcome: Callable[..., RunOutcome],
     metric_range: tuple[float, float] | None = None,
 ) -> RunOutcome:
-    """Read result.json, check plausibility (the scale's range, if set), compute the reward."""
+    """Read result.json (and items.jsonl beside it), check plausibility (the scale's range, if
+    set) and that the items reproduce the metric, compute the reward."""
     try:
         result = json.loads(result_path.read_text())
         metrics = {str(k): float(v) for k, v in result.get("metrics", {}).items()}
         flags = [str(f) for f in result.get("flags", [])]
     except (OSError, ValueError, TypeError, AttributeError) as e:
         return outcome(RunStatus.FAILED, f"evaluator wrote no valid result.json ({e})")
+    try:
+        items = read_items(result_path.parent)
+    except ItemsError as e:
+        return outcome(RunStatus.FAILED, f"evaluator wrote invalid items: {e}", metrics=metrics)
     metric = env.manifest.metric
     value = metrics.get(metric.name)
     if value is None and not flags:
@@ -221,11 +238,15 @@ def score(
         flags.append(f"{metric.name}={value:g} is outside the plausible range [{low:g}, {high:g}]")
     if flags:
         return outcome(RunStatus.FLAGGED, "; ".join(flags), metrics=metrics, flags=flags)
+    assert value is not None  # no flags, so the metric was reported
+    if items is not None and (wrong := metric_mismatch(items, metric.name, value)):
+        # The evaluator is trusted: a disagreement is its bug, and no statistic may use it.
+        return outcome(RunStatus.FAILED, f"evaluator: {wrong}", metrics=metrics)
     try:
         reward = compute_reward(metric.reward, metrics)
     except RewardError as e:
         return outcome(RunStatus.FLAGGED, str(e), metrics=metrics, flags=[str(e)])
-    return outcome(RunStatus.SUCCEEDED, None, metrics=metrics, reward=reward)
+    return outcome(RunStatus.SUCCEEDED, None, metrics=metrics, reward=reward, items=items)
 
 
 def _with_tail(step: StepResult) -> str:

@@ -20,8 +20,8 @@ from agent.results import (
     TrainingResult,
 )
 from agent.search.archive import ArchivedIdea
-from agent.search.loop import LeaderboardRow, SearchResult
-from agent.search.stats import compare, interval
+from agent.search.loop import SearchResult
+from agent.search.verdicts import Arm, Outcomes, build_table
 from runner.backends import RunSpec
 from runner.run import RunOutcome
 from sandbox import RunStatus
@@ -66,19 +66,39 @@ SEARCH_KEYS = [
     "scale",
     "baseline",
     "ideas",
-    "leaderboard",
+    "confirmation",
 ]
-LEADERBOARD_KEYS = [
+TABLE_KEYS = [
+    "search_id",
+    "metric",
+    "direction",
+    "alpha",
+    "bootstrap_samples",
+    "bootstrap_seed",
+    "baseline",
+    "rows",
+    "warnings",
+]
+ROW_KEYS = [
     "idea_id",
-    "idea",
-    "epoch",
-    "search_reward",
-    "rerun_mean",
-    "rerun_ci95",
-    "rerun_n",
-    "diff_vs_baseline",
-    "diff_ci95",
-    "beats_baseline",
+    "text",
+    "kind",
+    "screen_reward",
+    "seeds",
+    "items",
+    "metric",
+    "metric_low",
+    "metric_high",
+    "diff",
+    "diff_low",
+    "diff_high",
+    "test",
+    "b",
+    "c",
+    "p",
+    "p_holm",
+    "wins",
+    "reason",
 ]
 IDEA_KEYS = ["idea_id", "text", "epoch", "role", "status", "reason", "reward", "payload"]
 TRAINING_KEYS = [
@@ -145,7 +165,15 @@ def test_a_run_idea_that_ran_has_the_documented_keys(tmp_path: Path) -> None:
         {"n": 1, "phase": "validate", "error": "boom"},
         {"n": 2, "phase": None, "error": None},
     ]
-    assert data["baseline"] == {"mean": 0.4, "std": 0.01, "n": 3, "source": "measured"}
+    assert data["baseline"] == {
+        "mean": 0.4,
+        "std": 0.01,
+        "n": 3,
+        "source": "measured",
+        "seed_reward": None,
+        "measured_by": None,
+        "other_conditions": 0,
+    }
     # The implementation's time first, then the run's steps, then the total.
     assert list(data["timings"]) == ["implement", "train", "evaluate", "total"]
     assert result.succeeded
@@ -174,7 +202,15 @@ def test_a_rejected_idea_keeps_every_key_empty(tmp_path: Path) -> None:
     data = _round_trip(result.to_json())
     assert list(data) == RUN_KEYS
     assert data["run_id"] is None and data["artifacts"] is None and not result.succeeded
-    assert data["baseline"] == {"mean": 0.3, "std": None, "n": None, "source": "manifest"}
+    assert data["baseline"] == {
+        "mean": 0.3,
+        "std": None,
+        "n": None,
+        "source": "manifest",
+        "seed_reward": None,
+        "measured_by": None,
+        "other_conditions": 0,
+    }
 
 
 def test_a_baseline_has_the_documented_keys(tmp_path: Path) -> None:
@@ -198,23 +234,32 @@ def test_a_baseline_has_the_documented_keys(tmp_path: Path) -> None:
 
 def test_a_search_has_the_documented_keys() -> None:
     idea = ArchivedIdea("idea_1", "lr=0.1", 0, "explore", "succeeded", None, 0.9, {"edits": "x"})
-    rows = [
-        LeaderboardRow(
-            "idea_1", "lr=0.1", 0, 0.9, interval([0.9, 0.8]), compare([0.9, 0.8], [0.5])
-        ),
-        LeaderboardRow("idea_2", "lr=1", 1, 0.2, None, None),
-    ]
+    base = Outcomes({1000: {"a": 1.0, "b": 0.0}, 1001: {"a": 1.0, "b": 1.0}}, {})
+    mine = Outcomes({1000: {"a": 1.0, "b": 1.0}, 1001: {"a": 1.0, "b": 1.0}}, {})
+    arms = [(Arm("idea_1", "lr=0.1", "idea", 0.9), mine), (Arm("c", "null", "control", 0.5), base)]
+    table = build_table("search_1", "accuracy", "maximize", 0.05, base, arms)
     result = SearchResult(
-        "done", None, {"usd": 0.0, "gpu_hours": 0.1}, "search_1", "toy", "tiny", "0.5", [idea], rows
+        "done",
+        None,
+        {"usd": 0.0, "gpu_hours": 0.1},
+        "search_1",
+        "toy",
+        "tiny",
+        "0.5",
+        [idea],
+        table,
     )
     data = _round_trip(result.to_json())
     assert list(data) == SEARCH_KEYS
     assert [list(i) for i in data["ideas"]] == [IDEA_KEYS]
     assert data["ideas"][0]["payload"] == {"edits": "x"}
-    assert [list(r) for r in data["leaderboard"]] == [LEADERBOARD_KEYS] * 2
-    assert data["leaderboard"][0]["rerun_n"] == 2 and data["leaderboard"][0]["idea"] == "lr=0.1"
-    assert data["leaderboard"][1]["rerun_n"] == 0 and data["leaderboard"][1]["rerun_mean"] is None
-    assert data["leaderboard"][1]["beats_baseline"] is False
+    assert list(data["confirmation"]) == TABLE_KEYS
+    assert [list(r) for r in data["confirmation"]["rows"]] == [ROW_KEYS] * 2
+    first, control = data["confirmation"]["rows"]
+    assert first["text"] == "lr=0.1" and control["kind"] == "control"
+    assert (first["b"], first["c"], first["test"]) == (1, 0, "mcnemar")
+    assert first["p"] == 1.0 and first["wins"] is False  # one discordant pair proves nothing
+    assert control["diff"] == 0.0 and control["b"] == control["c"] == 0
 
 
 def test_a_training_has_the_documented_keys(tmp_path: Path) -> None:
@@ -241,5 +286,11 @@ def test_a_spec_ships_all_but_the_environment(toy_env: Path) -> None:
 
     env = load_environment(toy_env)
     req = RunRequest(env, "tiny", "docker", 60.0, seed=3, run_dir=toy_env, slots=2)
-    assert req.portable() == {"scale": "tiny", "sandbox": "docker", "timeout_s": 60.0, "seed": 3}
+    assert req.portable() == {
+        "scale": "tiny",
+        "sandbox": "docker",
+        "timeout_s": 60.0,
+        "seed": 3,
+        "split": "screen",
+    }
     assert RunSpec(env, **req.portable()) == RunSpec(env, "tiny", "docker", 60.0, seed=3)

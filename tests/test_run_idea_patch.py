@@ -67,7 +67,25 @@ def test_shipped_patch_beats_baseline(cli, toy_env, run_dir) -> None:
     assert summary["val_mse"]["std"] > 0  # seeds differ
     assert out["baseline"] is None  # nothing measured yet when the idea ran
     again = run_idea(cli, SHIPPED_PATCH, toy_env, run_dir, "--json")
-    assert again.json["baseline"] == {**summary["reward"], "source": "measured"}
+    seed0 = next(r["reward"] for r in base.json["runs"] if r["seed"] == 0)
+    assert again.json["baseline"] == {
+        **summary["reward"],
+        "source": "measured",
+        "seed_reward": seed0,  # the idea ran seed 0: the baseline's seed 0 is its match
+        "measured_by": base.json["candidate_id"],
+        "other_conditions": 0,
+    }
+    # A later baseline under other conditions (another training limit) is not pooled in, and
+    # a later one under the same conditions replaces the first rather than joining it.
+    other = cli("baseline", "--env", toy_env, "--seeds", "2", "--timeout", "30",
+                "--run-dir", run_dir, "--json")  # fmt: skip
+    assert other.rc == 0, other
+    third = run_idea(cli, SHIPPED_PATCH, toy_env, run_dir, "--json").json["baseline"]
+    assert third["measured_by"] == base.json["candidate_id"] and third["n"] == 2
+    assert third["other_conditions"] == 2
+    latest = cli("baseline", "--env", toy_env, "--seeds", "3", "--run-dir", run_dir, "--json")
+    fourth = run_idea(cli, SHIPPED_PATCH, toy_env, run_dir, "--json").json["baseline"]
+    assert fourth["measured_by"] == latest.json["candidate_id"] and fourth["n"] == 3
     assert_store_consistent(run_dir)
 
 

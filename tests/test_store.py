@@ -43,7 +43,7 @@ def dump(run_dir: Path) -> list[str]:
 
 def test_migrations_are_numbered_in_order() -> None:
     assert [v for v, _ in migrations()] == list(range(1, SCHEMA_VERSION + 1))
-    assert SCHEMA_VERSION == 4
+    assert SCHEMA_VERSION == 5
 
 
 def test_store_schema_and_wal(tmp_path) -> None:

@@ -18,7 +18,9 @@ from agent.ideator_rl.html_report import render_training_report
 from agent.ideator_rl.records import Records, SampleRecord
 from agent.pages import TEMPLATES, render_page
 from agent.pages.svg import bar_chart, line_chart
-from agent.search.archive import HELD_OUT_SEED, Archive
+from agent.search.archive import CONFIRM_SEED, Archive
+from agent.search.config import SearchConfig
+from agent.search.confirm import TABLE, choose_finalists, load_table
 from agent.search.html_report import render_report
 from agent.store import Store
 from agent.templating import Prompts
@@ -122,30 +124,42 @@ def _parsed(html: str) -> _Text:
 
 
 def _search_store(run_dir: Path) -> Store:
-    """A search of one hostile idea: implemented, run (its log hostile too) and re-run."""
+    """A search of one hostile idea: implemented, screened (its log hostile too), and
+    confirmed with the baseline on two seeds, its confirmation table stored."""
     store = Store(run_dir)
     archive = Archive(store)
-    search_id = archive.start("toy", "hash", "tiny", {"ideator": "<u>ideator</u>"})
+    metric = {"name": "val_mse", "direction": "minimize"}
+    settings = {"ideator": "<u>ideator</u>", "rerun_top": 1, "rerun_seeds": 2}
+    search_id = archive.start("toy", "hash", "tiny", settings, metric)
     (idea_id,) = archive.record_epoch(
         search_id, 0, [(HOSTILE_IDEA, "fresh", "x", {})], "toy", "hash", "tiny"
     )
     cand = store.add_candidate(idea_id, 0, "patch", "abc")
     store.finish_candidate(cand, "validated", diff="-x = 1 < 2\n+x = 2 > 1 && '<script>'\n")
+    base_idea = store.add_idea("baseline", "toy", "hash", "tiny", "baseline")
+    base = store.add_candidate(base_idea, 0, "baseline", "abc")
+    archive.set_baseline(search_id, base)
     artifacts = run_dir / "artifacts" / "run1"
     (artifacts / "logs").mkdir(parents=True)
     (artifacts / "logs" / "train.stderr").write_text(f"step 1\n{HOSTILE_IDEA}\n")
-    for n, seed in enumerate((0, HELD_OUT_SEED, HELD_OUT_SEED + 1)):
-        store.start_run(cand, "tiny", seed, "local", artifacts, f"run-{n}")
+    runs = [(cand, 0, "screen", 0.5), (cand, CONFIRM_SEED, "confirm", 0.4)]
+    runs += [(cand, CONFIRM_SEED + 1, "confirm", 0.3), (base, CONFIRM_SEED, "confirm", 0.9)]
+    runs += [(base, CONFIRM_SEED + 1, "confirm", 0.8)]
+    for n, (who, seed, split, mse) in enumerate(runs):
+        store.start_run(who, "tiny", seed, "local", artifacts, f"run-{n}", split=split)
         store.finish_run(
             f"run-{n}",
             "succeeded",
             reason=None,
-            metrics={},
+            metrics={"val_mse": mse},
             flags=[],
-            reward=0.5 + n / 10,
+            reward=1 / (1 + mse),
             timings={},
         )
     archive.set_status(idea_id, "succeeded")
+    choose_finalists(archive, search_id, SearchConfig(**settings))
+    table = load_table(store, search_id)
+    store.save_search_table(search_id, TABLE, table.canonical(), table.sha256())
     archive.finish(search_id, "done")
     return store
 
@@ -156,11 +170,11 @@ def test_a_hostile_idea_is_escaped_in_the_search_report(tmp_path: Path) -> None:
     page = _parsed(html)
     assert not {"script", "img", "u"} & set(page.tags)
     text = "".join(page.text)
-    # The idea, its diff and its log reach the reader as text, whole: in the leaderboard's and
-    # the idea table's folded rows.
+    # The idea, its diff and its log reach the reader as text, whole: in the confirmation
+    # table's and the idea table's folded rows.
     assert text.count(HOSTILE_IDEA) == 4
     assert "+x = 2 > 1 && '<script>'" in text and "<u>ideator</u>" in text
-    assert html.count("<svg") == 5 and "re-run mean" in html
+    assert html.count("<svg") == 5 and "difference [95% CI]" in html
 
 
 def test_a_hostile_idea_is_escaped_in_the_training_report(tmp_path: Path) -> None:

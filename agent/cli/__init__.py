@@ -1,6 +1,6 @@
 """The `executor` command line.
 
-Commands: run-idea and baseline (agent/cli/run.py); search, report and export
+Commands: run-idea and baseline (agent/cli/run.py); search, report, export and stats
 (agent/cli/search.py); train-ideator (agent/cli/train.py); envs, show and doctor
 (agent/cli/info.py). Settings are dataclass fields whose options are generated
 (agent/cli/options.py); options several commands share live in agent/cli/common.py.
@@ -44,6 +44,7 @@ COMMANDS: dict[str, Callable[..., Any]] = {
     "train-ideator": train.train_ideator_cmd,
     "report": search.report_cmd,
     "export": search.export_cmd,
+    "stats": search.stats_cmd,
     "envs": info.envs_cmd,
     "show": info.show_cmd,
     "doctor": info.doctor_cmd,

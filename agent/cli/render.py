@@ -206,28 +206,34 @@ def print_doctor(console: Console, data: dict[str, Any]) -> None:
 
 
 def print_search(console: Console, r: SearchResult) -> None:
-    """The search's ideas by status, then the leaderboard of re-run ideas."""
+    """The search's ideas by status, then the confirmation table and its warnings."""
     counts: dict[str, int] = {}
     for idea in r.ideas:
         counts[idea.status] = counts.get(idea.status, 0) + 1
     shown = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     console.print(f"search {r.search_id}: {r.env} ({r.scale}): {shown}")
-    console.print(f"baseline reward: {r.baseline}")
-    t = Table(title="leaderboard (re-run on held-out seeds)")
-    for col in ("idea", "epoch", "search", "re-run mean ± 95%", "vs baseline", "wins"):
-        t.add_column(col)
-    for row in r.leaderboard:
-        rerun = row.rerun
-        versus = row.versus_baseline.difference if row.versus_baseline else None
-        t.add_row(
-            row.text[:60],
-            str(row.epoch),
-            f"{row.search_reward:.4g}",
-            "-" if rerun is None else f"{rerun.mean:.4g} ± {rerun.half_width:.2g} (n={rerun.n})",
-            "-" if versus is None else f"{versus.mean:+.4g} ± {versus.half_width:.2g}",
-            "yes" if row.versus_baseline and row.versus_baseline.wins else "no",
-        )
+    console.print(f"baseline reward in screening: {r.baseline}")
+    if r.confirmation is None:
+        console.print("no idea reached confirmation")
+        return
+    print_table(console, r.confirmation.to_json())
+
+
+def print_table(console: Console, table: dict[str, Any]) -> None:
+    """A confirmation table (its JSON, agent/search/verdicts.py) and its warnings."""
+    from agent.search.verdicts import COLUMNS, display_rows
+
+    t = Table(
+        title=f"confirmation: {table['metric']} ({table['direction']}d) on the confirm split, "
+        f"seeds {', '.join(map(str, table['baseline']['seeds'])) or '-'}"
+    )
+    for col in COLUMNS:
+        t.add_column(col, overflow="fold")
+    for row in display_rows(table):
+        t.add_row(*(row[c] if c != "arm" else row[c][:60] for c in COLUMNS))
     console.print(t)
+    for warning in table["warnings"]:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
 
 
 def print_training(console: Console, r: TrainingResult) -> None:

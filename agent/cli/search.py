@@ -10,7 +10,15 @@ from typing import Annotated, Any
 import typer
 
 from agent.cli import render as report
-from agent.cli.common import LLMOptions, ResumeOpt, RunOptions, job_command, print_path, run_job
+from agent.cli.common import (
+    LLMOptions,
+    ResumeOpt,
+    RunOptions,
+    job_command,
+    out,
+    print_path,
+    run_job,
+)
 from agent.cli.errors import UsageError, one_line_errors
 from agent.search.config import SearchConfig
 
@@ -107,6 +115,53 @@ def export_cmd(
     path = out or run_dir / "trajectories.jsonl"
     write_jsonl(rows, path)
     print_path(path)
+
+
+@one_line_errors
+def stats_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory holding a finished search.")],
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Exit 1 unless the recomputed table is byte-identical to the stored one.",
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False,
+) -> None:
+    """Recompute the search's confirmation table from the store (runs and per-item outcomes)."""
+    from agent.search.archive import Archive
+    from agent.search.confirm import TABLE, load_table
+    from agent.store import StoreError
+
+    store = _existing_store(run_dir)
+    with closing(store):
+        search = Archive(store).latest()
+        if search is None:
+            raise UsageError(f"{run_dir} holds no search: run `executor search` first")
+        try:
+            table = load_table(store, search["id"])
+        except StoreError as e:
+            raise UsageError(str(e)) from None
+        stored = store.search_table(search["id"], TABLE)
+    if as_json:
+        typer.echo(table.canonical())
+    else:
+        report.print_table(out, table.to_json())
+    if not verify:
+        return
+    if stored is None:
+        raise UsageError(
+            f"search {search['id']} stored no confirmation table (it has not finished): "
+            "nothing to verify against"
+        )
+    if stored["sha256"] != table.sha256() or stored["body"] != table.canonical():
+        typer.echo(
+            f"differs: stored sha256 {stored['sha256'][:16]}, recomputed {table.sha256()[:16]}",
+            err=True,
+        )
+        raise typer.Exit(1)
+    typer.echo(f"identical: sha256 {table.sha256()}", err=True)
 
 
 def _existing_store(run_dir: Path) -> Any:

@@ -16,7 +16,9 @@ from typing import Any
 
 from agent.store import SearchIdea, Store
 
-HELD_OUT_SEED = 1000  # final re-runs use seeds from here: never those the search itself used
+# Confirmation runs use seeds from here (and the evaluator's confirm split): never the seeds or
+# items that screening, and so the choice of finalists, saw.
+CONFIRM_SEED = 1000
 
 TERMINAL = {
     "succeeded",
@@ -52,8 +54,15 @@ class Archive:
 
     # -- searches ---------------------------------------------------------------------
 
-    def start(self, env: str, env_hash: str, scale: str, config: dict[str, Any]) -> str:
-        return self.store.start_search(env, env_hash, scale, config)
+    def start(
+        self,
+        env: str,
+        env_hash: str,
+        scale: str,
+        config: dict[str, Any],
+        metric: dict[str, str] | None = None,
+    ) -> str:
+        return self.store.start_search(env, env_hash, scale, config, metric)
 
     def latest(self) -> dict[str, Any] | None:
         return self.store.latest_search()
@@ -118,9 +127,12 @@ class Archive:
     def finish_epoch(self, search_id: str, epoch: int) -> None:
         self.store.finish_search_epoch(search_id, epoch)
 
-    def ideas(self, search_id: str, epoch: int | None = None) -> list[ArchivedIdea]:
-        """Every idea of the search (or of one epoch) with its best search reward, in order:
-        the held-out re-runs (seeds from HELD_OUT_SEED) do not count."""
+    def ideas(
+        self, search_id: str, epoch: int | None = None, *, controls: bool = False
+    ) -> list[ArchivedIdea]:
+        """Every idea of the search (or of one epoch) with its mean screening reward, in order:
+        confirmation runs (seeds from CONFIRM_SEED, the confirm split) never count. Control
+        arms only with `controls` (they are the experimenter's, not the ideator's)."""
         return [
             ArchivedIdea(
                 r["idea_id"],
@@ -132,7 +144,8 @@ class Archive:
                 r["reward"],
                 r["payload"] or {},
             )
-            for r in self.store.search_ideas(search_id, HELD_OUT_SEED, epoch)
+            for r in self.store.search_ideas(search_id, CONFIRM_SEED, epoch)
+            if controls or r["role"] != "control"
         ]
 
     def close_interrupted_runs(self, search_id: str) -> int:

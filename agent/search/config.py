@@ -30,9 +30,27 @@ class SearchConfig:
         "PROVIDER:MODEL that implements LLM ideas (default: the ideator's LLM).",
         show_default=False,
     )
-    baseline_seeds: int = setting(3, "Baseline runs (the noise estimate).", min=1)
-    rerun_top: int = setting(3, "Top ideas re-run at the end.", min=0)
-    rerun_seeds: int = setting(2, "Held-out seeds per re-run idea.", min=1)
+    baseline_seeds: int = setting(
+        3, "Baseline runs in screening, seeds 0..N-1 (the noise estimate).", min=1
+    )
+    screen_seeds: int = setting(
+        1, "Seeds each idea runs in screening, 0..N-1: matched to the baseline's.", min=1
+    )
+    rerun_top: int = setting(
+        3, "Finalists: the top ideas by screening, confirmed at the end.", min=0
+    )
+    rerun_seeds: int = setting(
+        2,
+        "Confirmation seeds (1000, 1001, ...): the baseline, every finalist and every control "
+        "run on them, scored on the evaluator's confirm split.",
+        min=1,
+    )
+    controls: bool = setting(
+        False,
+        "Add control arms run like ideas: the unchanged baseline as an idea, and the "
+        "environment's own (e.g. a reward that ignores correctness). None may win.",
+    )
+    alpha: float = setting(0.05, "Significance level of the Holm-adjusted tests.")
     seed: int = setting(0, "Seeds the ideator's sampling.")
     mode: SearchMode = setting(
         "epochs", "epochs (the published method, with barriers) or async (none)."
@@ -43,6 +61,13 @@ class SearchConfig:
     def __post_init__(self) -> None:
         if self.mode not in SEARCH_MODES:  # a stored config is read back without the CLI
             raise ValueError(f"--mode is epochs or async, not {self.mode!r}")
+        if self.screen_seeds > self.baseline_seeds:
+            raise ValueError(
+                f"--screen-seeds {self.screen_seeds} is above --baseline-seeds "
+                f"{self.baseline_seeds}: every seed an idea runs needs the baseline's match"
+            )
+        if not 0 < self.alpha < 1:
+            raise ValueError(f"--alpha must lie between 0 and 1, not {self.alpha}")
         for name in ("budget_usd", "budget_gpu_hours"):
             value = getattr(self, name)
             if value is not None and value <= 0:

@@ -1,13 +1,15 @@
 """`executor report RUN_DIR`: one self-contained HTML file about a search.
 
-Plots are inline SVG (best-so-far and mean reward per epoch, execution success rate,
-idea categories, diversity, spend); the leaderboard's rows open the idea, its diff and the
-tails of its logs. Nothing is fetched when the file is opened.
+Plots are inline SVG (best-so-far and mean screening reward per epoch, execution success rate,
+idea categories, diversity, spend). The confirmation table (agent/search/verdicts.py) is the
+one the search stored when it ended, with its warnings; its rows open the idea, its diff and
+the tails of its logs. Nothing is fetched when the file is opened.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import statistics
 from pathlib import Path
 from typing import Any
@@ -15,10 +17,12 @@ from typing import Any
 from agent.dedup import jaccard, shingles
 from agent.pages import render_page, write_page
 from agent.pages.svg import Chart, bar_chart, line_chart
-from agent.search.archive import HELD_OUT_SEED, Archive
+from agent.search.archive import Archive
+from agent.search.confirm import TABLE
 from agent.search.export import trajectories
 from agent.search.loop import spend
-from agent.search.stats import compare, interval
+from agent.search.stats import interval
+from agent.search.verdicts import COLUMNS, display_rows
 from agent.store import Store
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -38,7 +42,7 @@ def render_report(store: Store, search_id: str | None = None) -> str:
         ("status", f"{search['status']}" + (f" ({search['reason']})" if search["reason"] else "")),
         ("ideator", str(search["config"].get("ideator"))),
         ("implementer", str(search["config"].get("implementer") or "-")),
-        ("baseline reward", str(interval(baseline)) if baseline else "not measured"),
+        ("baseline reward (screening)", str(interval(baseline)) if baseline else "not measured"),
         ("ideas", str(len(rows))),
         ("LLM spend", f"${spent['usd']:.4f}"),
         ("GPU-hours", f"{spent['gpu_hours']:.3f}"),
@@ -49,7 +53,8 @@ def render_report(store: Store, search_id: str | None = None) -> str:
         title=title,
         meta=meta,
         plots=_plots(rows, baseline, spent),
-        leaderboard=_leaderboard(store, rows, baseline),
+        confirmation=_confirmation(store, search["id"], rows),
+        columns=COLUMNS,
         ideas=[_idea_row(store, r) for r in rows],
         log_tail_lines=LOG_TAIL_LINES,
     )
@@ -111,26 +116,35 @@ def _plots(
     ]
 
 
-def _leaderboard(
-    store: Store, rows: list[dict[str, Any]], baseline: list[float]
-) -> list[dict[str, Any]]:
-    """The ideas re-run on held-out seeds, best re-run mean first."""
-    board = []
-    for r in rows:
-        held = store.rewards_from_seed(r["idea_id"], HELD_OUT_SEED)
-        if held:
-            board.append((r, held))
-    board.sort(key=lambda b: statistics.fmean(b[1]), reverse=True)
-    return [
-        {
-            "idea": _idea_details(store, r),
-            "epoch": r["epoch"],
-            "reward": _shown(r["result"]["reward"]),
-            "interval": interval(held),
-            "versus": compare(held, baseline) if baseline else None,
-        }
-        for r, held in board
-    ]
+def _confirmation(
+    store: Store, search_id: str, rows: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """The stored confirmation table as display cells, each arm with its folded details."""
+    stored = store.search_table(search_id, TABLE)
+    if stored is None:
+        return None
+    table = json.loads(stored["body"])
+    by_id = {r["idea_id"]: r for r in rows}
+    cells = display_rows(table)
+    arms = [None, *(by_id.get(r["idea_id"]) for r in table["rows"])]
+    return {
+        "metric": table["metric"],
+        "direction": table["direction"],
+        "alpha": table["alpha"],
+        "samples": table["bootstrap_samples"],
+        "seed": table["bootstrap_seed"],
+        "sha256": stored["sha256"],
+        "warnings": table["warnings"],
+        "rows": [
+            {
+                "cells": row,
+                "details": _idea_details(store, arm) if arm else None,
+                "wins": i > 0 and table["rows"][i - 1]["wins"],
+                "control": i > 0 and table["rows"][i - 1]["kind"] == "control",
+            }
+            for i, (row, arm) in enumerate(zip(cells, arms, strict=True))
+        ],
+    }
 
 
 def _idea_row(store: Store, r: dict[str, Any]) -> dict[str, Any]:

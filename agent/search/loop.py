@@ -1,10 +1,13 @@
 """`executor search`: epochs of ideas against an environment, every result archived.
 
-Per search: measure the baseline over several seeds (the noise estimate), then for each
-epoch ask the ideator for ideas (recorded before any runs), drop duplicates of earlier
-ideas before they cost a run, implement and run the rest on the backend's slots, and close
-the epoch. At the end the top ideas re-run on held-out seeds, and the leaderboard compares
-each against the baseline (`agent.search.stats`). Every step is written to the store first,
+Per search: measure the baseline over several seeds (the noise estimate) on the evaluator's
+screen split, run the control arms if asked (agent/search/controls.py), then for each epoch
+ask the ideator for ideas (recorded before any runs), drop duplicates of earlier ideas before
+they cost a run, implement and run the rest on the backend's slots (on the baseline's seeds,
+screen split), and close the epoch. The ideator only ever sees these screening results. At
+the end, confirmation (agent/search/confirm.py) re-runs the finalists, the controls and the
+baseline on fresh seeds and the confirm split, and the confirmation table's verdicts
+(agent/search/verdicts.py) are the search's claims. Every step is written to the store first,
 so `--resume` continues exactly where a killed search stopped.
 """
 
@@ -12,17 +15,20 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Literal
+from typing import Literal
 
 from agent.dedup import DuplicateIndex, local_embedder
-from agent.executor import Progress, RunRequest, run_baseline, run_idea
+from agent.executor import Progress, RunRequest, run_baseline, run_idea, run_unchanged
 from agent.llm import LLMClient
-from agent.results import Result
-from agent.search.archive import HELD_OUT_SEED, Archive, ArchivedIdea
+from agent.results import Result, RunResult
+from agent.search.archive import Archive, ArchivedIdea
 from agent.search.config import SearchConfig
+from agent.search.confirm import run_confirmation
+from agent.search.controls import is_null, record_controls
 from agent.search.ideas_parse import IdeaParseError
 from agent.search.ideators import IdeationContext, Ideator
-from agent.search.stats import Comparison, Interval, compare, interval
+from agent.search.stats import interval
+from agent.search.verdicts import ConfirmationTable
 from agent.store import Store
 from runner.backends import Backend
 from runner.workspace import remove_stale_workspaces
@@ -43,34 +49,9 @@ def over_budget(config: SearchConfig, store: Store) -> str | None:
 
 
 @dataclass
-class LeaderboardRow:
-    idea_id: str
-    text: str
-    epoch: int
-    search_reward: float
-    rerun: Interval | None
-    versus_baseline: Comparison | None
-
-    def to_json(self) -> dict[str, Any]:
-        """Flat, for scripts: the intervals as mean and 95% half-width."""
-        rerun, versus = self.rerun, self.versus_baseline
-        return {
-            "idea_id": self.idea_id,
-            "idea": self.text,
-            "epoch": self.epoch,
-            "search_reward": self.search_reward,
-            "rerun_mean": rerun.mean if rerun else None,
-            "rerun_ci95": rerun.half_width if rerun else None,
-            "rerun_n": rerun.n if rerun else 0,
-            "diff_vs_baseline": versus.difference.mean if versus else None,
-            "diff_ci95": versus.difference.half_width if versus else None,
-            "beats_baseline": bool(versus and versus.wins),
-        }
-
-
-@dataclass
 class SearchResult(Result):
-    """`run_search`'s: how it ended, what it spent, every idea, and the leaderboard."""
+    """`run_search`'s: how it ended, what it spent, every idea and control arm, and the
+    confirmation table (None when nothing reached confirmation)."""
 
     status: Literal["done", "stopped"]
     reason: str | None  # why it stopped early (a budget, an ideator out of ideas)
@@ -78,9 +59,9 @@ class SearchResult(Result):
     search_id: str
     env: str
     scale: str
-    baseline: str | None  # the baseline reward's interval, as text
+    baseline: str | None  # the baseline's screening reward interval, as text
     ideas: list[ArchivedIdea]
-    leaderboard: list[LeaderboardRow]
+    confirmation: ConfirmationTable | None
 
 
 async def run_search(
@@ -118,7 +99,8 @@ async def run_search(
             progress(f"resuming: {n} interrupted runs will run again")
         remove_stale_workspaces(req.run_dir, req.env)
     else:
-        search_id = archive.start(env.name, env.repo_hash, req.scale, asdict(config))
+        metric = {"name": env.manifest.metric.name, "direction": env.manifest.metric.direction}
+        search_id = archive.start(env.name, env.repo_hash, req.scale, asdict(config), metric)
 
     # The search's own baseline: same scale and --timeout as its ideas, so they compare.
     baseline = archive.baseline_rewards(search_id)
@@ -130,12 +112,16 @@ async def run_search(
     base_mean = sum(baseline) / len(baseline) if baseline else None
 
     backend = req.make_backend()
-    runner = _Runner(archive, req, store, backend, implementer, progress)
+    seeds = list(range(config.screen_seeds))
+    runner = _Runner(archive, req, store, backend, implementer, progress, seeds)
     try:
         stopped: str | None = None
-        if config.mode == "async":
+        if config.controls:
+            record_controls(archive, search_id, env, req.scale)
+            stopped = await _run_controls(archive, search_id, runner, config)
+        if config.mode == "async" and not stopped:
             stopped = await _run_async(archive, search_id, runner, config, ideator, base_mean)
-        for epoch in range(config.epochs if config.mode == "epochs" else 0):
+        for epoch in range(config.epochs if config.mode == "epochs" and not stopped else 0):
             if stopped := over_budget(config, store):
                 break
             if epoch not in archive.epochs_generated(search_id):
@@ -161,7 +147,7 @@ async def run_search(
             if stopped := await _run_epoch(archive, search_id, epoch, runner, config):
                 break
             archive.finish_epoch(search_id, epoch)
-        board = await _leaderboard(archive, search_id, config, req, store, backend, baseline)
+        table = await run_confirmation(archive, search_id, config, req, backend, progress)
     finally:
         backend.close()
     archive.finish(search_id, "stopped" if stopped else "done", stopped)
@@ -175,8 +161,8 @@ async def run_search(
         env.name,
         req.scale,
         None if not baseline else str(interval(baseline)),
-        archive.ideas(search_id),
-        board,
+        archive.ideas(search_id, controls=True),
+        table,
     )
 
 
@@ -190,20 +176,28 @@ class _Runner:
     backend: Backend
     implementer: LLMClient | None
     progress: Progress
+    seeds: list[int]  # screening seeds: the first of the baseline's
     rewards: list[float | None] = field(default_factory=list)
 
     async def run(self, idea: ArchivedIdea, label: str) -> None:
+        """Screen `idea` on every screening seed (stopping at a failure); its status is the
+        first failure's, else succeeded."""
         self.archive.set_status(idea.idea_id, "running")
-        edits = idea.payload.get("edits")
-        report = await run_idea(
-            idea.text,
-            self.req,
-            self.store,
-            client=None if edits else self.implementer,
-            patch_text=edits,
-            idea_id=idea.idea_id,
-            backend=self.backend,
-        )
+        earlier = self.store.idea_runs(idea.idea_id, "screen")  # a resumed idea's, if any
+        if bad := next((r for r in earlier if r["status"] != "succeeded"), None):
+            self.archive.set_status(idea.idea_id, bad["status"], "failed on an earlier seed")
+            return
+        done = {int(r["seed"]) for r in earlier}
+        report: RunResult | None = None
+        for seed in self.seeds:
+            if seed in done:
+                continue
+            report = await self._run_seed(idea, replace(self.req, seed=seed, split="screen"))
+            if not report.succeeded:
+                break
+        if report is None:  # every seed had run before the resume
+            self.archive.set_status(idea.idea_id, "succeeded")
+            return
         self.archive.set_status(idea.idea_id, report.status, report.reason)
         self.rewards.append(report.reward)
         best = max((r for r in self.rewards if r is not None), default=None)
@@ -214,6 +208,23 @@ class _Runner:
             f"{label}: {busy}{len(self.rewards)} done, best "
             f"{'-' if best is None else f'{best:.4g}'}, ${spent['usd']:.2f}, "
             f"{spent['gpu_hours']:.2f} GPU-h | last: {idea.text[:40]}"
+        )
+
+    async def _run_seed(self, idea: ArchivedIdea, req: RunRequest) -> RunResult:
+        if is_null(idea.payload):
+            return await run_unchanged(idea.idea_id, req, self.store, self.backend)
+        edits = idea.payload.get("edits")
+        if req.seed != self.seeds[0]:
+            # Later seeds replay the validated commit of the first as a patch.
+            edits = edits or self.store.validated_diff(idea.idea_id)
+        return await run_idea(
+            idea.text,
+            req,
+            self.store,
+            client=None if edits else self.implementer,
+            patch_text=edits,
+            idea_id=idea.idea_id,
+            backend=self.backend,
         )
 
 
@@ -228,6 +239,22 @@ def _mark_if_duplicate(archive: Archive, index: DuplicateIndex, idea: ArchivedId
         return True
     index.add(idea.idea_id, idea.text)
     return False
+
+
+async def _run_controls(
+    archive: Archive, search_id: str, runner: _Runner, config: SearchConfig
+) -> str | None:
+    """Screen the control arms not screened yet, like ideas; returns why to stop, or None."""
+    pending = [
+        i
+        for i in archive.ideas(search_id, controls=True)
+        if i.role == "control" and i.status in ("proposed", "running")
+    ]
+    for idea in pending:
+        if reason := over_budget(config, runner.store):
+            return reason
+        await runner.run(idea, "controls")
+    return None
 
 
 async def _run_epoch(
@@ -323,59 +350,3 @@ async def _run_async(
 
     await asyncio.gather(*(worker() for _ in range(runner.backend.capacity)))
     return stop[0] if stop else None
-
-
-async def _leaderboard(
-    archive: Archive,
-    search_id: str,
-    config: SearchConfig,
-    req: RunRequest,
-    store: Store,
-    backend: Backend,
-    baseline: list[float],
-) -> list[LeaderboardRow]:
-    """Re-run the top ideas on held-out seeds; rank by the re-run mean, never by one run."""
-    scored = [
-        i for i in archive.ideas(search_id) if i.status == "succeeded" and i.reward is not None
-    ]
-    top = sorted(scored, key=lambda i: i.reward or 0.0, reverse=True)[: config.rerun_top]
-    rows = []
-    for idea in top:
-        rewards = _held_out_rewards(store, idea.idea_id)
-        for k in range(len(rewards), config.rerun_seeds):
-            seed = HELD_OUT_SEED + k
-            edits = idea.payload.get("edits")
-            # A re-run reuses the idea's validated commit by replaying its diff as a patch.
-            diff = edits or _candidate_diff(store, idea.idea_id)
-            if diff is None:
-                break
-            rep = await run_idea(
-                idea.text,
-                replace(req, seed=seed),
-                store,
-                patch_text=diff,
-                idea_id=idea.idea_id,
-                backend=backend,
-            )
-            if rep.reward is not None:
-                rewards.append(rep.reward)
-        rows.append(
-            LeaderboardRow(
-                idea.idea_id,
-                idea.text,
-                idea.epoch,
-                idea.reward or 0.0,
-                interval(rewards) if rewards else None,
-                compare(rewards, baseline) if rewards and baseline else None,
-            )
-        )
-    rows.sort(key=lambda r: r.rerun.mean if r.rerun else float("-inf"), reverse=True)
-    return rows
-
-
-def _held_out_rewards(store: Store, idea_id: str) -> list[float]:
-    return store.rewards_from_seed(idea_id, HELD_OUT_SEED)
-
-
-def _candidate_diff(store: Store, idea_id: str) -> str | None:
-    return store.validated_diff(idea_id)

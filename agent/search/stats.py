@@ -1,11 +1,8 @@
-"""Mean ± 95% interval, and Welch's unpaired interval of an idea against the baseline.
+"""Mean ± 95% Student-t interval of a few rewards (a search's screening baseline, as text).
 
-Paired comparisons over matched seeds and items (bootstrap, exact McNemar, Holm) are in
-agent/significance.py; the search moves onto them with matched seeds and per-item outcomes.
-
-A single lucky run is never a win: an idea beats the baseline only when the 95% interval of
-the difference (Welch's t, per seed) lies entirely above zero, which needs two runs or more
-on each side. Student-t quantiles come from a small table (no SciPy dependency).
+Comparisons with the baseline are never made here: they are paired, over matched seeds and
+items, in agent/significance.py, and a search's verdicts come from its confirmation table
+(agent/search/verdicts.py). Student-t quantiles come from a small table.
 """
 
 from __future__ import annotations
@@ -85,24 +82,3 @@ def interval(xs: list[float]) -> Interval:
         return Interval(xs[0], math.inf, 1)
     sd = statistics.stdev(xs)
     return Interval(statistics.fmean(xs), t95(len(xs) - 1) * sd / math.sqrt(len(xs)), len(xs))
-
-
-@dataclass(frozen=True)
-class Comparison:
-    difference: Interval  # idea minus baseline
-    wins: bool  # the whole interval is above zero (for a maximized reward)
-
-
-def compare(idea: list[float], baseline: list[float]) -> Comparison:
-    """Welch's interval for mean(idea) - mean(baseline); a win needs it above zero."""
-    if len(idea) < 2 or len(baseline) < 2:
-        diff = statistics.fmean(idea) - statistics.fmean(baseline)
-        return Comparison(Interval(diff, math.inf, min(len(idea), len(baseline))), False)
-    va, vb = statistics.variance(idea) / len(idea), statistics.variance(baseline) / len(baseline)
-    diff = statistics.fmean(idea) - statistics.fmean(baseline)
-    se = math.sqrt(va + vb)
-    if se == 0:
-        return Comparison(Interval(diff, 0.0, len(idea)), diff > 0)
-    df = (va + vb) ** 2 / (va**2 / (len(idea) - 1) + vb**2 / (len(baseline) - 1))
-    half = t95(df) * se
-    return Comparison(Interval(diff, half, len(idea)), diff - half > 0)

@@ -14,7 +14,17 @@ from typing import Any
 
 DB_NAME = "executor.db"
 _MIGRATION_NAME = re.compile(r"(\d{4})_\w+\.sql")
-_JSON_COLUMNS = {"metrics", "flags", "timings", "config", "payload", "parts", "instruments"}
+_JSON_COLUMNS = {
+    "metrics",
+    "flags",
+    "timings",
+    "config",
+    "payload",
+    "parts",
+    "instruments",
+    "conditions",
+    "metric",
+}
 
 
 class StoreError(RuntimeError):

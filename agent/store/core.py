@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.store.base import StoreBase, StoreError, new_id
+from runner.items import ENCODING, ItemOutcomes, ItemsError
 
 TERMINAL_CANDIDATE = {"validated", "rejected", "error", "abandoned"}
 
@@ -65,13 +66,35 @@ class CoreTables(StoreBase):
             )
 
     def start_run(
-        self, cand_id: str, scale: str, seed: int, sandbox: str, artifacts: Path, run_id: str
+        self,
+        cand_id: str,
+        scale: str,
+        seed: int,
+        sandbox: str,
+        artifacts: Path,
+        run_id: str,
+        *,
+        split: str = "screen",
+        conditions: dict[str, Any] | None = None,
     ) -> None:
+        """A run about to start; `conditions` (host, budget, clock, ...) say what a baseline
+        must share with it to be shown beside it."""
         with self.tx() as db:
             db.execute(
                 "INSERT INTO runs (id, candidate_id, scale, seed, sandbox, status, artifacts,"
-                " started_at) VALUES (?,?,?,?,?,?,?,?)",
-                (run_id, cand_id, scale, seed, sandbox, "running", str(artifacts), time.time()),
+                " started_at, split, conditions) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    run_id,
+                    cand_id,
+                    scale,
+                    seed,
+                    sandbox,
+                    "running",
+                    str(artifacts),
+                    time.time(),
+                    split,
+                    json.dumps(conditions or {}, sort_keys=True),
+                ),
             )
 
     def finish_run(
@@ -84,7 +107,10 @@ class CoreTables(StoreBase):
         flags: list[str],
         reward: float | None,
         timings: dict[str, float],
+        items: ItemOutcomes | None = None,
     ) -> None:
+        """The run's end, with its per-item outcomes (packed and hashed) in the same
+        transaction: a run's result and its items are stored together or not at all."""
         with self.tx() as db:
             db.execute(
                 "UPDATE runs SET status=?, reason=?, metrics=?, flags=?, reward=?, timings=?,"
@@ -100,6 +126,26 @@ class CoreTables(StoreBase):
                     run_id,
                 ),
             )
+            if items is not None:
+                db.execute(
+                    "INSERT OR REPLACE INTO run_items VALUES (?,?,?,?,?)",
+                    (run_id, len(items), ENCODING, items.sha256(), items.pack()),
+                )
+
+    def run_items(self, run_id: str) -> ItemOutcomes | None:
+        """A run's per-item outcomes, checked against their hash; None for a run without
+        (one from before items were kept, or whose evaluator writes none)."""
+        row = self.db.execute(
+            "SELECT encoding, sha256, blob FROM run_items WHERE run_id=?", (run_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        if row["encoding"] != ENCODING:
+            raise StoreError(f"run {run_id}: items in unknown encoding {row['encoding']!r}")
+        try:
+            return ItemOutcomes.unpack(bytes(row["blob"]), row["sha256"])
+        except ItemsError as e:
+            raise StoreError(f"run {run_id}: {e}") from None
 
     def _close_interrupted(self, ideas_sql: str, args: tuple[Any, ...], process: str) -> int:
         """Runs and candidates a killed `process` left open, for the ideas that `ideas_sql` (a
@@ -183,16 +229,23 @@ class CoreTables(StoreBase):
             limit,
         )
 
-    def baseline_rewards(self, env_hash: str, scale: str) -> list[float]:
-        """Rewards of succeeded baseline runs of this environment version and scale."""
-        rows = self._column(
-            "SELECT runs.reward FROM runs JOIN candidates ON runs.candidate_id = candidates.id"
+    def baseline_runs(self, env_hash: str, scale: str) -> list[dict[str, Any]]:
+        """Succeeded baseline runs of this environment version and scale, oldest first: each
+        with its candidate (one baseline measurement), seed, reward, split and conditions."""
+        return self._rows(
+            "SELECT runs.id, runs.candidate_id, runs.seed, runs.reward, runs.split,"
+            " runs.conditions, runs.started_at FROM runs"
+            " JOIN candidates ON runs.candidate_id = candidates.id"
             " JOIN ideas ON candidates.idea_id = ideas.id WHERE ideas.source = 'baseline'"
-            " AND ideas.env_hash = ? AND runs.scale = ? AND runs.status = 'succeeded'",
+            " AND ideas.env_hash = ? AND runs.scale = ? AND runs.status = 'succeeded'"
+            " ORDER BY runs.started_at",
             env_hash,
             scale,
         )
-        return [float(r) for r in rows]
+
+    def baseline_rewards(self, env_hash: str, scale: str) -> list[float]:
+        """Rewards of every succeeded baseline run of this environment version and scale."""
+        return [float(r["reward"]) for r in self.baseline_runs(env_hash, scale)]
 
     def spend(self) -> dict[str, float]:
         """What the run directory has spent so far: LLM dollars and GPU-hours of runs."""

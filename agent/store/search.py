@@ -18,12 +18,20 @@ SearchIdea = tuple[str, str, str, dict[str, Any]]
 
 
 class SearchTables(CoreTables):
-    def start_search(self, env: str, env_hash: str, scale: str, config: dict[str, Any]) -> str:
+    def start_search(
+        self,
+        env: str,
+        env_hash: str,
+        scale: str,
+        config: dict[str, Any],
+        metric: dict[str, str] | None = None,
+    ) -> str:
+        """A new search; `metric` ({name, direction}) is what its verdicts are about."""
         search_id = new_id("search")
         now = time.time()
         with self.tx() as db:
             db.execute(
-                "INSERT INTO searches VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO searches VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     search_id,
                     env,
@@ -35,6 +43,7 @@ class SearchTables(CoreTables):
                     None,
                     now,
                     now,
+                    None if metric is None else json.dumps(metric, sort_keys=True),
                 ),
             )
         return search_id
@@ -52,10 +61,12 @@ class SearchTables(CoreTables):
             )
 
     def search_baseline_rewards(self, search_id: str) -> list[float]:
-        """Rewards of the search's own baseline runs, in seed order."""
+        """Rewards of the search's own baseline runs in screening, in seed order (its
+        confirmation runs are read with the confirmation table, never fed back)."""
         return self._column(
             "SELECT r.reward FROM runs r JOIN searches s ON r.candidate_id = s.baseline_candidate"
-            " WHERE s.id=? AND r.status='succeeded' ORDER BY r.seed",
+            " WHERE s.id=? AND r.status='succeeded' AND COALESCE(r.split, 'screen')='screen'"
+            " ORDER BY r.seed",
             search_id,
         )
 
@@ -128,17 +139,18 @@ class SearchTables(CoreTables):
             )
 
     def search_ideas(
-        self, search_id: str, held_out_seed: int, epoch: int | None = None
+        self, search_id: str, confirm_seed: int, epoch: int | None = None
     ) -> list[dict[str, Any]]:
-        """The search's ideas (or one epoch's), in order, each with its text and its best
-        succeeded reward over the search's own seeds (those below `held_out_seed`)."""
+        """The search's ideas (or one epoch's), in order, each with its text and its mean
+        succeeded reward in screening: the screen split and seeds below `confirm_seed` (a run
+        from before splits has none, and counts as screening by its seed)."""
         sql = (
-            "SELECT s.*, i.text, (SELECT MAX(r.reward) FROM candidates c JOIN runs r"
+            "SELECT s.*, i.text, (SELECT AVG(r.reward) FROM candidates c JOIN runs r"
             " ON r.candidate_id = c.id WHERE c.idea_id = s.idea_id AND r.status='succeeded'"
-            " AND r.seed < ?) AS reward"
+            " AND COALESCE(r.split, 'screen') = 'screen' AND r.seed < ?) AS reward"
             " FROM search_ideas s JOIN ideas i ON i.id = s.idea_id WHERE s.search_id=?"
         )
-        args: list[Any] = [held_out_seed, search_id]
+        args: list[Any] = [confirm_seed, search_id]
         if epoch is not None:
             sql += " AND s.epoch=?"
             args.append(epoch)
@@ -156,3 +168,30 @@ class SearchTables(CoreTables):
                 (search_id,),
             )
         return n
+
+    def idea_runs(self, idea_id: str, split: str) -> list[dict[str, Any]]:
+        """The idea's runs on `split` that were not cancelled, oldest first (id, candidate,
+        seed, status, reward, metrics)."""
+        return self._rows(
+            "SELECT r.id, r.candidate_id, r.seed, r.status, r.reward, r.metrics FROM runs r"
+            " JOIN candidates c ON r.candidate_id = c.id WHERE c.idea_id=?"
+            " AND COALESCE(r.split, 'screen')=? AND r.status != 'cancelled' ORDER BY r.started_at",
+            idea_id,
+            split,
+        )
+
+    def save_search_table(self, search_id: str, name: str, body: str, sha256: str) -> None:
+        """A table a search computed (canonical JSON), kept so a recomputation can be
+        compared with it byte for byte."""
+        with self.tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO search_tables VALUES (?,?,?,?,?)",
+                (search_id, name, body, sha256, time.time()),
+            )
+
+    def search_table(self, search_id: str, name: str) -> dict[str, Any] | None:
+        return self._one(
+            "SELECT body, sha256, created_at FROM search_tables WHERE search_id=? AND name=?",
+            search_id,
+            name,
+        )

@@ -19,7 +19,7 @@ CHROMIUM = shutil.which("chromium")
 
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory) -> Path:
-    """A finished 2-epoch hparam search on a private copy of the toy environment."""
+    """A finished 2-epoch hparam search with controls on a private copy of the toy environment."""
     from tests.conftest import TOY_ENV, clean_environ, executor_argv
 
     root = tmp_path_factory.mktemp("searched")
@@ -37,7 +37,7 @@ def searched(tmp_path_factory) -> Path:
         rerun_seeds=2,
     )
     res = subprocess.run(
-        search,
+        [*search, "--controls"],
         capture_output=True,
         text=True,
         timeout=300,
@@ -52,7 +52,7 @@ def test_export_writes_one_trajectory_per_idea(cli, searched) -> None:
     assert res.rc == 0, res
     path = Path(res.stdout.strip())
     rows = [json.loads(line) for line in path.read_text().splitlines()]
-    assert len(rows) == 6
+    assert len(rows) == 6  # the ideas; the control arm is not the ideator's
     for row in rows:
         for key in (
             "ideator_model",
@@ -81,7 +81,7 @@ def test_report_opens_in_headless_chromium(cli, searched, tmp_path) -> None:
     page = Path(res.stdout.strip())
     html = page.read_text()
     assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")  # no fetches
-    assert html.count("<svg") == 5 and "Leaderboard" in html
+    assert html.count("<svg") == 5 and "Confirmation" in html
     shot = tmp_path / "report.png"
     flags = [
         "--headless",
@@ -98,9 +98,9 @@ def test_report_opens_in_headless_chromium(cli, searched, tmp_path) -> None:
         [CHROMIUM, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120
     )
     assert dom.returncode == 0, dom.stderr[-2000:]
-    # Chromium parsed the page: the SVG plots and the leaderboard are in its DOM.
-    assert dom.stdout.count("<svg") == 5 and "re-run mean" in dom.stdout
-    assert "— wins" in dom.stdout or "vs baseline" in dom.stdout
+    # Chromium parsed the page: the SVG plots and the confirmation table are in its DOM.
+    assert dom.stdout.count("<svg") == 5 and "difference [95% CI]" in dom.stdout
+    assert "control: the unchanged baseline" in dom.stdout
     png = subprocess.run(
         [CHROMIUM, *flags, "--window-size=1200,1600", f"--screenshot={shot}", page.as_uri()],
         capture_output=True,
@@ -128,3 +128,19 @@ def test_a_corrupted_store_is_reported_and_left_alone(cli, tmp_path) -> None:
         assert res.rc == 2
         assert_one_line_error(res, "not a readable executor store")
     assert (runs / "executor.db").read_bytes() == b"not a database" * 100
+
+
+def test_the_confirmation_table_is_recomputed_bit_for_bit(cli, searched) -> None:
+    res = cli("stats", searched, "--json", "--verify")
+    assert res.rc == 0, res
+    assert "identical: sha256" in res.stderr
+    table = json.loads(res.stdout)
+    kinds = [r["kind"] for r in table["rows"]]
+    assert kinds == ["idea", "idea", "control"]  # two finalists, then the null control
+    for row in table["rows"]:
+        assert row["seeds"] == [1000, 1001] and row["items"] >= 1
+    null = table["rows"][-1]
+    assert null["text"].startswith("control: the unchanged baseline") and not null["wins"]
+    assert table["baseline"]["seeds"] == [1000, 1001]
+    shown = cli("stats", searched)
+    assert shown.rc == 0 and "Holm p" in shown.stdout

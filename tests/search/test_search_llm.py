@@ -125,10 +125,13 @@ def test_two_epoch_llm_search(llm_server, toy_env, tmp_path, monkeypatch) -> Non
     # The failure reasons reach the next explore prompt.
     assert "FAILED (failed" in explore and "diverged: loss is nan" in explore
     assert "FAILED (rejected" in explore
-    # The leaderboard holds the best idea of the search, re-run on held-out seeds.
-    top = result.leaderboard[0]
+    # The confirmation table holds the best idea of screening, confirmed with the baseline on
+    # the same two fresh seeds.
+    assert result.confirmation is not None
+    (top,) = result.confirmation.rows
     best = max(i.reward for i in ideas.values() if i.reward is not None)
-    assert top.search_reward == best and top.rerun is not None and top.rerun.n == 2
+    assert top.screen_reward == pytest.approx(best) and top.seeds == [1000, 1001]
+    assert result.confirmation.baseline.seeds == [1000, 1001]
 
 
 def test_an_llm_budget_stops_the_search_cleanly(llm_server, toy_env, tmp_path, monkeypatch) -> None:

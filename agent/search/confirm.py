@@ -1,0 +1,146 @@
+"""A search's confirmation: finalists chosen by screening, re-run with the baseline and the
+controls on fresh seeds and on the evaluator's confirm split, then judged (verdicts.py).
+
+Screening (seeds 0.., the screen split) chose the finalists, so judging them on the same runs
+would reward luck (the winner's curse). Confirmation re-runs every arm and the baseline on
+the same new seeds (CONFIRM_SEED, CONFIRM_SEED + 1, ...) and scores them on items screening
+never saw. What was chosen is stored before anything runs, and every run is in the store, so
+a killed confirmation resumes where it stopped and the table can be recomputed from the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from dataclasses import replace
+
+from agent.executor import Progress, RunRequest, run_baseline, run_idea, run_unchanged
+from agent.results import RunResult
+from agent.search.archive import CONFIRM_SEED, Archive, ArchivedIdea
+from agent.search.config import SearchConfig
+from agent.search.controls import ROLE, is_null
+from agent.search.verdicts import Arm, ConfirmationTable, Direction, build_table, outcomes
+from agent.store import Store, StoreError
+from runner.backends import Backend
+
+FINALISTS = "finalists"
+TABLE = "confirmation"
+
+
+def confirmation_seeds(config: SearchConfig) -> list[int]:
+    return [CONFIRM_SEED + k for k in range(config.rerun_seeds)]
+
+
+def choose_finalists(archive: Archive, search_id: str, config: SearchConfig) -> list[str]:
+    """The top `rerun_top` ideas by mean screening reward, fixed in the store the first time
+    (a resume confirms the same ones, whatever ran since)."""
+    store = archive.store
+    stored = store.search_table(search_id, FINALISTS)
+    if stored is not None:
+        return list(json.loads(stored["body"]))
+    scored = [
+        i for i in archive.ideas(search_id) if i.status == "succeeded" and i.reward is not None
+    ]
+    # sorted() is stable: among equal rewards the earlier idea goes first.
+    top = sorted(scored, key=lambda i: i.reward or 0.0, reverse=True)[: config.rerun_top]
+    ids = [i.idea_id for i in top]
+    body = json.dumps(ids)
+    store.save_search_table(search_id, FINALISTS, body, _sha(body))
+    return ids
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _arms(archive: Archive, search_id: str) -> list[ArchivedIdea]:
+    """Finalists (in their stored order), then the controls."""
+    stored = archive.store.search_table(search_id, FINALISTS)
+    chosen = list(json.loads(stored["body"])) if stored else []
+    everything = {i.idea_id: i for i in archive.ideas(search_id, controls=True)}
+    controls = [i for i in everything.values() if i.role == ROLE]
+    return [everything[i] for i in chosen if i in everything] + controls
+
+
+async def run_confirmation(
+    archive: Archive,
+    search_id: str,
+    config: SearchConfig,
+    req: RunRequest,
+    backend: Backend,
+    progress: Progress,
+) -> ConfirmationTable | None:
+    """Run what confirmation still lacks, then compute, store and return the table (None when
+    there is nothing to confirm)."""
+    store = archive.store
+    choose_finalists(archive, search_id, config)
+    arms = _arms(archive, search_id)
+    if not arms:
+        return None
+    seeds = confirmation_seeds(config)
+    confirm = replace(req, split="confirm")
+    search = archive.get(search_id)
+    assert search is not None
+    base_cand = search["baseline_candidate"]
+    base = store.candidate(base_cand)
+    assert base is not None
+    ran = {int(r["seed"]) for r in store.idea_runs(base["idea_id"], "confirm")}
+    if missing := [s for s in seeds if s not in ran]:
+        progress(f"confirmation: baseline on seeds {missing}")
+        await run_baseline(confirm, store, missing, progress, candidate_id=base_cand)
+
+    slots = asyncio.Semaphore(backend.capacity)
+
+    async def one(idea: ArchivedIdea, seed: int) -> None:
+        async with slots:
+            progress(f"confirmation: seed {seed}: {idea.text[:50]}")
+            await _run_arm(idea, replace(confirm, seed=seed), store, backend)
+
+    jobs = []
+    for idea in arms:
+        done = {int(r["seed"]) for r in store.idea_runs(idea.idea_id, "confirm")}
+        jobs += [one(idea, s) for s in seeds if s not in done]
+    await asyncio.gather(*jobs)
+    table = load_table(store, search_id)
+    store.save_search_table(search_id, TABLE, table.canonical(), table.sha256())
+    return table
+
+
+async def _run_arm(
+    idea: ArchivedIdea, req: RunRequest, store: Store, backend: Backend
+) -> RunResult | None:
+    """One confirmation run of an arm: its validated commit replayed as a patch (the null
+    control: the unchanged baseline)."""
+    if is_null(idea.payload):
+        return await run_unchanged(idea.idea_id, req, store, backend)
+    diff = idea.payload.get("edits") or store.validated_diff(idea.idea_id)
+    if not diff:
+        return None  # it never validated: nothing to confirm, and the table says so
+    return await run_idea(
+        idea.text, req, store, patch_text=diff, idea_id=idea.idea_id, backend=backend
+    )
+
+
+def load_table(store: Store, search_id: str) -> ConfirmationTable:
+    """The confirmation table recomputed from the store alone: the same bytes every time."""
+    search = store.search(search_id)
+    if search is None:
+        raise StoreError(f"no search {search_id} in this store")
+    if not search["metric"] or not search["baseline_candidate"]:
+        raise StoreError(
+            f"search {search_id} has no confirmation data (it predates confirmation tables, or "
+            "stopped before measuring its baseline)"
+        )
+    config = SearchConfig(**search["config"])
+    metric, direction = search["metric"]["name"], search["metric"]["direction"]
+    base_cand = store.candidate(search["baseline_candidate"])
+    assert base_cand is not None
+    base = outcomes(store, store.idea_runs(base_cand["idea_id"], "confirm"), metric)
+    archive = Archive(store)
+    arms = []
+    for idea in _arms(archive, search_id):
+        arm = Arm(idea.idea_id, idea.text, "control" if idea.role == ROLE else "idea", idea.reward)
+        arms.append((arm, outcomes(store, store.idea_runs(idea.idea_id, "confirm"), metric)))
+    d: Direction = "minimize" if direction == "minimize" else "maximize"
+    return build_table(search_id, metric, d, config.alpha, base, arms)

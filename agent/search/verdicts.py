@@ -1,0 +1,350 @@
+"""The confirmation table: each finalist and control against the baseline, on the confirmation
+split's items and the confirmation seeds, with the verdict a reviewer would accept.
+
+Computed from the store alone (runs, their per-item outcomes, the search's settings), with a
+fixed bootstrap seed, so recomputing it later gives the same bytes: `executor stats RUN_DIR
+--verify` checks that against the copy the search stored when it ended.
+
+Per arm (agent/significance.py does the statistics):
+- matched seeds: the confirmation seeds on which both the arm and the baseline succeeded;
+- matched items: the scored items (runner/items.py) common to all those runs; an environment
+  whose evaluator writes no items gives one item per run, the metric itself;
+- the metric's mean and its bootstrap interval over seeds x items; the difference from the
+  baseline with its paired bootstrap interval;
+- the test: exact McNemar on the discordant (seed, item) pairs when the metric is 0/1, else the
+  paired bootstrap's p; Holm-adjusted across every row of the table;
+- the verdict: adjusted p below alpha, the interval on the better side of zero, and at least
+  two matched seeds, all three.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import numpy as np
+
+from agent.results import Result
+from agent.significance import (
+    BOOTSTRAP_SAMPLES,
+    BOOTSTRAP_SEED,
+    BootstrapInterval,
+    holm,
+    mcnemar_exact,
+    paired_bootstrap,
+    verdict,
+)
+from agent.store import Store
+
+Direction = Literal["maximize", "minimize"]
+# A run that answers few items but nearly always right: accuracy is unaffected, but metrics
+# that reward abstention (precision, F1 with abstention) would be bought by it.
+PRECISION_NEAR_ONE = 0.95
+LOW_RECALL = 0.5
+
+
+@dataclass(frozen=True)
+class Arm:
+    """What goes into the table: a finalist or a control, by its idea in the store."""
+
+    idea_id: str
+    text: str
+    kind: Literal["idea", "control"]
+    screen_reward: float | None  # its mean screening reward (what chose it)
+
+
+@dataclass(frozen=True)
+class Row(Result):
+    idea_id: str
+    text: str
+    kind: Literal["idea", "control"]
+    screen_reward: float | None
+    seeds: list[int]  # matched confirmation seeds
+    items: int  # matched items per seed
+    metric: float | None  # the arm's mean over seeds x items
+    metric_low: float | None
+    metric_high: float | None
+    diff: float | None  # arm minus baseline
+    diff_low: float | None
+    diff_high: float | None
+    test: Literal["mcnemar", "bootstrap"] | None
+    b: int | None  # McNemar: arm right, baseline wrong (pooled over seeds)
+    c: int | None  # McNemar: arm wrong, baseline right
+    p: float | None
+    p_holm: float | None
+    wins: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class BaselineRow(Result):
+    seeds: list[int]
+    items: int
+    metric: float | None
+    metric_low: float | None
+    metric_high: float | None
+
+
+@dataclass(frozen=True)
+class ConfirmationTable(Result):
+    search_id: str
+    metric: str
+    direction: Direction
+    alpha: float
+    bootstrap_samples: int
+    bootstrap_seed: int
+    baseline: BaselineRow
+    rows: list[Row]
+    warnings: list[str] = field(default_factory=list)
+
+    def canonical(self) -> str:
+        """The table as canonical JSON: what is stored and compared on recomputation."""
+        return json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+    def sha256(self) -> str:
+        return hashlib.sha256(self.canonical().encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """One arm's confirmation runs: per seed, the scored items of its first succeeded run
+    (id -> value) and that run's metrics; and the seeds it ran but never succeeded on."""
+
+    values: dict[int, dict[str, float]]
+    metrics: dict[int, dict[str, float]]
+    failed: frozenset[int] = frozenset()
+
+
+def outcomes(store: Store, runs: list[dict[str, Any]], metric: str) -> Outcomes:
+    """`runs` (non-cancelled, oldest first) read into Outcomes; a run without items counts as
+    a single item, its metric."""
+    by_seed: dict[int, dict[str, float]] = {}
+    metrics: dict[int, dict[str, float]] = {}
+    for run in runs:
+        seed = int(run["seed"])
+        if run["status"] != "succeeded" or seed in by_seed:
+            continue
+        items = store.run_items(run["id"])
+        values = items.scored() if items is not None else None
+        if not values:
+            value = (run["metrics"] or {}).get(metric)
+            if value is None:
+                continue
+            values = {"(metric)": float(value)}
+        by_seed[seed] = values
+        metrics[seed] = run["metrics"] or {}
+    failed = frozenset(int(r["seed"]) for r in runs) - by_seed.keys()
+    return Outcomes(by_seed, metrics, failed)
+
+
+def _matrix(by_seed: dict[int, dict[str, float]], seeds: list[int], ids: list[str]) -> np.ndarray:
+    return np.array([[by_seed[s][i] for i in ids] for s in seeds], dtype=np.float64)
+
+
+def _round(x: float | None) -> float | None:
+    """Rounded to 12 significant digits: the table's numbers are for reading, and rounding
+    keeps their JSON stable across platforms' last-bit differences in summation."""
+    return None if x is None else float(f"{x:.12g}")
+
+
+def compare_arm(
+    arm: Arm, mine: Outcomes, base: Outcomes, direction: Direction
+) -> tuple[Row, float | None]:
+    """One row before the Holm adjustment (p_holm and the verdict are filled in later)."""
+    seeds = sorted(mine.values.keys() & base.values.keys())
+    empty = Row(
+        arm.idea_id, arm.text, arm.kind, arm.screen_reward, seeds, 0, None, None, None, None,
+        None, None, None, None, None, None, None, False, "",
+    )  # fmt: skip
+    if not seeds:
+        return replace(
+            empty, reason="no confirmation seed on which both it and the baseline ran"
+        ), None
+    common = set.intersection(*(set(mine.values[s]) & set(base.values[s]) for s in seeds))
+    ids = sorted(common)
+    if not ids:
+        return replace(empty, reason="no items common to it and the baseline"), None
+    a, b = _matrix(mine.values, seeds, ids), _matrix(base.values, seeds, ids)
+    level = paired_bootstrap(a, np.zeros_like(a), BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED)
+    diff = paired_bootstrap(a, b, BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED)
+    binary = bool(np.isin(a, (0.0, 1.0)).all() and np.isin(b, (0.0, 1.0)).all())
+    if binary:
+        right, wrong = int(np.sum((a == 1) & (b == 0))), int(np.sum((a == 0) & (b == 1)))
+        test = mcnemar_exact(right, wrong)
+        counts: tuple[int | None, int | None] = (right, wrong)
+        p, kind = test.p, "mcnemar"
+    else:
+        assert diff.p is not None
+        counts, p, kind = (None, None), diff.p, "bootstrap"
+    row = Row(
+        arm.idea_id, arm.text, arm.kind, _round(arm.screen_reward), seeds, len(ids),
+        _round(level.estimate), _round(level.low), _round(level.high),
+        _round(diff.estimate), _round(diff.low), _round(diff.high),
+        kind, counts[0], counts[1], _round(p), None, False, "",  # type: ignore[arg-type]
+    )  # fmt: skip
+    return row, p
+
+
+def baseline_row(base: Outcomes) -> BaselineRow:
+    seeds = sorted(base.values)
+    if not seeds:
+        return BaselineRow([], 0, None, None, None)
+    ids = sorted(set.intersection(*(set(base.values[s]) for s in seeds)))
+    if not ids:
+        return BaselineRow(seeds, 0, None, None, None)
+    m = _matrix(base.values, seeds, ids)
+    level = paired_bootstrap(m, np.zeros_like(m), BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED)
+    return BaselineRow(
+        seeds, len(ids), _round(level.estimate), _round(level.low), _round(level.high)
+    )
+
+
+def build_table(
+    search_id: str,
+    metric: str,
+    direction: Direction,
+    alpha: float,
+    base: Outcomes,
+    arms: list[tuple[Arm, Outcomes]],
+) -> ConfirmationTable:
+    """The table from outcomes already read: rows, Holm across them, verdicts, warnings."""
+    pending = [compare_arm(arm, mine, base, direction) for arm, mine in arms]
+    tested = [k for k, (_, p) in enumerate(pending) if p is not None]
+    adjusted = dict(zip(tested, holm([pending[k][1] for k in tested]), strict=True))  # type: ignore[misc]
+    rows = []
+    for k, (row, _) in enumerate(pending):
+        if k not in adjusted:
+            rows.append(row)
+            continue
+        assert row.diff is not None and row.diff_low is not None and row.diff_high is not None
+        interval = BootstrapInterval(
+            row.diff, row.diff_low, row.diff_high, BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED
+        )
+        v = verdict(interval, adjusted[k], len(row.seeds), direction, alpha)
+        wins, reason = v.wins, v.reason
+        if missing := _missing_seeds(arms[k][1], base):
+            # Dropping the seeds an arm failed on would let it choose its own sample.
+            wins = False
+            reason = f"no result on confirmation seed(s) {missing}: a win needs every one"
+        rows.append(replace(row, p_holm=_round(adjusted[k]), wins=wins, reason=reason))
+    sign = 1.0 if direction == "maximize" else -1.0
+    rows.sort(
+        key=lambda r: (
+            r.kind == "control",
+            -(sign * r.diff) if r.diff is not None else math.inf,
+            r.idea_id,
+        )
+    )
+    warnings = _warnings(rows, [(arm.text, o.metrics) for arm, o in arms], base.metrics)
+    return ConfirmationTable(
+        search_id,
+        metric,
+        direction,
+        alpha,
+        BOOTSTRAP_SAMPLES,
+        BOOTSTRAP_SEED,
+        baseline_row(base),
+        rows,
+        warnings,
+    )
+
+
+def _missing_seeds(mine: Outcomes, base: Outcomes) -> list[int]:
+    """Seeds the baseline or the arm ran on where the arm has no succeeded run."""
+    ran = base.values.keys() | base.failed | mine.failed
+    return sorted(ran - mine.values.keys())
+
+
+def _warnings(
+    rows: list[Row],
+    arm_metrics: list[tuple[str, dict[int, dict[str, float]]]],
+    base_metrics: dict[int, dict[str, float]],
+) -> list[str]:
+    """A control that wins; a run that buys precision with abstention (precision near 1, low
+    recall), the baseline's or an arm's, on the confirmation runs."""
+    out = []
+    for row in rows:
+        if row.kind == "control" and row.wins:
+            out.append(
+                f"control {row.text!r} beats the baseline (adjusted p {row.p_holm:.3g}): an arm "
+                "that should not win did, so no win on this table can be trusted; look for "
+                "what differs between the baseline's runs and the arms' (load, seeds, items)"
+            )
+    for text, metrics in [("the baseline", base_metrics), *arm_metrics]:
+        runs = [m for m in metrics.values() if "precision" in m and "recall" in m]
+        if not runs:
+            continue
+        precision = sum(m["precision"] for m in runs) / len(runs)
+        recall = sum(m["recall"] for m in runs) / len(runs)
+        if precision >= PRECISION_NEAR_ONE and recall <= LOW_RECALL:
+            out.append(
+                f"{text}: precision {precision:.3f} with recall {recall:.3f} on the "
+                "confirmation items: it abstains on most items and answers only where sure; "
+                "accuracy is the reward, but a precision- or F1-with-abstention score would "
+                "reward that"
+            )
+    return out
+
+
+COLUMNS = (
+    "arm",
+    "screen reward",
+    "metric [95% CI]",
+    "difference [95% CI]",
+    "seeds x items",
+    "b",
+    "c",
+    "p",
+    "Holm p",
+    "verdict",
+)
+
+
+def _num(x: float | None, sign: bool = False) -> str:
+    return "-" if x is None else (f"{x:+.4g}" if sign else f"{x:.4g}")
+
+
+def _ci(mid: float | None, low: float | None, high: float | None, sign: bool = False) -> str:
+    if mid is None:
+        return "-"
+    return f"{_num(mid, sign)} [{_num(low, sign)}, {_num(high, sign)}]"
+
+
+def display_rows(table: dict[str, Any]) -> list[dict[str, str]]:
+    """The table (as its JSON) as text cells under COLUMNS: the baseline first, then each arm;
+    what the terminal and the HTML report both show."""
+    b = table["baseline"]
+    rows = [
+        {
+            "arm": "baseline",
+            "screen reward": "-",
+            "metric [95% CI]": _ci(b["metric"], b["metric_low"], b["metric_high"]),
+            "difference [95% CI]": "-",
+            "seeds x items": f"{len(b['seeds'])} x {b['items']}",
+            "b": "-",
+            "c": "-",
+            "p": "-",
+            "Holm p": "-",
+            "verdict": "-",
+        }
+    ]
+    for r in table["rows"]:
+        verdict_text = "WIN" if r["wins"] else "no win"
+        rows.append(
+            {
+                "arm": r["text"],
+                "screen reward": _num(r["screen_reward"]),
+                "metric [95% CI]": _ci(r["metric"], r["metric_low"], r["metric_high"]),
+                "difference [95% CI]": _ci(r["diff"], r["diff_low"], r["diff_high"], sign=True),
+                "seeds x items": f"{len(r['seeds'])} x {r['items']}",
+                "b": "-" if r["b"] is None else str(r["b"]),
+                "c": "-" if r["c"] is None else str(r["c"]),
+                "p": _num(r["p"]),
+                "Holm p": _num(r["p_holm"]),
+                "verdict": f"{verdict_text}: {r['reason']}",
+            }
+        )
+    return rows
