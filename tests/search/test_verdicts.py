@@ -84,3 +84,23 @@ def test_the_table_is_the_same_bytes_when_recomputed() -> None:
     first = run_table(BASE, (arm("a"), slightly))
     again = run_table(Outcomes(dict(BASE.values), {}), (arm("a"), slightly))
     assert first.canonical() == again.canonical() and first.sha256() == again.sha256()
+
+
+def test_every_shipped_control_patch_applies_to_its_environment() -> None:
+    from agent.implementer.edits_apply import plan_edits
+    from agent.implementer.edits_parse import parse_edits
+    from agent.search.controls import NULL, control_arms
+    from environments import list_environments
+
+    seen = 0
+    for env in list_environments():
+        if isinstance(env, tuple):
+            continue
+        arms = control_arms(env)
+        assert arms[0].name == NULL and arms[0].patch is None
+        for control in arms[1:]:
+            assert control.patch is not None
+            plan = plan_edits(env.repo, parse_edits(control.patch), env.is_editable)
+            assert plan, control.name  # it changes something
+            seen += 1
+    assert seen >= 1  # posttrain_grpo's reward that ignores correctness
