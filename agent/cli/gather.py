@@ -18,6 +18,8 @@ def collect(store: Store, kind: str, row: dict[str, Any]) -> dict[str, Any]:
         return {"kind": "candidate", "idea": store.idea(row["idea_id"]), **_candidate(store, row)}
     run = dict(row)
     run["logs"] = _logs(Path(run["artifacts"]))
+    items = store.run_items(run["id"])  # checked against its hash
+    run["items"] = None if items is None else {"n": len(items), "sha256": items.sha256()}
     return {"kind": "run", "run": run}
 
 

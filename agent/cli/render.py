@@ -183,6 +183,9 @@ def _print_run(console: Console, run: dict[str, Any]) -> None:
     t = Table.grid(padding=(0, 2))
     for key in ("id", "candidate_id", "scale", "seed", "sandbox"):
         t.add_row(key, str(run[key]))
+    t.add_row("split", run.get("split") or "- (from before splits)")
+    items = run.get("items")
+    t.add_row("items", f"{items['n']} (sha256 {items['sha256'][:16]})" if items else "-")
     t.add_row("status", _styled(run["status"]))
     if run["reason"]:
         t.add_row("reason", run["reason"])
