@@ -124,7 +124,10 @@ def test_a_version_1_store_reads_back_through_the_store(tmp_path) -> None:
         ("lr 0.05", 1, "running", None),
     ]
     assert ideas[0].payload == {"lr": 0.01}
-    assert store.rewards_from_seed(ideas[0].idea_id, 1000) == [pytest.approx(0.9)]
+    # The old re-run on seed 1000 reads as confirmation, its seed-0 run as screening.
+    (rerun,) = store.idea_runs(ideas[0].idea_id, "confirm")
+    assert rerun["seed"] == 1000 and rerun["reward"] == pytest.approx(0.9)
+    assert [r["seed"] for r in store.idea_runs(ideas[0].idea_id, "screen")] == [0]
     assert store.validated_diff(ideas[1].idea_id) == "diff 1"
     first = store.first_candidate(ideas[0].idea_id)
     assert first is not None and store.first_uncancelled_run(first["id"])["seed"] == 0
@@ -193,3 +196,28 @@ def test_a_file_that_is_not_a_store_is_refused(tmp_path) -> None:
     (tmp_path / DB_NAME).write_text("not sqlite " * 100)
     with pytest.raises(StoreError, match="not a readable executor store"):
         Store(tmp_path)
+
+
+def test_search_feedback_reads_screening_runs_only(tmp_path) -> None:
+    """What the ideator sees (idea rewards, the baseline) never includes a confirmation run,
+    whatever its seed."""
+    store = Store(tmp_path)
+    archive = Archive(store)
+    search = archive.start("toy", "h", "tiny", {}, {"name": "val_mse", "direction": "minimize"})
+    (idea,) = archive.record_epoch(search, 0, [("lr", "fresh", "x", {})], "toy", "h", "tiny")
+    cand = store.add_candidate(idea, 0, "patch", "abc")
+    base_idea = store.add_idea("baseline", "toy", "h", "tiny", "baseline")
+    base = store.add_candidate(base_idea, 0, "baseline", "abc")
+    archive.set_baseline(search, base)
+    runs = [(cand, 0, "screen", 0.5), (cand, 1, "screen", 0.7), (cand, 1000, "confirm", 0.99)]
+    runs += [(cand, 2, "confirm", 0.98), (base, 0, "screen", 0.4), (base, 1000, "confirm", 0.97)]
+    for n, (who, seed, split, reward) in enumerate(runs):
+        store.start_run(who, "tiny", seed, "local", tmp_path, f"run-{n}", split=split)
+        store.finish_run(
+            f"run-{n}", "succeeded", reason=None, metrics={}, flags=[], reward=reward, timings={}
+        )
+    (seen,) = archive.ideas(search)
+    assert seen.reward == pytest.approx(0.6)  # the mean of its screening runs
+    assert archive.baseline_rewards(search) == [0.4]
+    assert [r["seed"] for r in store.idea_runs(idea, "confirm")] == [1000, 2]
+    store.close()

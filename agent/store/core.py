@@ -255,16 +255,6 @@ class CoreTables(StoreBase):
         ).fetchone()[0]
         return {"usd": float(usd), "gpu_hours": float(gpu_s) / 3600}
 
-    def rewards_from_seed(self, idea_id: str, first_seed: int) -> list[float]:
-        """Rewards of the idea's succeeded runs with seed >= `first_seed` (the held-out
-        re-runs of a search), in seed order."""
-        return self._column(
-            "SELECT r.reward FROM runs r JOIN candidates c ON r.candidate_id = c.id WHERE "
-            "c.idea_id=? AND r.seed>=? AND r.status='succeeded' ORDER BY r.seed",
-            idea_id,
-            first_seed,
-        )
-
     def validated_diff(self, idea_id: str) -> str | None:
         """The diff of the idea's first validated candidate; None when there is none or it is
         empty."""

@@ -171,11 +171,13 @@ class SearchTables(CoreTables):
 
     def idea_runs(self, idea_id: str, split: str) -> list[dict[str, Any]]:
         """The idea's runs on `split` that were not cancelled, oldest first (id, candidate,
-        seed, status, reward, metrics)."""
+        seed, status, reward, metrics). A run from before splits counts by its seed: the
+        searches of that time re-ran their best ideas on seeds from 1000."""
         return self._rows(
             "SELECT r.id, r.candidate_id, r.seed, r.status, r.reward, r.metrics FROM runs r"
-            " JOIN candidates c ON r.candidate_id = c.id WHERE c.idea_id=?"
-            " AND COALESCE(r.split, 'screen')=? AND r.status != 'cancelled' ORDER BY r.started_at",
+            " JOIN candidates c ON r.candidate_id = c.id WHERE c.idea_id=? AND COALESCE(r.split,"
+            " CASE WHEN r.seed >= 1000 THEN 'confirm' ELSE 'screen' END)=?"
+            " AND r.status != 'cancelled' ORDER BY r.started_at",
             idea_id,
             split,
         )
