@@ -14,6 +14,14 @@ alone (random, fixed per run directory): the tiny scale's 500 problems are gener
 and the GSM8K variants are perturbed with seeds derived from it, so training cannot know them.
 --check cannot see the secret and uses public problems instead.
 
+Splits: EXECUTOR_EVAL_SPLIT (screen, the default, or confirm) picks one of two disjoint
+held-out sets, fixed per run directory: tiny draws 500 problems for each from its own seed,
+confirm's leaving out every text of screen's; GSM8K and MATH-500 rows fall in one half or
+the other by a hash of the secret and the row. --check ignores the split. Beside
+result.json the step writes items.jsonl, one row per graded completion: "p0007:original"
+with value 1/0 (correct or not; accuracy is their mean), its variants ("p0007:rename") and
+twin ("p0007:twin") with value null; each with answered, correct and the extracted answer.
+
 Metrics, all on held-out problems training never reads:
 - accuracy (the reward): greedy decoding, graded by grader.py;
 - precision / recall / f1: a completion with no parseable answer abstains;
@@ -70,6 +78,9 @@ MATH500 = "HuggingFaceH4/MATH-500"
 SECRET_VAR = "EXECUTOR_EVAL_SECRET"
 # --check (smoke) cannot see the secret: its few problems come from this public string.
 PUBLIC_SECRET = "posttrain_grpo: public smoke-check problems, not held out"
+SPLIT_VAR = "EXECUTOR_EVAL_SPLIT"
+SPLITS = ("screen", "confirm")  # the two disjoint held-out sets of a run directory
+MAX_EXTRACTED = 200  # characters of an extracted answer an items.jsonl row keeps
 
 
 @functools.cache  # once per process: problems.py's Spec must be one class across calls
@@ -138,10 +149,25 @@ def eval_secret(value: str | None) -> str:
     return value
 
 
+def eval_split(value: str | None) -> str:
+    """The held-out split to score: the harness's EXECUTOR_EVAL_SPLIT, screen when unset."""
+    if value is None:
+        return "screen"
+    if value not in SPLITS:
+        raise SystemExit(f"{SPLIT_VAR} must be screen or confirm, not {value!r}")
+    return value
+
+
 def derive_seed(secret: str, domain: str) -> int:
     """A 64-bit seed for one use (`domain`) of the secret; no use's seed reveals another's."""
     digest = hashlib.sha256(f"posttrain_grpo\x00{domain}\x00{secret}".encode()).digest()
     return int.from_bytes(digest[:8], "big")
+
+
+def in_split(secret: str, row: int, split: str) -> bool:
+    """Whether row `row` of a fixed held-out set belongs to `split`: a hash of the secret
+    and the row, so the halves are fixed per run directory and unknown to training."""
+    return derive_seed(secret, f"split\x00{row}") % 2 == SPLITS.index(split)
 
 
 def training_texts(env_dir: Path) -> set[str]:
@@ -154,43 +180,78 @@ def training_texts(env_dir: Path) -> set[str]:
     return bundled | problems.warmup_questions()
 
 
-def load_problems(s: Settings, env_dir: Path, secret: str | None) -> list[dict]:
-    """[{question, answer, variants: {kind: question}}] of the held-out set; `secret` None
-    means the public problems of --check (for GSM8K, from the train split)."""
+def problem_texts(problems: list[dict]) -> set[str]:
+    """Every question of `problems`, variants included."""
+    return {t for p in problems for t in (p["question"], *p["variants"].values())}
+
+
+def tiny_problems(n: int, size: int, key: str, split: str, exclude: set[str]) -> list[dict]:
+    """The first `n` of `split`'s `size` generated problems, each from the split's own seed;
+    confirm's leave out every text of screen's, so no question is in both."""
+    problems_mod = _load("problems")
+
+    def draw(name: str, count: int) -> list[dict]:
+        seed = derive_seed(key, f"tiny held-out problems {name}")
+        rows: list[dict] = problems_mod.heldout_problems(count, seed, exclude)
+        return rows
+
+    first = 0
+    if split == "confirm":
+        exclude = exclude | problem_texts(draw("screen", size))
+        first = size  # ids follow screen's, so the two splits never share one
+    rows = draw(split, n)
+    keep = ("question", "answer", "variants", "spec")
+    return [{"id": f"p{first + i:04d}", **{k: r[k] for k in keep}} for i, r in enumerate(rows)]
+
+
+def load_problems(
+    s: Settings, env_dir: Path, secret: str | None, split: str = "screen"
+) -> list[dict]:
+    """[{id, question, answer, variants: {kind: question}}] of `split`'s held-out problems;
+    `secret` None means the public problems of --check (for GSM8K, from the train split),
+    which ignore the split."""
     key = secret if secret is not None else PUBLIC_SECRET
+    split = eval_split(split)
     if s.problems == "tiny":
-        problems_mod = _load("problems")
         n = min(s.size, s.limit or s.size)
-        rows = problems_mod.heldout_problems(
-            n, derive_seed(key, "tiny held-out problems"), training_texts(env_dir)
-        )
-        problems = [{k: r[k] for k in ("question", "answer", "variants", "spec")} for r in rows]
-    elif s.problems == "gsm8k":
+        return tiny_problems(n, s.size, key, split, training_texts(env_dir))
+    if s.problems == "gsm8k":
         perturb = _load("perturb_gsm8k")
         # --check cannot see heldout/ (the harness hides it from the smoke step).
         name = "heldout/gsm8k_test.jsonl" if secret is not None else "data/gsm8k_train.jsonl"
         with (env_dir / name).open() as f:
             rows = [json.loads(x) for x in f if x.strip()]
-        if s.limit:
-            rows = rows[: s.limit]
         # Fresh per run directory: a candidate cannot precompute (and train on) the variants.
         seed = derive_seed(key, "gsm8k variants")
         problems = [
             {
+                "id": f"p{i:04d}",
                 "question": r["question"],
                 "answer": perturb.gold_answer(r["answer"]),
                 "variants": perturb.variants(r["question"], seed=seed),
             }
-            for r in rows
+            for i, r in _split_rows(rows, secret, split, s.limit)
         ]
     elif s.problems == "math500":
         from datasets import load_dataset
 
-        rows = load_dataset(MATH500, split="test")
-        problems = [{"question": r["problem"], "answer": r["answer"], "variants": {}} for r in rows]
+        rows = list(load_dataset(MATH500, split="test"))
+        problems = [
+            {"id": f"p{i:04d}", "question": r["problem"], "answer": r["answer"], "variants": {}}
+            for i, r in _split_rows(rows, secret, split, s.limit)
+        ]
     else:
         raise SystemExit(f"unknown held-out set {s.problems!r}")
-    return problems[: s.limit] if s.limit else problems
+    return problems
+
+
+def _split_rows(
+    rows: list[dict], secret: str | None, split: str, limit: int | None
+) -> list[tuple[int, dict]]:
+    """(row index, row) of `split`'s half of a fixed set (every row for --check), the first
+    `limit` of them; perturbing only those keeps the work to the rows scored."""
+    kept = [(i, r) for i, r in enumerate(rows) if secret is None or in_split(secret, i, split)]
+    return kept[:limit] if limit else kept
 
 
 # --- the policy ----------------------------------------------------------------------
@@ -544,13 +605,55 @@ def weights_digest(policy_dir: Path) -> str:
     return h.hexdigest()
 
 
+def _item(pid: str, variant: str, completion: dict, answer: str, scored: bool) -> dict:
+    g = grader.grade(completion["text"], answer)
+    return {
+        "id": f"{pid}:{variant}",
+        "value": int(g.correct) if scored else None,
+        "variant": variant,
+        "answered": g.answered,
+        "correct": g.correct,
+        # the completion's own text, so cut to what an item may carry
+        "extracted": None if g.extracted is None else g.extracted[:MAX_EXTRACTED],
+    }
+
+
+def item_rows(
+    problems: list[dict],
+    greedy: list[dict],
+    variants: dict,
+    twins: list[dict],
+    twin_done: list[dict],
+) -> list[dict]:
+    """One row per graded greedy completion, problem by problem: the original (value 1 or 0,
+    so `accuracy` is the mean of the values), then its variants and twin (value None)."""
+    by_problem: dict[int, list[tuple[str, dict]]] = {}
+    for kind, (idx, completions) in sorted(variants.items()):
+        for i, c in zip(idx, completions, strict=True):
+            by_problem.setdefault(i, []).append((kind, c))
+    rows = []
+    for i, (p, g) in enumerate(zip(problems, greedy, strict=True)):
+        rows.append(_item(p["id"], "original", g, p["answer"], scored=True))
+        rows += [_item(p["id"], k, c, p["answer"], scored=False) for k, c in by_problem.get(i, [])]
+        if twins:
+            rows.append(_item(p["id"], "twin", twin_done[i], twins[i]["answer"], scored=False))
+    return rows
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    """`rows` as JSON lines at `path`, whole or not at all (a temporary file, then a rename)."""
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w") as f:
+        f.writelines(json.dumps(r) + "\n" for r in rows)
+    os.replace(tmp, path)
+
+
 def make_twins(problems: list[dict], env_dir: Path, secret: str, digest: str) -> list[dict]:
     """A renumbered twin of each tiny problem, unseen in training and in the held-out set.
     Seeded by the secret and the weights: training, which ends before the weights are
     fixed, cannot know the twins even with the secret."""
     problems_mod = _load("problems")
-    exclude = training_texts(env_dir)
-    exclude |= {t for p in problems for t in (p["question"], *p["variants"].values())}
+    exclude = training_texts(env_dir) | problem_texts(problems)
     seed = derive_seed(secret, f"tiny twins\x00{digest}")
     return problems_mod.twins([p["spec"] for p in problems], seed, exclude)
 
@@ -562,29 +665,37 @@ def evaluate(
     device: str,
     check: bool = False,
     secret: str | None = None,
+    split: str = "screen",
 ) -> dict:
-    """{metrics, flags, completions} of the policy in `out_dir`. The held-out problems come
-    from `secret` (required unless `check`, which uses public problems)."""
+    """{metrics, flags, completions, items} of the policy in `out_dir` on `split`'s held-out
+    problems. They come from `secret` (required unless `check`, which uses public problems
+    and ignores the split)."""
     s = SCALES[scale]
     if check:
         s = replace(s, limit=8, k=0, max_new_tokens=min(s.max_new_tokens, 64))
-        secret = None
+        secret, split = None, "screen"
     else:
-        secret = eval_secret(secret)
+        secret, split = eval_secret(secret), eval_split(split)
     staging = Path(tempfile.mkdtemp(prefix="grpo_eval_policy_"))
     try:
-        return _evaluate(out_dir, env_dir, s, device, secret, staging)
+        return _evaluate(out_dir, env_dir, s, device, secret, split, staging)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
 def _evaluate(
-    out_dir: Path, env_dir: Path, s: Settings, device: str, secret: str | None, staging: Path
+    out_dir: Path,
+    env_dir: Path,
+    s: Settings,
+    device: str,
+    secret: str | None,
+    split: str,
+    staging: Path,
 ) -> dict:
     policy, tok = load_policy(out_dir / "policy", s.tokenizer, env_dir, device, staging)
     # str.replace, not str.format: the templates contain LaTeX braces such as \\boxed{}
     template = (env_dir / "prompts" / f"{s.prompt}.txt").read_text()
-    problems = load_problems(s, env_dir, secret)
+    problems = load_problems(s, env_dir, secret, split)
     rule = s.contamination
     twins: list[dict] = []
     if rule and rule.twin_max_gap is not None and secret is not None:
@@ -635,7 +746,8 @@ def _evaluate(
         {"question": p["question"], "answer": p["answer"], "completion": g["text"]}
         for p, g in zip(problems, greedy, strict=False)
     ]
-    return {"metrics": metrics, "flags": flags, "completions": completions}
+    items = item_rows(problems, greedy[: len(problems)], variants, twins, twin_done)
+    return {"metrics": metrics, "flags": flags, "completions": completions, "items": items}
 
 
 def main() -> None:
@@ -646,10 +758,11 @@ def main() -> None:
     if args.scale not in SCALES:
         raise SystemExit(f"unknown scale {args.scale!r}; choose one of: {', '.join(SCALES)}")
     secret = None if args.check else eval_secret(os.environ.get(SECRET_VAR))
+    split = "screen" if args.check else eval_split(os.environ.get(SPLIT_VAR))
     device = "cuda" if torch.cuda.is_available() else "cpu"
     out_dir = Path(os.environ.get("EXECUTOR_OUTPUT_DIR", "out"))
     env_dir = Path(os.environ.get("EXECUTOR_ENV_DIR", HERE))
-    result = evaluate(out_dir, env_dir, args.scale, device, args.check, secret)
+    result = evaluate(out_dir, env_dir, args.scale, device, args.check, secret, split)
     print(json.dumps(result["metrics"]))
     for flag in result["flags"]:
         print(f"flag: {flag}", file=sys.stderr)
@@ -659,6 +772,9 @@ def main() -> None:
     # The greedy completions, for people reading the run (not part of the score).
     with (path.parent / "completions.jsonl").open("w") as f:
         f.writelines(json.dumps(c) + "\n" for c in result["completions"])
+    # Per-item outcomes, for paired comparisons between arms; before result.json, which the
+    # harness takes as the sign that the step is done.
+    write_jsonl(path.parent / "items.jsonl", result["items"])
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({"metrics": result["metrics"], "flags": result["flags"]}))
     os.replace(tmp, path)

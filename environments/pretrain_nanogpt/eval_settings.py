@@ -15,7 +15,9 @@ class Settings:
     vocab: int  # token ids are below this; the logits have at least this many columns
     seq_len: int  # context length the loss is measured at
     batch: int  # rows per forward pass (the exported graph's fixed shape)
-    val_tokens: int | None  # cap on held-out tokens scored (None: all)
+    # held-out tokens each split scores: screen and confirm take alternate windows of the
+    # first 2 x val_tokens (None: alternate windows of all the held-out text)
+    val_tokens: int | None
     train_tokens: int  # training tokens, at random places, scored for the leakage check
     min_gap: float  # flag when val_loss - train_loss is below this (see GAP FLOORS)
     check_batches: int  # scored batches the causality checks run on, drawn at random
@@ -57,6 +59,12 @@ class Settings:
 TINY_MIN_GAP = -0.02
 FINEWEB_MIN_GAP = -0.05
 
+# SPLITS. FineWeb: prepare_fineweb.py writes 2 x 10,485,760 + 1 held-out tokens, 10,240
+# windows of 1024 per split (data prepared before the splits holds half that: the evaluator
+# then scores 5,120 per split and says so). tiny: the held-out Tiny Shakespeare is 111,558
+# bytes, 871 windows of 128, all of which one score used to take; there is no more held-out
+# text (the rest of the corpus is the training text), so screen scores 436 and confirm 435.
+#
 # Free values: rotary tables, a causal mask of the context (seq_len ** 2) and the literals
 # of the graph fit; a table that carries trained state past the training step does not.
 FINEWEB = Settings(

@@ -20,6 +20,15 @@ are the ones training saved in ckpt.pt, and computes everything itself:
 - a loss that is not finite is flagged;
 - speedrun: time_to_target_s is the harness's time ($EXECUTOR_OUTPUT_TIMES) of the
   earliest checkpoint that reaches the target, scored with the graph and its own weights.
+
+Splits: the held-out text is cut into windows (the first 2 x val_tokens tokens, or all of it
+where val_tokens is None); EXECUTOR_EVAL_SPLIT=screen (the default) scores the even-indexed
+windows, confirm the odd-indexed ones, and the checks run on the split's own batches.
+--check ignores the split. Beside result.json the step writes items.jsonl, one row per
+scored window of the final checkpoint: {"id": "w000123", "value": its mean loss in nats,
+"tokens": its target tokens}, so val_loss is the mean of the values. A model whose val_loss
+is not a finite number (rejected, peeking, or a loss that is NaN or infinite) gets no items
+file.
 """
 
 from __future__ import annotations
@@ -47,6 +56,8 @@ from load_graph import GraphRejected, free_values, load_graph  # noqa: E402
 from prepare_fineweb import read_shard  # noqa: E402
 
 EXPORT_TIMEOUT_S = 600
+SPLIT_VAR = "EXECUTOR_EVAL_SPLIT"
+SPLITS = ("screen", "confirm")  # even- and odd-indexed held-out windows
 TOLERANCE = 1e-3  # nats a log-probability may move in the checks (honest models: exactly 0)
 Forward = Callable[[torch.Tensor], torch.Tensor]
 
@@ -76,12 +87,43 @@ def heldout_tokens(env_dir: Path, dataset: str) -> np.ndarray:
     return _tokens(dataset, text, held / "fineweb10B", "fineweb_val_*.bin", "held-out shard")
 
 
-def windows(tokens: np.ndarray, seq_len: int, limit: int | None = None) -> torch.Tensor:
-    """Non-overlapping windows of seq_len + 1 tokens (inputs and shifted targets)."""
+def windows(
+    tokens: np.ndarray, seq_len: int, limit: int | None = None, first: int = 0, step: int = 1
+) -> torch.Tensor:
+    """Non-overlapping windows of seq_len + 1 tokens (inputs and shifted targets) over the
+    first `limit` targets; of those, windows first, first + step, ..."""
     n = len(tokens) if limit is None else min(len(tokens), limit + 1)
     count = (n - 1) // seq_len
     starts = np.lib.stride_tricks.sliding_window_view(tokens[:n], seq_len + 1)[::seq_len]
-    return torch.from_numpy(starts[:count].astype(np.int64))
+    return torch.from_numpy(starts[:count][first::step].astype(np.int64))
+
+
+def eval_split(value: str | None) -> str:
+    """The held-out split to score: the harness's EXECUTOR_EVAL_SPLIT, screen when unset."""
+    if value is None:
+        return "screen"
+    if value not in SPLITS:
+        raise SystemExit(f"{SPLIT_VAR} must be screen or confirm, not {value!r}")
+    return value
+
+
+def split_windows(
+    tokens: np.ndarray, seq_len: int, val_tokens: int | None, split: str
+) -> tuple[list[int], torch.Tensor]:
+    """(window indices, windows) of `split`: every other window of the first 2 x val_tokens
+    tokens (all of them when val_tokens is None), so each split scores val_tokens tokens and
+    the two share none."""
+    limit = None if val_tokens is None else 2 * val_tokens
+    count = ((len(tokens) if limit is None else min(len(tokens), limit + 1)) - 1) // seq_len
+    if val_tokens is not None and count < 2 * (val_tokens // seq_len):
+        print(
+            f"note: the held-out text holds {count} windows, fewer than the "
+            f"{2 * (val_tokens // seq_len)} the two splits take (prepare_fineweb.py's "
+            "--val-tokens): each split scores half of them",
+            file=sys.stderr,
+        )
+    first = SPLITS.index(eval_split(split))
+    return list(range(first, count, 2)), windows(tokens, seq_len, limit, first, 2)
 
 
 def random_windows(
@@ -182,9 +224,9 @@ def make_forward(module: torch.nn.Module, s: Settings, device: str) -> Forward:
 # --- measurements -------------------------------------------------------------------------
 
 
-def mean_loss(forward: Forward, data: torch.Tensor, batch: int) -> float:
-    """Mean next-token cross-entropy over all windows; the last batch is padded."""
-    total, count = 0.0, 0
+def window_losses(forward: Forward, data: torch.Tensor, batch: int) -> np.ndarray:
+    """Each window's mean next-token cross-entropy (float64); the last batch is padded."""
+    out = []
     for i in range(0, len(data), batch):
         chunk = data[i : i + batch]
         n = len(chunk)
@@ -192,10 +234,14 @@ def mean_loss(forward: Forward, data: torch.Tensor, batch: int) -> float:
             chunk = torch.cat([chunk, chunk[:1].expand(batch - n, -1)])
         logits = forward(chunk[:, :-1])[:n]
         targets = chunk[:n, 1:].to(logits.device)
-        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="sum")
-        total += float(loss.double())
-        count += targets.numel()
-    return total / count
+        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="none")
+        out.append(loss.view(n, -1).double().mean(1).cpu().numpy())
+    return np.concatenate(out)
+
+
+def mean_loss(forward: Forward, data: torch.Tensor, batch: int) -> float:
+    """Mean next-token cross-entropy over all windows (all of one length: the mean of theirs)."""
+    return float(window_losses(forward, data, batch).mean())
 
 
 def moved(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -273,14 +319,16 @@ def causality_checks(
 
 def assess(
     forward: Forward, val: torch.Tensor, train: torch.Tensor, s: Settings, gen: torch.Generator
-) -> tuple[dict[str, float], list[str], dict]:
-    """Score one model, then check it on the batches just scored: (metrics, flags, record)."""
-    val_loss = mean_loss(forward, val, s.batch)
+) -> tuple[dict[str, float], list[str], dict, np.ndarray]:
+    """Score one model, then check it on the batches just scored: (metrics, flags, record,
+    each window's loss). val_loss is the mean of the window losses, exactly."""
+    losses = window_losses(forward, val, s.batch)
+    val_loss = float(losses.mean())
     if not math.isfinite(val_loss):
-        return {"val_loss": val_loss}, [f"val_loss is not finite ({val_loss})"], {}
+        return {"val_loss": val_loss}, [f"val_loss is not finite ({val_loss})"], {}, losses
     flags, record = causality_checks(forward, val[:, :-1], s, gen)
     if flags:
-        return {"val_loss": math.nan}, flags, record  # a peeking model gets no loss
+        return {"val_loss": math.nan}, flags, record, losses  # a peeking model gets no loss
     train_loss = mean_loss(forward, train, s.batch)
     record["train_windows"] = len(train)
     if (gap := val_loss - train_loss) < s.min_gap:
@@ -288,7 +336,7 @@ def assess(
             f"val_loss {val_loss:.3f} is {-gap:.3f} below train_loss {train_loss:.3f}, beyond "
             f"what honest models show ({-s.min_gap:.2f}): it has likely seen the held-out text"
         )
-    return {"val_loss": val_loss, "train_loss": train_loss}, flags, record
+    return {"val_loss": val_loss, "train_loss": train_loss}, flags, record, losses
 
 
 # --- speedrun: the harness's time to the target -----------------------------------------
@@ -335,7 +383,7 @@ def time_to_target(
         except (KeyError, RuntimeError, TypeError) as e:
             records[path.name] = {"time_s": t, "skipped": f"weights do not fit the graph ({e})"}
             continue
-        metrics, flags, record = assess(forward, val, train, s, gen)
+        metrics, flags, record, _ = assess(forward, val, train, s, gen)
         records[path.name] = {"time_s": t, **metrics, **record}
         if flags:
             return {"target_reached": 0.0}, [f"{path.name}: {f}" for f in flags], records
@@ -355,9 +403,13 @@ def evaluate(
     check_only: bool = False,
     export_dir: Path | None = None,
     times_path: Path | None = None,
+    split: str = "screen",
 ) -> dict:
-    """{"metrics": ..., "flags": [...], "checks": what was checked}; check_only: smoke."""
+    """{"metrics": ..., "flags": [...], "checks": what was checked, "items": [a row per scored
+    window]} on `split`'s held-out windows; check_only: smoke (no held-out text, no split)."""
     s = SCALES[scale]
+    if not check_only:
+        split = eval_split(split)
     ckpt = out_dir / "ckpt.pt"
     if not ckpt.is_file():
         raise SystemExit(f"training wrote no checkpoint: {ckpt} is missing")
@@ -375,7 +427,7 @@ def evaluate(
         if module is not None:
             forward = make_forward(module, s, device)
             flags, checks["ckpt.pt"] = causality_checks(forward, train[:, :-1], s, gen)
-        return {"metrics": {}, "flags": flags, "checks": checks}
+        return {"metrics": {}, "flags": flags, "checks": checks, "items": []}
 
     if export_dir is None:
         raise SystemExit("no EXECUTOR_EXPORT_DIR: the export step's graph is what is scored")
@@ -387,17 +439,24 @@ def evaluate(
     module, flags = load_model(graph, ckpt, s, device)
     if module is None:
         # No loss, but the metric is reported (NaN): the harness reads flags beside it.
-        return {"metrics": {"val_loss": math.nan}, "flags": flags, "checks": checks}
+        return {"metrics": {"val_loss": math.nan}, "flags": flags, "checks": checks, "items": []}
     forward = make_forward(module, s, device)
-    val = windows(heldout_tokens(env_dir, s.dataset), s.seq_len, s.val_tokens)
-    metrics, flags, checks["ckpt.pt"] = assess(forward, val, train, s, gen)
+    index, val = split_windows(heldout_tokens(env_dir, s.dataset), s.seq_len, s.val_tokens, split)
+    checks |= {"split": split, "val_windows": len(index)}
+    metrics, flags, checks["ckpt.pt"], losses = assess(forward, val, train, s, gen)
+    items = []
+    if math.isfinite(metrics["val_loss"]):  # else no loss to reward, and no items either
+        items = [
+            {"id": f"w{i:06d}", "value": float(v), "tokens": s.seq_len}
+            for i, v in zip(index, losses, strict=True)
+        ]
     if s.target is not None and times_path is not None and not flags:
         timed = timed_checkpoints(out_dir, times_path)
         reached, flags, checks["timed"] = time_to_target(
             module, forward, timed, val, train, s, gen, metrics["val_loss"]
         )
         metrics.update(reached)
-    return {"metrics": metrics, "flags": flags, "checks": checks}
+    return {"metrics": metrics, "flags": flags, "checks": checks, "items": items}
 
 
 def main() -> None:
@@ -414,6 +473,7 @@ def main() -> None:
     env_dir = Path(os.environ.get("EXECUTOR_ENV_DIR", HERE))
     export_dir = os.environ.get("EXECUTOR_EXPORT_DIR")
     times = os.environ.get("EXECUTOR_OUTPUT_TIMES")
+    split = "screen" if args.check else eval_split(os.environ.get(SPLIT_VAR))
     result = evaluate(
         out_dir,
         env_dir,
@@ -422,13 +482,25 @@ def main() -> None:
         args.check,
         Path(export_dir) if export_dir else None,
         Path(times) if times else None,
+        split,
     )
+    items = result.pop("items")
     print(json.dumps(result))
     if args.check:
         if result["flags"]:
             raise SystemExit("model check failed: " + "; ".join(result["flags"]))
         return
     path = Path(os.environ["EXECUTOR_RESULT_PATH"])
+    # Per-window losses, for paired comparisons between arms; whole, and before result.json,
+    # which the harness takes as the sign that the step is done. None for a model without a
+    # loss (and none left over from an earlier evaluation).
+    items_path = path.parent / "items.jsonl"
+    if items:
+        tmp = items_path.with_name(items_path.name + ".tmp")
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in items))
+        os.replace(tmp, items_path)
+    else:
+        items_path.unlink(missing_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(result))
     os.replace(tmp, path)

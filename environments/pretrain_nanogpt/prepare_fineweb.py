@@ -161,7 +161,8 @@ def main() -> None:
     p.add_argument("--dataset", default="HuggingFaceFW/fineweb")
     p.add_argument("--config", default="sample-10BT")
     p.add_argument("--train-tokens", type=float, default=1e9)
-    p.add_argument("--val-tokens", type=float, default=10_485_760 + 1)
+    # The evaluator's two splits take alternate windows of 2 x 10,485,760 tokens (eval_settings.py).
+    p.add_argument("--val-tokens", type=float, default=2 * 10_485_760 + 1)
     p.add_argument("--shard-tokens", type=float, default=1e8)
     p.add_argument("--streaming", action="store_true", help="stream instead of caching files")
     p.add_argument("--synthetic", action="store_true", help="random tokens; no download")

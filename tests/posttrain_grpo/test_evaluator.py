@@ -17,6 +17,7 @@ import pytest
 from tests.env_modules import run_script
 from tests.posttrain_grpo.conftest import ENV
 
+VARIANT_KINDS = ("rename", "reorder", "words", "distractor", "notation")
 SECRET = "5e" * 32  # what the harness passes as EXECUTOR_EVAL_SECRET: 64 hex characters
 OTHER_SECRET = "a7" * 32
 
@@ -301,16 +302,16 @@ def test_evaluate_step_writes_result_and_completions(output_copy: Path, tmp_path
     result = tmp_path / "eval" / "result.json"
     result.parent.mkdir()
 
-    def evaluate_step(*args: str) -> subprocess.CompletedProcess[str]:
+    def evaluate_step(*args: str, **variables: str | None) -> subprocess.CompletedProcess[str]:
         return run_script(
             [ENV / "evaluate.py", *args],
             EXECUTOR_OUTPUT_DIR=str(output_copy),
             EXECUTOR_ENV_DIR=str(ENV),
             EXECUTOR_RESULT_PATH=str(result),
-            EXECUTOR_EVAL_SECRET=None,  # the smoke step never sees it
+            **{"EXECUTOR_EVAL_SECRET": None, **variables},  # the smoke step never sees it
         )
 
-    check = evaluate_step("--check")
+    check = evaluate_step("--check", EXECUTOR_EVAL_SPLIT="final")  # --check ignores splits
     assert check.returncode == 0, check.stderr[-2000:]
     assert not result.exists(), "--check scores nothing"
     assert json.loads(check.stdout.strip().splitlines()[-1])["accuracy"] >= 0
@@ -323,6 +324,50 @@ def test_evaluate_step_writes_result_and_completions(output_copy: Path, tmp_path
     )
     bad = evaluate_step("--scale", "huge")
     assert bad.returncode != 0 and "unknown scale 'huge'" in bad.stderr
+    split = evaluate_step(EXECUTOR_EVAL_SECRET=SECRET, EXECUTOR_EVAL_SPLIT="final")
+    assert split.returncode != 0 and not result.exists() and "Traceback" not in split.stderr
+    last = split.stderr.strip().splitlines()[-1]
+    assert last == "EXECUTOR_EVAL_SPLIT must be screen or confirm, not 'final'"
+
+
+def test_evaluate_step_writes_items_before_the_result(
+    evaluator,
+    output_copy: Path,
+    small_tiny_scale: None,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    result = tmp_path / "eval" / "result.json"
+    result.parent.mkdir()
+    for name, value in {
+        "EXECUTOR_OUTPUT_DIR": str(output_copy),
+        "EXECUTOR_ENV_DIR": str(ENV),
+        "EXECUTOR_RESULT_PATH": str(result),
+        "EXECUTOR_EVAL_SECRET": SECRET,
+        "EXECUTOR_EVAL_SPLIT": "confirm",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(sys, "argv", ["evaluate.py", "--scale", "tiny"])
+    monkeypatch.setattr(evaluator, "generate", _answering({}))  # a wrong answer everywhere
+    replaced: list[str] = []
+    real_replace = evaluator.os.replace
+
+    def recording_replace(src, dst) -> None:
+        replaced.append(Path(dst).name)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(evaluator.os, "replace", recording_replace)
+    evaluator.main()
+    assert replaced == ["items.jsonl", "result.json"], "written whole, items first"
+    items = [json.loads(x) for x in (result.parent / "items.jsonl").read_text().splitlines()]
+    metrics = json.loads(result.read_text())["metrics"]
+    assert len(items) == 24 * 7 and items[0]["id"] == "p0500:original", "confirm's problems"
+    assert metrics["accuracy"] == sum(_values(items)) / 24 == 0.0
+    assert sorted(p.name for p in result.parent.iterdir()) == [
+        "completions.jsonl",
+        "items.jsonl",
+        "result.json",
+    ]
 
 
 def _answers(
@@ -444,3 +489,86 @@ def test_memorising_the_variants_too_still_leaves_the_twins(
     monkeypatch.setattr(evaluator, "generate", _answering(honest))
     result = evaluator.evaluate(output_copy, ENV, "tiny", "cpu", secret=SECRET)
     assert result["metrics"]["accuracy"] == pytest.approx(67 / 200) and result["flags"] == []
+
+
+# --- splits and per-item outcomes ------------------------------------------------------------
+
+
+def test_tiny_splits_are_disjoint_fixed_sets_of_500(evaluator) -> None:
+    tiny = evaluator.SCALES["tiny"]
+    screen = evaluator.load_problems(tiny, ENV, SECRET, "screen")
+    confirm = evaluator.load_problems(tiny, ENV, SECRET, "confirm")
+    assert len(screen) == len(confirm) == 500
+    assert not _texts(screen) & _texts(confirm), "no question or variant in both splits"
+    assert not {p["id"] for p in screen} & {p["id"] for p in confirm}
+    assert evaluator.load_problems(tiny, ENV, SECRET, "confirm") == confirm
+    # The default is screen, and a limited run scores the first of the same problems.
+    assert evaluator.load_problems(tiny, ENV, SECRET) == screen
+    few = dataclasses.replace(tiny, limit=10)
+    assert evaluator.load_problems(few, ENV, SECRET, "confirm") == confirm[:10]
+    with pytest.raises(SystemExit, match="EXECUTOR_EVAL_SPLIT must be screen or confirm"):
+        evaluator.load_problems(tiny, ENV, SECRET, "final")
+
+
+def test_fixed_sets_split_into_halves_by_the_secret(evaluator) -> None:
+    rows = range(1319)  # GSM8K's test set
+    screen = {i for i in rows if evaluator.in_split(SECRET, i, "screen")}
+    confirm = {i for i in rows if evaluator.in_split(SECRET, i, "confirm")}
+    assert not screen & confirm and screen | confirm == set(rows)
+    assert 600 < len(screen) < 720, "about half each"
+    other = {i for i in rows if evaluator.in_split(OTHER_SECRET, i, "screen")}
+    assert 0.3 < len(screen & other) / len(screen) < 0.7, "another run dir, another halving"
+    gsm8k = dataclasses.replace(evaluator.SCALES["gpu"], limit=30)
+    ids = {
+        split: [p["id"] for p in evaluator.load_problems(gsm8k, ENV, SECRET, split)]
+        for split in ("screen", "confirm")
+    }
+    assert ids["screen"] == [f"p{i:04d}" for i in sorted(screen)[:30]]
+    assert ids["confirm"] == [f"p{i:04d}" for i in sorted(confirm)[:30]]
+    # --check's public rows ignore the split.
+    public = evaluator.load_problems(gsm8k, ENV, None, "confirm")
+    assert [p["id"] for p in public] == [f"p{i:04d}" for i in range(30)]
+
+
+def _values(items: list[dict]) -> list[float]:
+    return [r["value"] for r in items if r["value"] is not None]
+
+
+def test_items_are_one_row_per_graded_completion_and_average_to_the_accuracy(
+    evaluator, output_copy: Path, small_tiny_scale: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A policy that solves every third problem (its variants and twin too): the originals'
+    values average to the accuracy; variants and twins are recorded without a value."""
+    results = {}
+    for split in ("screen", "confirm"):
+        problems = evaluator.load_problems(evaluator.SCALES["tiny"], ENV, SECRET, split)
+        digest = evaluator.weights_digest(output_copy / "policy")
+        twins = evaluator.make_twins(problems, ENV, SECRET, digest)
+        solve = [i % 3 == 0 for i in range(len(problems))]
+        answers = _answers(problems, twins, solve, memorised=False)
+        monkeypatch.setattr(evaluator, "generate", _answering(answers))
+        result = evaluator.evaluate(output_copy, ENV, "tiny", "cpu", secret=SECRET, split=split)
+        items = result["items"]
+        ids = [r["id"] for r in items]
+        assert len(ids) == len(set(ids)) == 24 * 7 and all(len(i) <= 64 for i in ids)
+        originals = [r for r in items if r["variant"] == "original"]
+        assert len(originals) == len(_values(items)) == 24
+        assert all(r["value"] is None for r in items if r["variant"] != "original")
+        assert {r["variant"] for r in items} == {"original", "twin", *VARIANT_KINDS}
+        accuracy = result["metrics"]["accuracy"]
+        assert accuracy == pytest.approx(8 / 24) and sum(_values(items)) / 24 == accuracy
+        for kind in ("original", "twin", *VARIANT_KINDS):
+            assert sum(r["correct"] for r in items if r["variant"] == kind) == 8, kind
+        assert all(r["answered"] and r["extracted"] is not None for r in items)
+        assert items[0] == {
+            "id": f"{problems[0]['id']}:original",
+            "value": 1,
+            "variant": "original",
+            "answered": True,
+            "correct": True,
+            "extracted": problems[0]["answer"],
+        }
+        again = evaluator.evaluate(output_copy, ENV, "tiny", "cpu", secret=SECRET, split=split)
+        assert [r["id"] for r in again["items"]] == ids, "same split, same items"
+        results[split] = set(ids)
+    assert not results["screen"] & results["confirm"]

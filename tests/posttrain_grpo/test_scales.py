@@ -31,13 +31,19 @@ def test_gsm8k_training_problems_are_bundled(repo: SimpleNamespace) -> None:
 @pytest.mark.slow
 def test_gsm8k_held_out_set_has_variants_perturbed_from_the_secret(evaluator) -> None:
     gpu = evaluator.SCALES["gpu"]
-    problems = evaluator.load_problems(gpu, ENV, "5e" * 32)
+
+    def held_out(secret: str) -> list[dict]:
+        """Both splits' problems, in the test set's order."""
+        splits = [evaluator.load_problems(gpu, ENV, secret, s) for s in ("screen", "confirm")]
+        return sorted(splits[0] + splits[1], key=lambda p: p["id"])
+
+    problems = held_out("5e" * 32)
     assert len(problems) == 1319 and problems[0]["answer"] == "18"
     kinds = {k for p in problems for k in p["variants"]}
     assert kinds == {"rename", "reorder", "words", "distractor", "notation"}
-    again = evaluator.load_problems(gpu, ENV, "5e" * 32)
+    again = held_out("5e" * 32)
     assert again == problems, "one secret, one set of variants: every arm of a run dir alike"
-    other = evaluator.load_problems(gpu, ENV, "a7" * 32)
+    other = held_out("a7" * 32)
     assert [p["question"] for p in other] == [p["question"] for p in problems]
 
     def renamed(ps: list[dict]) -> list[str | None]:

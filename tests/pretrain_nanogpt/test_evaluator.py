@@ -81,7 +81,9 @@ def test_honest_model_is_scored_and_every_cut_is_checked(
     record = result["checks"]["ckpt.pt"]
     assert isinstance(result["checks"]["seed"], int)
     assert len(record["batches"]) == 2 and not set(record["batches"]) & set(record["replacements"])
-    full_batches = (len(ENV.joinpath("heldout/shakespeare_val.txt").read_bytes()) - 1) // T // 32
+    windows = (len(ENV.joinpath("heldout/shakespeare_val.txt").read_bytes()) - 1) // T
+    assert result["checks"]["val_windows"] == (windows + 1) // 2 == 436, "screen: even windows"
+    full_batches = 436 // 32
     assert all(0 <= b < full_batches for b in record["batches"] + record["replacements"])
     for cuts in record["cuts"]:
         assert set(np.ravel(cuts).tolist()) == set(range(T - 1))
@@ -113,6 +115,103 @@ def test_loss_is_mean_cross_entropy_over_non_overlapping_windows(evaluator: Modu
     # Batches of 10 leave a padded last batch, which must not count.
     assert evaluator.mean_loss(repeat_guess, data, 10) == pytest.approx(expected, rel=1e-6)
     assert evaluator.mean_loss(repeat_guess, data, 32) == pytest.approx(expected, rel=1e-6)
+    # Each window's own loss, and their mean is the loss.
+    losses = evaluator.window_losses(repeat_guess, data, 10)
+    assert losses.shape == (32,) and losses.dtype == np.float64
+    third = torch.nn.functional.cross_entropy(repeat_guess(data[3:4, :-1])[0], data[3, 1:])
+    assert losses[3] == pytest.approx(third.item(), rel=1e-6) and losses.std() > 0
+    assert float(losses.mean()) == evaluator.mean_loss(repeat_guess, data, 10)
+
+
+def test_splits_take_alternate_windows(evaluator: ModuleType, capsys) -> None:
+    tokens = np.arange(5000)  # each token its own position
+    every = evaluator.windows(tokens, 128)
+    assert len(every) == 39
+    # 2 x 1024 tokens: 16 windows, 8 a split, the even ones screen's, the odd ones confirm's.
+    screen, s_windows = evaluator.split_windows(tokens, 128, 1024, "screen")
+    confirm, c_windows = evaluator.split_windows(tokens, 128, 1024, "confirm")
+    assert screen == list(range(0, 16, 2)) and confirm == list(range(1, 16, 2))
+    assert torch.equal(s_windows, every[screen]) and torch.equal(c_windows, every[confirm])
+    # Their targets (what is scored) share no token position.
+    assert not set(s_windows[:, 1:].ravel().tolist()) & set(c_windows[:, 1:].ravel().tolist())
+    assert capsys.readouterr().err == ""
+    # No cap: alternate windows of all the text.
+    assert evaluator.split_windows(tokens, 128, None, "confirm")[0] == list(range(1, 39, 2))
+    # Too little text for two full splits: half each, and a note saying so.
+    index, _ = evaluator.split_windows(tokens, 128, 4096, "screen")
+    assert index == list(range(0, 39, 2)) and "fewer than the 64" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="EXECUTOR_EVAL_SPLIT must be screen or confirm"):
+        evaluator.split_windows(tokens, 128, 1024, "holdout")
+
+
+def test_items_are_the_split_windows_losses(
+    evaluator: ModuleType, smoke_output: Path, smoke_export: Path, fast: None
+) -> None:
+    ids = {}
+    for split in ("screen", "confirm"):
+        result = evaluator.evaluate(
+            smoke_output, ENV, "tiny", "cpu", export_dir=smoke_export, split=split
+        )
+        assert result["flags"] == [] and result["checks"]["split"] == split
+        items = result["items"]
+        ids[split] = [r["id"] for r in items]
+        assert len(set(ids[split])) == len(items) == 256, "2 x 32,768 tokens, every other window"
+        assert all(r["tokens"] == T and math.isfinite(r["value"]) for r in items)
+        values = [r["value"] for r in items]
+        assert sum(values) / len(values) == pytest.approx(result["metrics"]["val_loss"], rel=1e-9)
+        assert len(set(values)) > 200, "each window's own loss"
+        again = evaluator.evaluate(
+            smoke_output, ENV, "tiny", "cpu", export_dir=smoke_export, split=split
+        )
+        assert again["items"] == items, "same split, same windows and losses"
+    assert ids["screen"][:3] == ["w000000", "w000002", "w000004"]
+    assert ids["confirm"][:3] == ["w000001", "w000003", "w000005"]
+    assert not set(ids["screen"]) & set(ids["confirm"])
+    with pytest.raises(SystemExit, match="EXECUTOR_EVAL_SPLIT must be screen or confirm"):
+        evaluator.evaluate(smoke_output, ENV, "tiny", "cpu", export_dir=smoke_export, split="x")
+
+
+def test_evaluate_step_writes_items_only_for_a_model_with_a_loss(
+    evaluator: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """items.jsonl before result.json, both whole; a model without a loss leaves none (not
+    even one from an earlier evaluation). The split comes from EXECUTOR_EVAL_SPLIT."""
+    result_path = tmp_path / "result.json"
+    monkeypatch.setenv("EXECUTOR_RESULT_PATH", str(result_path))
+    monkeypatch.setattr("sys.argv", ["evaluate.py"])
+    items = [{"id": "w000001", "value": 2.0, "tokens": T}, {"id": "w000003", "value": 3.0}]
+    outcome = {"metrics": {"val_loss": 2.5}, "flags": [], "checks": {}, "items": items}
+    asked: list[str] = []
+
+    def fake_evaluate(*args: Any) -> dict:
+        asked.append(args[-1])
+        return json.loads(json.dumps(outcome))
+
+    replaced: list[str] = []
+    real_replace = os.replace
+
+    def recording_replace(src: Any, dst: Any) -> None:
+        replaced.append(Path(dst).name)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(evaluator, "evaluate", fake_evaluate)
+    monkeypatch.setattr(evaluator.os, "replace", recording_replace)
+    monkeypatch.setenv("EXECUTOR_EVAL_SPLIT", "confirm")
+    evaluator.main()
+    assert asked == ["confirm"] and replaced == ["items.jsonl", "result.json"]
+    lines = (tmp_path / "items.jsonl").read_text().splitlines()
+    assert [json.loads(x) for x in lines] == items
+    assert "items" not in json.loads(result_path.read_text())
+    # Flagged: no loss, no items.
+    outcome.update(metrics={"val_loss": math.nan}, flags=["peeks"], items=[])
+    monkeypatch.delenv("EXECUTOR_EVAL_SPLIT")
+    evaluator.main()
+    assert asked[-1] == "screen" and not (tmp_path / "items.jsonl").exists()
+    assert json.loads(result_path.read_text())["flags"] == ["peeks"]
+    monkeypatch.setenv("EXECUTOR_EVAL_SPLIT", "Screen")
+    with pytest.raises(SystemExit, match="EXECUTOR_EVAL_SPLIT must be screen or confirm"):
+        evaluator.main()
+    assert len(asked) == 2, "refused before evaluating"
 
 
 # --- models that peek ------------------------------------------------------------------------
@@ -125,6 +224,7 @@ def test_model_that_attends_to_future_tokens_is_flagged(
     result = _evaluate(evaluator, output_copy, export(output_copy, env_without_heldout))
     assert len(result["flags"]) == 1 and "attends to future tokens" in result["flags"][0]
     assert _no_loss(result), "a peeking model gets no loss to reward"
+    assert result["items"] == [], "nor items"
 
 
 def test_model_that_peeks_only_one_token_ahead_is_flagged_by_the_smoke_check(
@@ -193,7 +293,7 @@ def test_model_causal_on_training_text_but_peeking_on_other_text_is_flagged(
 def test_model_that_mixes_rows_of_the_batch_is_flagged(
     evaluator: ModuleType, output_copy: Path, env_without_heldout: Path, fast: None
 ) -> None:
-    # Consecutive evaluation windows are consecutive text: the next row holds the future.
+    # A split's consecutive windows are nearby text: the next row holds the near future.
     _add_after_embedding(output_copy, "x = x + 0.01 * torch.roll(x, -1, dims=0)")
     result = _evaluate(evaluator, output_copy, export(output_copy, env_without_heldout))
     assert any("rows are not independent" in f for f in result["flags"]), result["flags"]
@@ -284,6 +384,7 @@ def test_nan_weights_are_flagged(
     torch.save(ckpt, output_copy / "ckpt.pt")
     result = _evaluate(evaluator, output_copy, export(output_copy, env_without_heldout))
     assert len(result["flags"]) == 1 and "not finite" in result["flags"][0]
+    assert result["items"] == []
 
 
 # --- the export step and its graph ---------------------------------------------------------
@@ -309,10 +410,15 @@ def test_evaluate_step_runs_no_candidate_code(
         EXECUTOR_EXPORT_DIR=str(export_dir),
         EXECUTOR_RESULT_PATH=str(result_path),
         EXECUTOR_SCALE="tiny",
+        EXECUTOR_EVAL_SPLIT="confirm",
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(result_path.read_text())
     assert result["flags"] == [] and result["metrics"]["val_loss"] > 4
+    items = [json.loads(x) for x in (tmp_path / "items.jsonl").read_text().splitlines()]
+    assert len(items) == 435 and items[0]["id"] == "w000001", "confirm: the odd windows"
+    mean = sum(r["value"] for r in items) / len(items)
+    assert mean == pytest.approx(result["metrics"]["val_loss"], rel=1e-6)
     assert not marker.exists()
 
 
