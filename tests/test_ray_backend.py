@@ -63,7 +63,7 @@ def test_bundle_ships_exactly_the_commit(tmp_path) -> None:
 @pytest.mark.parametrize("shared", [False, True], ids=["shipped", "shared-path"])
 def test_baseline_through_ray_matches_local(local_ray, toy_env, tmp_path, shared) -> None:
     env = load_environment(toy_env)
-    results = {}
+    results, items = {}, {}
     for backend in ("local", "ray"):
         run_dir = tmp_path / backend
         req = RunRequest(env, "tiny", run_dir=run_dir, backend=backend, ray_shared=shared)
@@ -71,6 +71,7 @@ def test_baseline_through_ray_matches_local(local_ray, toy_env, tmp_path, shared
         try:
             results[backend] = asyncio.run(run_baseline(req, store, seeds=2))
             runs = store.runs(results[backend].candidate_id)
+            items[backend] = [store.run_items(r["id"]) for r in runs]
         finally:
             store.close()
         assert [r["status"] for r in runs] == ["succeeded", "succeeded"]
@@ -78,6 +79,8 @@ def test_baseline_through_ray_matches_local(local_ray, toy_env, tmp_path, shared
     assert remote.status == "succeeded"
     # Same code, same seeds, same data: the same rewards, wherever they ran.
     assert [r.reward for r in remote.runs] == pytest.approx([r.reward for r in local.runs])
+    # The per-item outcomes travel back from the worker with the outcome, intact.
+    assert items["ray"] == items["local"] and all(i is not None for i in items["ray"])
     for run in remote.runs:
         artifacts = run.artifacts
         assert (artifacts / "logs" / "train.stdout").read_text().startswith("trained")

@@ -144,3 +144,26 @@ def test_the_confirmation_table_is_recomputed_bit_for_bit(cli, searched) -> None
     assert table["baseline"]["seeds"] == [1000, 1001]
     shown = cli("stats", searched)
     assert shown.rc == 0 and "Holm p" in shown.stdout
+
+
+def test_an_altered_item_in_the_store_is_refused_not_counted(cli, searched, tmp_path) -> None:
+    """Flipping one stored outcome (the blob, not its hash) cannot change a verdict: the
+    recomputation refuses the altered items in one line."""
+    import sqlite3
+    import zlib
+
+    runs = tmp_path / "runs"
+    shutil.copytree(searched, runs)
+    db = sqlite3.connect(runs / "executor.db")
+    run_id, blob = db.execute(
+        "SELECT i.run_id, i.blob FROM run_items i JOIN runs r ON r.id = i.run_id"
+        " WHERE r.split = 'confirm' LIMIT 1"
+    ).fetchone()
+    doc = json.loads(zlib.decompress(blob))
+    doc["values"][0] = (doc["values"][0] or 0.0) + 1.0
+    forged = zlib.compress(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode())
+    db.execute("UPDATE run_items SET blob=? WHERE run_id=?", (forged, run_id))
+    db.commit()
+    db.close()
+    res = cli("stats", runs, "--verify")
+    assert res.rc == 2 and "do not match their sha256" in res.stderr, res
