@@ -232,9 +232,14 @@ def print_table(console: Console, table: dict[str, Any]) -> None:
     )
     for col in COLUMNS:
         t.add_column(col, overflow="fold")
-    for row in display_rows(table):
-        t.add_row(*(row[c] if c != "arm" else row[c][:60] for c in COLUMNS))
+    rows = display_rows(table)
+    for row in rows:
+        t.add_row(*(row[c] for c in COLUMNS))
     console.print(t)
+    for row in rows[1:]:
+        console.print(
+            f"{row['arm']}: {row['text']}: {row['verdict']}, {row['reason']}", highlight=False
+        )
     for warning in table["warnings"]:
         console.print(f"[yellow]warning:[/yellow] {warning}")
 

@@ -128,6 +128,9 @@ def stats_cmd(
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False,
+    as_markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print the table as Markdown.")
+    ] = False,
 ) -> None:
     """Recompute the search's confirmation table from the store (runs and per-item outcomes)."""
     from agent.search.archive import Archive
@@ -146,6 +149,10 @@ def stats_cmd(
         stored = store.search_table(search["id"], TABLE)
     if as_json:
         typer.echo(table.canonical())
+    elif as_markdown:
+        from agent.search.verdicts import markdown
+
+        typer.echo(markdown(table.to_json()), nl=False)
     else:
         report.print_table(out, table.to_json())
     if not verify:

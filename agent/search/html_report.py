@@ -138,13 +138,20 @@ def _confirmation(
         "rows": [
             {
                 "cells": row,
-                "details": _idea_details(store, arm) if arm else None,
+                "details": _idea_details(store, arm) if arm else _arm_details(table, i),
                 "wins": i > 0 and table["rows"][i - 1]["wins"],
                 "control": i > 0 and table["rows"][i - 1]["kind"] == "control",
             }
             for i, (row, arm) in enumerate(zip(cells, arms, strict=True))
         ],
     }
+
+
+def _arm_details(table: dict[str, Any], i: int) -> dict[str, Any] | None:
+    """A control arm (not among the search's ideas): its text and its log tails."""
+    if i == 0:
+        return None
+    return {"text": table["rows"][i - 1]["text"], "reason": None, "diff": "", "logs": {}}
 
 
 def _idea_row(store: Store, r: dict[str, Any]) -> dict[str, Any]:

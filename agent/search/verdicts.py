@@ -295,8 +295,7 @@ COLUMNS = (
     "metric [95% CI]",
     "difference [95% CI]",
     "seeds x items",
-    "b",
-    "c",
+    "b / c",
     "p",
     "Holm p",
     "verdict",
@@ -307,6 +306,13 @@ def _num(x: float | None, sign: bool = False) -> str:
     return "-" if x is None else (f"{x:+.4g}" if sign else f"{x:.4g}")
 
 
+def _p(p: float | None, samples: int) -> str:
+    """A p-value; a bootstrap p of 0 means below its resolution, 1 / samples."""
+    if p is None:
+        return "-"
+    return f"<{1 / samples:.0e}" if p == 0 else f"{p:.3g}"
+
+
 def _ci(mid: float | None, low: float | None, high: float | None, sign: bool = False) -> str:
     if mid is None:
         return "-"
@@ -314,9 +320,11 @@ def _ci(mid: float | None, low: float | None, high: float | None, sign: bool = F
 
 
 def display_rows(table: dict[str, Any]) -> list[dict[str, str]]:
-    """The table (as its JSON) as text cells under COLUMNS: the baseline first, then each arm;
-    what the terminal and the HTML report both show."""
+    """The table (as its JSON) as text cells under COLUMNS (an arm is a short label: "idea
+    1", "control 1"), plus each row's full `text` and its verdict's `reason`: the baseline
+    first, then each arm; what the terminal, Markdown and the HTML report show."""
     b = table["baseline"]
+    samples = table["bootstrap_samples"]
     rows = [
         {
             "arm": "baseline",
@@ -324,27 +332,48 @@ def display_rows(table: dict[str, Any]) -> list[dict[str, str]]:
             "metric [95% CI]": _ci(b["metric"], b["metric_low"], b["metric_high"]),
             "difference [95% CI]": "-",
             "seeds x items": f"{len(b['seeds'])} x {b['items']}",
-            "b": "-",
-            "c": "-",
+            "b / c": "-",
             "p": "-",
             "Holm p": "-",
             "verdict": "-",
+            "text": "the unchanged baseline",
+            "reason": "",
         }
     ]
+    counts = {"idea": 0, "control": 0}
     for r in table["rows"]:
-        verdict_text = "WIN" if r["wins"] else "no win"
+        tested = r["b"] is not None and r["c"] is not None
+        counts[r["kind"]] += 1
         rows.append(
             {
-                "arm": r["text"],
+                "arm": f"{r['kind']} {counts[r['kind']]}",
+                "text": r["text"],
                 "screen reward": _num(r["screen_reward"]),
                 "metric [95% CI]": _ci(r["metric"], r["metric_low"], r["metric_high"]),
                 "difference [95% CI]": _ci(r["diff"], r["diff_low"], r["diff_high"], sign=True),
                 "seeds x items": f"{len(r['seeds'])} x {r['items']}",
-                "b": "-" if r["b"] is None else str(r["b"]),
-                "c": "-" if r["c"] is None else str(r["c"]),
-                "p": _num(r["p"]),
-                "Holm p": _num(r["p_holm"]),
-                "verdict": f"{verdict_text}: {r['reason']}",
+                "b / c": f"{r['b']} / {r['c']}" if tested else "-",
+                "p": _p(r["p"], samples),
+                "Holm p": _p(r["p_holm"], samples),
+                "verdict": "WIN" if r["wins"] else "no win",
+                "reason": r["reason"],
             }
         )
     return rows
+
+
+def markdown(table: dict[str, Any]) -> str:
+    """The table as Markdown: for notes and papers, with each arm's text and verdict below."""
+    rows = display_rows(table)
+    lines = [
+        f"{table['metric']} ({table['direction']}d), confirm split, seeds "
+        f"{', '.join(map(str, table['baseline']['seeds'])) or '-'}",
+        "",
+        "| " + " | ".join(COLUMNS) + " |",
+        "|" + "---|" * len(COLUMNS),
+    ]
+    lines += ["| " + " | ".join(r[c] for c in COLUMNS) + " |" for r in rows]
+    lines.append("")
+    lines += [f"- {r['arm']}: {r['text']}: {r['verdict']}, {r['reason']}" for r in rows[1:]]
+    lines += [f"- warning: {w}" for w in table["warnings"]]
+    return "\n".join(lines) + "\n"
