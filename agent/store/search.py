@@ -160,8 +160,12 @@ class SearchTables(CoreTables):
         """Runs a killed search left `running`: cancelled, their candidates abandoned and
         their ideas back to `proposed`, so they run again. Returns how many runs closed."""
         with self.tx() as db:
+            # The search's baseline too: its confirmation runs may have been interrupted.
             n = self._close_interrupted(
-                "SELECT idea_id FROM search_ideas WHERE search_id=?", (search_id,), "search"
+                "SELECT idea_id FROM search_ideas WHERE search_id=? UNION SELECT c.idea_id"
+                " FROM candidates c JOIN searches s ON c.id = s.baseline_candidate WHERE s.id=?",
+                (search_id, search_id),
+                "search",
             )
             db.execute(
                 "UPDATE search_ideas SET status='proposed' WHERE search_id=? AND status='running'",

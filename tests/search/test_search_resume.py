@@ -91,3 +91,57 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_search(toy_env, 
     assert all(final[i] == 1 for i in search_ideas), final
     assert {r["status"] for r in runs if r["id"] in {x["id"] for x in interrupted}} == {"cancelled"}
     assert_store_consistent(killed)
+
+
+def confirmation_rows(runs: Path) -> list[dict[str, object]]:
+    """The stored confirmation table's rows without ids (which differ between searches)."""
+    import json
+
+    db = sqlite3.connect(runs / "executor.db")
+    (body,) = db.execute("SELECT body FROM search_tables WHERE name='confirmation'").fetchone()
+    db.close()
+    table = json.loads(body)
+    return [{k: v for k, v in r.items() if k != "idea_id"} for r in table["rows"]] + [
+        table["baseline"]
+    ]
+
+
+def test_sigkill_during_confirmation_then_resume_gives_the_same_table(cli, toy_env, tmp_path):
+    env = slowed_toy(toy_env, 0.8)
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    ref = subprocess.run(
+        search_cmd(env, whole, "--controls"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=clean_environ(),
+    )
+    assert ref.returncode == 0, ref.stderr
+
+    def confirming() -> bool:  # confirmation runs in flight (the baseline's or an arm's)
+        rows = rows_while_running(killed, "SELECT status FROM runs WHERE seed >= 1000")
+        return any(s == "running" for (s,) in rows)
+
+    sigkill_when(
+        search_cmd(env, killed, "--controls"),
+        confirming,
+        within=180,
+        every=0.05,
+        late=lambda: "never reached confirmation",
+    )
+    res = subprocess.run(
+        search_cmd(env, killed, "--controls", "--resume"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=clean_environ(),
+    )
+    assert res.returncode == 0, res.stderr
+    assert confirmation_rows(killed) == confirmation_rows(whole)
+    # No confirmation seed ran twice to completion for any arm or the baseline.
+    idea_of = {c["id"]: c["idea_id"] for c in store_rows(killed, "candidates")}
+    runs = [r for r in store_rows(killed, "runs") if r["seed"] >= 1000]
+    done = [(idea_of[r["candidate_id"]], r["seed"]) for r in runs if r["status"] == "succeeded"]
+    assert len(done) == len(set(done)) == 3 * 2  # baseline, finalist, null control; 2 seeds
+    assert_store_consistent(killed)
+    assert cli("stats", killed, "--verify").rc == 0
