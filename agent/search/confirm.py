@@ -112,7 +112,7 @@ async def _run_arm(
 ) -> RunResult | None:
     """One confirmation run of an arm: its validated commit replayed as a patch (the null
     control: the unchanged baseline)."""
-    if is_null(idea.payload):
+    if is_null(idea.role, idea.payload):
         return await run_unchanged(idea.idea_id, req, store, backend)
     diff = idea.payload.get("edits") or store.validated_diff(idea.idea_id)
     if not diff:

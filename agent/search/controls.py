@@ -57,5 +57,7 @@ def record_controls(archive: Archive, search_id: str, env: Environment, scale: s
     )
 
 
-def is_null(payload: dict[str, object]) -> bool:
-    return payload.get("control") == NULL
+def is_null(role: str, payload: dict[str, object]) -> bool:
+    """The null control: by its role, which only the harness sets (a replayed idea's payload
+    may say anything)."""
+    return role == ROLE and payload.get("control") == NULL

@@ -24,6 +24,7 @@ from agent.results import Result, RunResult
 from agent.search.archive import Archive, ArchivedIdea
 from agent.search.config import SearchConfig
 from agent.search.confirm import run_confirmation
+from agent.search.controls import ROLE as CONTROL_ROLE
 from agent.search.controls import is_null, record_controls
 from agent.search.ideas_parse import IdeaParseError
 from agent.search.ideators import IdeationContext, Ideator
@@ -139,7 +140,7 @@ async def run_search(
                 archive.record_epoch(
                     search_id,
                     epoch,
-                    [(p.text, p.role, ideator.name, p.payload) for p in proposed],
+                    [(p.text, _role(p.role), ideator.name, p.payload) for p in proposed],
                     env.name,
                     env.repo_hash,
                     req.scale,
@@ -211,7 +212,7 @@ class _Runner:
         )
 
     async def _run_seed(self, idea: ArchivedIdea, req: RunRequest) -> RunResult:
-        if is_null(idea.payload):
+        if is_null(idea.role, idea.payload):
             return await run_unchanged(idea.idea_id, req, self.store, self.backend)
         edits = idea.payload.get("edits")
         if req.seed != self.seeds[0]:
@@ -226,6 +227,12 @@ class _Runner:
             idea_id=idea.idea_id,
             backend=self.backend,
         )
+
+
+def _role(proposed: str) -> str:
+    """An ideator's role for its idea; `control` is the harness's alone (a plugin ideator
+    cannot enter an idea as a control arm)."""
+    return "fresh" if proposed == CONTROL_ROLE else proposed
 
 
 def _mark_if_duplicate(archive: Archive, index: DuplicateIndex, idea: ArchivedIdea) -> bool:
@@ -331,14 +338,14 @@ async def _run_async(
                         search_id,
                         epoch,
                         len(history),
-                        [(p.text, p.role, ideator.name, p.payload)],
+                        [(p.text, _role(p.role), ideator.name, p.payload)],
                         req.env.name,
                         req.env.repo_hash,
                         req.scale,
                     )
                     # Just written: no need to read the whole archive back.
                     idea = ArchivedIdea(
-                        idea_id, p.text, epoch, p.role, "proposed", None, None, p.payload
+                        idea_id, p.text, epoch, _role(p.role), "proposed", None, None, p.payload
                     )
                 if not _mark_if_duplicate(archive, index, idea):
                     archive.set_status(idea.idea_id, "running")  # claimed by this worker
