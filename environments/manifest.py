@@ -61,15 +61,32 @@ class StepSpec(_Strict):
 
 class Scale(_Strict):
     command: str = Field(description="Training command, run with the workspace as cwd.")
-    timeout: float = Field(gt=0, description="Wall-clock seconds for training.")
+    timeout: float = Field(
+        gt=0, description="Seconds (on the budget clock) before the harness kills training."
+    )
     gpus: int = Field(0, ge=0, description="GPUs the run needs (0 at tiny scale).")
     cpus: int = Field(1, ge=1, description="CPU cores the run needs.")
     memory_gb: float = Field(4, gt=0, description="Memory limit for the run.")
     time_budget: float | None = Field(
         None,
         gt=0,
-        description="Wall-clock seconds of training the scale allows, passed to training as "
-        "EXECUTOR_TIME_BUDGET_S; `timeout` (the harness's kill) should leave only a small margin.",
+        description="Seconds (on the budget clock) of training the scale allows, passed to "
+        "training as EXECUTOR_TIME_BUDGET_S; `timeout` (the harness's kill) should leave only "
+        "a small margin.",
+    )
+    budget_clock: Literal["wall", "cpu"] = Field(
+        "wall",
+        description="What `time_budget`, `timeout` and the timed outputs' times count: wall-clock "
+        "seconds, or CPU-seconds of the training step's processes (user + system, every thread "
+        "and child), measured by the harness; other work on the machine does not shrink those. "
+        "Training reads the clock from EXECUTOR_BUDGET_CLOCK.",
+    )
+    wall_timeout: float | None = Field(
+        None,
+        gt=0,
+        description="For budget_clock = 'cpu': wall-clock seconds after which training is killed "
+        "even below its CPU limit (it waits instead of computing, or the machine is far too "
+        "busy); default 4 x timeout.",
     )
     evaluate_timeout: float | None = Field(
         None, gt=0, description="Seconds for the evaluator at this scale (else evaluate.timeout)."
@@ -96,9 +113,29 @@ class Scale(_Strict):
     def _budget_fits(self) -> Scale:
         if self.time_budget is not None and self.time_budget > self.timeout:
             raise ValueError(f"time_budget {self.time_budget:g} is above timeout {self.timeout:g}")
+        if self.wall_timeout is not None and self.budget_clock != "cpu":
+            raise ValueError(
+                'wall_timeout is only for budget_clock = "cpu" (a wall-clock scale\'s timeout '
+                "is already wall-clock): remove it, or set the clock"
+            )
+        if self.wall_timeout is not None and self.wall_timeout * self.cpus < self.timeout:
+            raise ValueError(
+                f"wall_timeout {self.wall_timeout:g} is below timeout / cpus "
+                f"({self.timeout:g} / {self.cpus}): training would always meet the wall-clock "
+                "cap before its CPU limit; raise wall_timeout"
+            )
         if self.metric_range is not None and self.metric_range[0] > self.metric_range[1]:
             raise ValueError(f"metric_range low {self.metric_range[0]} is above high")
         return self
+
+    def wall_cap(self, timeout: float) -> float:
+        """Wall-clock seconds for training that may use `timeout` on the budget clock (the
+        scale's timeout, or a shorter --timeout): that itself on a wall clock; on a CPU clock,
+        `wall_timeout` shrunk in proportion."""
+        if self.budget_clock == "wall":
+            return timeout
+        cap = self.wall_timeout if self.wall_timeout is not None else 4 * self.timeout
+        return cap * timeout / self.timeout
 
 
 class Knob(_Strict):

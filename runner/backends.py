@@ -38,7 +38,9 @@ class RunSpec:
 
     @property
     def expected_s(self) -> float:
-        """Upper estimate of the run's length: training plus evaluation timeouts."""
+        """Upper estimate of the run's length: training plus evaluation timeouts. (A
+        CPU-clocked scale's timeout, in CPU-seconds, is above its wall time on an idle
+        machine, where training keeps more than one core busy.)"""
         scale = self.env.scale(self.scale)
         return (self.timeout_s or scale.timeout) + (
             scale.evaluate_timeout or self.env.manifest.evaluate.timeout

@@ -43,7 +43,7 @@ class RunOutcome:
 SPLITS = ("screen", "confirm")  # the evaluator's disjoint item sets (EXECUTOR_EVAL_SPLIT)
 OUTPUT_TIMES = "output_times.json"  # in the result folder: the harness's checkpoint times
 # Slack for the harness's own clock: it starts before the process does, and sees a change at
-# its next poll (sandbox/watch.py polls twice a second).
+# its next poll (sandbox/watch.py polls twice a second). On a CPU clock, times the scale's cpus.
 BUDGET_GRACE_S = 2.0
 
 
@@ -93,10 +93,13 @@ async def run_candidate(
     def outcome(status: RunStatus, reason: str | None, **kw: Any) -> RunOutcome:
         return RunOutcome(status, reason, artifacts, timings=timings, **kw)
 
-    timeout = timeout_s or scale.timeout
+    timeout = timeout_s or scale.timeout  # on the scale's budget clock, as the budget
     limits = Limits(memory_gb=scale.memory_gb, cpus=scale.cpus, disk_gb=scale.disk_gb)
     scale_env = {"EXECUTOR_SCALE": scale_name}
-    train_env = dict(scale_env)
+    train_env = {**scale_env, "EXECUTOR_BUDGET_CLOCK": scale.budget_clock}
+    # A CPU clock: the harness kills training past `timeout` CPU-seconds, or at the wall cap.
+    cpu_timeout = timeout if scale.budget_clock == "cpu" else None
+    grace = BUDGET_GRACE_S * (scale.cpus if cpu_timeout is not None else 1)
     budget: float | None = None
     if scale.time_budget is not None:
         # A shorter --timeout shrinks the budget too, keeping the scale's margin for start-up.
@@ -118,13 +121,18 @@ async def run_candidate(
     async with sandbox.session(layout):
         timed = tuple(scale.timed_outputs)
         train = await run_step(
-            "train", scale.command, timeout, extra_env=train_env, timed_outputs=timed
+            "train",
+            scale.command,
+            scale.wall_cap(timeout),
+            extra_env=train_env,
+            timed_outputs=timed,
+            cpu_timeout_s=cpu_timeout,
         )
         if train.status is not RunStatus.SUCCEEDED:
             return outcome(train.status, _with_tail(train))
         if changed := env_changes(env, expected):
             return outcome(RunStatus.FLAGGED, changed + " (during training)")
-        if late := over_budget(train.output_times, budget):
+        if late := over_budget(train.output_times, budget, grace, cpu_timeout is not None):
             return outcome(RunStatus.FLAGGED, late)
         if (ex := env.manifest.export) is not None:
             assert layout.export_dir is not None
@@ -161,26 +169,34 @@ async def run_candidate(
     return score(env, layout.result_dir / "result.json", outcome, scale.metric_range)
 
 
-def over_budget(times: dict[str, float], budget: float | None) -> str | None:
+def over_budget(
+    times: dict[str, float],
+    budget: float | None,
+    grace: float = BUDGET_GRACE_S,
+    cpu_clock: bool = False,
+) -> str | None:
     """One line naming the timed outputs training wrote after its time budget, or None.
 
     The harness kills training only at the scale's timeout, a margin after the budget; an
-    artifact that lands in that margin was trained with time the budget did not give."""
+    artifact that lands in that margin was trained with time the budget did not give.
+    Times, budget and grace are on the scale's clock (CPU-seconds when `cpu_clock`)."""
     if budget is None:
         return None
-    late = sorted((t, rel) for rel, t in times.items() if t > budget + BUDGET_GRACE_S)
+    late = sorted((t, rel) for rel, t in times.items() if t > budget + grace)
     if not late:
         return None
     t, rel = late[-1]
+    unit = " CPU-s" if cpu_clock else "s"
     return (
-        f"training wrote {rel} {t:.1f}s after it started, past its {budget:g}s time budget "
-        "(times as the harness saw them)"
+        f"training wrote {rel} {t:.1f}{unit} after it started, past its {budget:g}{unit} time "
+        "budget (times as the harness saw them)"
     )
 
 
 def record_usage(layout: RunLayout, step: StepResult) -> None:
-    """Add a step's resource use to logs/usage.json (peak memory where the sandbox measures
-    it), so a scale's `memory_gb` can be set from what runs really take."""
+    """Add a step's resource use to logs/usage.json (CPU time and peak memory where the
+    sandbox measures them), so a scale's `memory_gb` and budgets can be set from what runs
+    really take."""
     path = layout.log_dir / "usage.json"
     try:
         usage = json.loads(path.read_text())
@@ -190,6 +206,7 @@ def record_usage(layout: RunLayout, step: StepResult) -> None:
         "status": str(step.status),
         "exit_code": step.exit_code,
         "duration_s": round(step.duration_s, 3),
+        "cpu_s": None if step.cpu_s is None else round(step.cpu_s, 3),
         "peak_memory_bytes": step.peak_memory_bytes,
     }
     path.write_text(json.dumps(usage, indent=1) + "\n")

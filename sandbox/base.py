@@ -18,6 +18,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import ClassVar, TypeVar
 
+from sandbox.cpu import CpuMeter
+
 T = TypeVar("T")
 
 
@@ -86,7 +88,7 @@ class Step:
 
     name: str  # "smoke" | "train" | "export" | "evaluate": names the log files too
     command: str  # run by /bin/sh -c
-    timeout_s: float
+    timeout_s: float  # wall-clock seconds (for a CPU-clocked step: its safety cap)
     seed: int = 0
     gpus: tuple[int, ...] = ()  # device ids this step may see
     sees_result_dir: bool = False  # only the protected evaluator writes the result
@@ -94,6 +96,9 @@ class Step:
     limits: Limits = field(default_factory=Limits)
     extra_env: dict[str, str] = field(default_factory=dict)  # set by the harness (trusted)
     timed_outputs: tuple[str, ...] = ()  # globs in output_dir the harness times as they change
+    # CPU-seconds of the step's processes after which the harness kills it (sandbox/cpu.py).
+    # A CPU-clocked step also times its outputs in CPU-seconds.
+    cpu_timeout_s: float | None = None
 
     @property
     def evaluating(self) -> bool:
@@ -123,8 +128,10 @@ class StepResult:
     stderr_path: Path
     reason: str | None = None  # one line when status is not SUCCEEDED
     peak_memory_bytes: int | None = None  # where the sandbox can measure it
-    # Seconds from the step's start to the harness's last sight of each timed output changing.
+    # Seconds from the step's start to the harness's last sight of each timed output changing
+    # (CPU-seconds of the step's processes when the step has a cpu_timeout_s).
     output_times: dict[str, float] = field(default_factory=dict)
+    cpu_s: float | None = None  # CPU-seconds its processes used, where the harness measures it
 
     def stderr_tail(self, lines: int = 30) -> str:
         try:
@@ -148,6 +155,8 @@ class Sandbox(abc.ABC):
 
     def __init__(self) -> None:
         self.layout: RunLayout | None = None
+        # The running (or last) step's CPU meter: `_exec` sets it once the processes exist.
+        self.cpu_meter: CpuMeter | None = None
 
     @property
     def warning(self) -> str | None:
@@ -174,8 +183,32 @@ class Sandbox(abc.ABC):
 
         if self.layout is None:
             raise RuntimeError("Sandbox.exec before prepare()")
+        if step.cpu_timeout_s is not None and (why := self.cpu_meter_problem()):
+            # Never a silent fallback to wall-clock time: that budget would depend on load.
+            log = self.layout.log_dir
+            return StepResult(
+                step.name,
+                RunStatus.INFRA_ERROR,
+                None,
+                0.0,
+                log / f"{step.name}.stdout",
+                log / f"{step.name}.stderr",
+                f"{step.name} has a CPU-time budget, but {why}; use --sandbox local or docker",
+            )
         await self.prepare_step(step)
-        return await watched(self._exec(self.layout, step), self.layout, step)
+        self.cpu_meter = None
+        return await watched(self._exec(self.layout, step), self.layout, step, self.cpu_seconds)
+
+    def cpu_meter_problem(self) -> str | None:
+        """Why this sandbox cannot measure a step's CPU time here, or None when it can (and
+        its `_exec` sets `cpu_meter`)."""
+        return f"the {self.kind} sandbox cannot measure a step's CPU time"
+
+    def cpu_seconds(self) -> float | None:
+        """CPU-seconds the current (or last) step's processes have used, as the harness
+        measures them; None before they start, or where this sandbox cannot measure."""
+        meter = self.cpu_meter
+        return None if meter is None else meter.read()
 
     def seen_path(self, host_path: Path) -> Path:
         """Where a host path under the layout's folders appears to the step's processes

@@ -1,10 +1,12 @@
-"""A Linux control group per local step: memory and process limits, and a kill that misses nobody.
+"""A Linux control group per local step: memory and process limits, CPU accounting, and a
+kill that misses nobody.
 
 A process group can be escaped (`setsid`), and RLIMIT_NPROC does not apply to root; a cgroup
-holds every descendant and caps them together. Works with cgroup v1 (one folder per
-controller) and v2 (one unified folder) where this process may create groups (root, or a
-delegated subtree). Where it cannot, `StepCgroup.create` returns None and the local sandbox
-falls back to rlimits.
+holds every descendant and caps them together. It also counts the CPU time of all of them,
+those that exited included: the meter of a CPU-clocked step (sandbox/cpu.py). Works with
+cgroup v1 (one folder per controller) and v2 (one unified folder) where this process may
+create groups (root, or a delegated subtree). Where it cannot, `StepCgroup.create` returns
+None and the local sandbox falls back to rlimits.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ def _read_int(path: Path, key: str | None = None) -> int | None:
 
 
 class StepCgroup:
-    """The group of one step: join it from the child, read its peak memory, kill it, remove it."""
+    """The group of one step: join it from the child, read its peak memory and CPU time, kill
+    it, remove it."""
 
     def __init__(self, dirs: dict[str, Path], v2: bool) -> None:
         self.dirs = dirs  # controller -> folder ("unified" -> folder on v2)
@@ -78,6 +81,11 @@ class StepCgroup:
         except OSError:
             group.remove()
             raise
+        # CPU accounting is optional: without it the step's CPU time is read from /proc.
+        with contextlib.suppress(OSError):
+            d = ROOT / "cpuacct" / PARENT / name
+            d.mkdir(parents=True)
+            dirs["cpuacct"] = d
         return group
 
     @classmethod
@@ -136,6 +144,17 @@ class StepCgroup:
                 n = _read_int(self.dirs["memory"] / "memory.failcnt")
         return bool(n)
 
+    def cpu_seconds(self) -> float | None:
+        """User plus system CPU time of every process that was ever in the group, or None
+        where the group does not account CPU (v1 without cpuacct)."""
+        if self.v2:  # cpu.stat's usage_usec exists in every v2 group, controller or not
+            usec = _read_int(self.dirs["unified"] / "cpu.stat", "usage_usec")
+            return None if usec is None else usec / 1e6
+        if "cpuacct" not in self.dirs:
+            return None
+        ns = _read_int(self.dirs["cpuacct"] / "cpuacct.usage")
+        return None if ns is None else ns / 1e9
+
     def peak_memory(self) -> int | None:
         if self.v2:
             return _read_int(self.dirs["unified"] / "memory.peak")
@@ -164,7 +183,7 @@ def sweep_orphans() -> int:
         pid = name.split("-")[1]
         if pid.isdigit() and Path(f"/proc/{pid}").exists():
             continue
-        v2 = not any(p.parent.parent.name in ("memory", "pids") for p in paths)
+        v2 = not any(p.parent.parent.name in ("memory", "pids", "cpuacct") for p in paths)
         group = StepCgroup({("unified" if v2 else p.parent.parent.name): p for p in paths}, v2=v2)
         group.kill_all()
         group.remove()

@@ -6,8 +6,10 @@ result folder for the evaluator alone), the environment folder read-only with it
 paths masked for every step but the evaluator, and the workspace's `.git` pointer read-only;
 no network by default; a read-only root
 filesystem with a size-capped /tmp; no capabilities; memory, CPU, process and output
-limits; exactly the GPUs the scheduler assigned. What it does not: kernel exploits
-(containers share the host kernel) and a deliberately permissive `network=bridge`.
+limits; exactly the GPUs the scheduler assigned. The step's CPU time is read from the
+container's cgroup on this machine, else from the engine's stats (sandbox/cpu.py). What it
+does not: kernel exploits (containers share the host kernel) and a deliberately permissive
+`network=bridge`.
 
 Every container carries labels naming its owner process, so a later start sweeps away
 what a crashed harness left; every path out of `exec` removes its container.
@@ -35,8 +37,9 @@ from sandbox.base import (
     StepResult,
     finish_despite_cancel,
 )
+from sandbox.cpu import CpuMeter, FileMeter, cgroup_counter
 from sandbox.images import ensure_image
-from sandbox.local import exit_status, step_environment
+from sandbox.local import STEP_DEFAULTS, exit_status, step_environment
 from sandbox.output import CappedLog
 from sandbox.registry import register
 
@@ -189,9 +192,9 @@ class DockerSandbox(Sandbox):
             volumes[str(layout.result_dir)] = {"bind": str(INSIDE.result_dir), "mode": "rw"}
         mounts = [] if evaluating else _eval_only_masks(layout)
         seen = INSIDE if layout.export_dir is not None else replace(INSIDE, export_dir=None)
-        # OpenMP's spinning waits make each yield a syscall, which Docker's seccomp filter
-        # slows: torch on CPU ran 4 to 13 times slower than on the host. Passive waits do not.
-        base = {"HOME": "/tmp", "USER": "executor", "OMP_WAIT_POLICY": "PASSIVE"}
+        # STEP_DEFAULTS (passive OpenMP waits) apply unless the harness's caller set them.
+        passed = {k: os.environ[k] for k in STEP_DEFAULTS if k in os.environ}
+        base = {"HOME": "/tmp", "USER": "executor", **passed}
         if self.host_python:
             from sandbox.bwrap import python_roots
 
@@ -273,6 +276,7 @@ class DockerSandbox(Sandbox):
             except Exception as e:
                 first = str(e).splitlines()[0] if str(e) else type(e).__name__
                 return result(RunStatus.INFRA_ERROR, None, f"could not start {step.name}: {first}")
+            self.cpu_meter = ContainerMeter(container)
             pump = asyncio.ensure_future(asyncio.to_thread(_pump, stream, out, err))
             try:
                 async with asyncio.timeout(step.timeout_s):
@@ -299,7 +303,12 @@ class DockerSandbox(Sandbox):
             out.close()
             err.close()
             if container is not None:
+                if self.cpu_meter is not None:  # a last reading before the group goes
+                    await finish_despite_cancel(asyncio.to_thread(self.cpu_meter.freeze))
                 await finish_despite_cancel(asyncio.to_thread(_remove, container))
+
+    def cpu_meter_problem(self) -> str | None:
+        return None  # the container's cgroup, or the engine's stats
 
     def _create_and_start(self, config: dict[str, Any]) -> tuple[Any, Any]:
         container = self.client.containers.create(**config)
@@ -311,6 +320,32 @@ class DockerSandbox(Sandbox):
             container.remove(force=True)
             raise
         return container, stream
+
+
+class ContainerMeter(CpuMeter):
+    """A container's CPU time: its cgroup's counter where this machine's /proc shows the
+    container's processes (the engine runs here), else the engine's stats API."""
+
+    def __init__(self, container: Any) -> None:
+        super().__init__()
+        self.container = container
+        self.file: FileMeter | None = None
+        self.looked = False
+
+    def sample(self) -> float | None:
+        if not self.looked:
+            self.container.reload()
+            pid = int(self.container.attrs.get("State", {}).get("Pid") or 0)
+            path = cgroup_counter(pid) if pid else None
+            # The id in the path: a pid of another PID namespace may name another process.
+            if path is not None and self.container.id in str(path):
+                self.file = FileMeter(path)
+            self.looked = True
+        if self.file is not None:
+            return self.file.sample()
+        stats = self.container.stats(stream=False, one_shot=True)
+        total = stats.get("cpu_stats", {}).get("cpu_usage", {}).get("total_usage")
+        return total / 1e9 if total else None
 
 
 def _eval_only_masks(layout: RunLayout) -> list[Any]:

@@ -10,6 +10,7 @@ a one-line warning (ISOLATION_WARNING) and `executor doctor` saying so. Either w
 - memory and process limits (cgroup; else RLIMIT_AS/RLIMIT_NPROC, which root ignores), and a
   file-size limit (RLIMIT_FSIZE) under the disk limit that sandbox/watch.py enforces;
 - output capped per stream, with a marker where the cap cut in;
+- the step's CPU time measured (its cgroup, else its process tree in /proc; sandbox/cpu.py);
 - a scratch HOME, no API keys or tokens in the environment, and `python` meaning the
   interpreter running the harness.
 """
@@ -34,6 +35,7 @@ from typing import Any
 from sandbox import bwrap
 from sandbox.base import Limits, RunLayout, RunStatus, Sandbox, SandboxUnavailable, Step, StepResult
 from sandbox.cgroups import StepCgroup, sweep_orphans
+from sandbox.cpu import CgroupMeter, CpuMeter, ProcTreeMeter, proc_meter_problem
 from sandbox.output import CappedLog
 from sandbox.registry import register
 
@@ -54,6 +56,12 @@ _swept = False  # orphaned step groups are swept once per process
 # Signals that mean "stopped by a limit" (OOM killer, CPU/file-size rlimits), not a code bug.
 _LIMIT_SIGNALS = {signal.SIGKILL, signal.SIGXCPU, signal.SIGXFSZ}
 
+# Variables every step gets unless the harness's own environment sets them. OpenMP threads
+# that spin while they wait burn CPU without doing work: under contention that doubled the
+# CPU time of a tiny training step (and Docker's seccomp filter slows spinning 4 to 13 fold),
+# so a CPU-clocked budget would buy less training on a busy machine. Passive waits do not.
+STEP_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE"}
+
 
 def strip_secrets(base: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in base.items() if not _SECRET.search(k)}
@@ -68,7 +76,7 @@ def step_environment(
     `paths` is the layout as the step's processes see it (container paths under Docker).
     """
     seen = paths or layout
-    env = strip_secrets(base)
+    env = {**STEP_DEFAULTS, **strip_secrets(base)}
     env.update(
         EXECUTOR_WORKSPACE=str(seen.workspace),
         EXECUTOR_ENV_DIR=str(seen.env_dir),
@@ -237,6 +245,7 @@ class LocalSandbox(Sandbox):
 
         start = time.monotonic()
         peak: int | None = None
+        meter: CpuMeter | None = None
 
         def result(status: RunStatus, code: int | None, reason: str | None) -> StepResult:
             return StepResult(
@@ -277,6 +286,8 @@ class LocalSandbox(Sandbox):
                 finally:
                     os.close(out_w)  # the child holds its copies
                     os.close(err_w)
+                meter = ProcTreeMeter(proc.pid) if group is None else CgroupMeter(group, proc.pid)
+                self.cpu_meter = meter
                 pumps = asyncio.gather(_pump(out_r, out), _pump(err_r, err))
                 # Cancelled pumps (Ctrl-C, a stray pipe holder) must not log "never retrieved".
                 pumps.add_done_callback(lambda f: f.cancelled() or f.exception())
@@ -312,7 +323,13 @@ class LocalSandbox(Sandbox):
         finally:
             if group is not None:
                 group.kill_all()
+            if meter is not None:
+                meter.freeze()  # the group's total, before the group goes
+            if group is not None:
                 group.remove()
+
+    def cpu_meter_problem(self) -> str | None:
+        return proc_meter_problem()  # a cgroup, where there is one, is read first
 
     @property
     def warning(self) -> str | None:

@@ -64,7 +64,11 @@ class RunOptions(StoreOptions):
     sandbox: str = setting(
         "local", "local, or docker; options as KIND:KEY=VALUE,… e.g. docker:network=bridge."
     )
-    timeout: float | None = setting(None, "Training seconds (default: the scale's).")
+    timeout: float | None = setting(
+        None,
+        "Training seconds on the scale's budget clock: CPU-seconds for a CPU-clocked scale "
+        "(default: the scale's timeout; the time budget shrinks with it).",
+    )
     backend: str = setting(
         "local", "Where runs execute: local (this machine), ray, or a backend a package adds."
     )

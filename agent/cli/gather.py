@@ -62,7 +62,12 @@ def envs_table(found: list[Any]) -> dict[str, Any]:
                 "description": item.manifest.description,
                 "metric": item.manifest.metric.name,
                 "scales": {
-                    name: {"gpus": s.gpus, "timeout": s.timeout, "description": s.description}
+                    name: {
+                        "gpus": s.gpus,
+                        "timeout": s.timeout,
+                        "budget_clock": s.budget_clock,
+                        "description": s.description,
+                    }
                     for name, s in item.manifest.scales.items()
                 },
             }

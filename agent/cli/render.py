@@ -134,8 +134,10 @@ def print_envs(console: Console, data: dict[str, Any]) -> None:
         if "error" in e:
             t.add_row(e["name"], "-", "-", f"[red]broken:[/] {e['error']}")
             continue
+        unit = {"cpu": " CPU-s"}
         scales = ", ".join(
-            f"{n} ({s['gpus']} GPU, {s['timeout']:g}s)" for n, s in e["scales"].items()
+            f"{n} ({s['gpus']} GPU, {s['timeout']:g}{unit.get(s.get('budget_clock'), 's')})"
+            for n, s in e["scales"].items()
         )
         t.add_row(e["name"], scales, e["metric"], f"{e['description']}\n[dim]{e['path']}[/]")
     console.print(t)

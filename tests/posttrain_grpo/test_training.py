@@ -121,9 +121,19 @@ def test_checkpoint_round_trip(
 
 
 @pytest.mark.training
-def test_training_stops_within_its_budget_and_still_saves(tmp_path: Path) -> None:
+@pytest.mark.parametrize("clock", ["wall", "cpu"])
+def test_training_stops_within_its_budget_and_still_saves(tmp_path: Path, clock: str) -> None:
     out = tmp_path / "output"
-    proc = run_train(ENV, out, "--scale", "tiny", "--save_reserve_s=0", EXECUTOR_TIME_BUDGET_S="1")
+    proc = run_train(
+        ENV,
+        out,
+        "--scale",
+        "tiny",
+        "--save_reserve_s=0",
+        EXECUTOR_TIME_BUDGET_S="1",
+        EXECUTOR_BUDGET_CLOCK=clock,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     info = json.loads((out / "policy" / "training.json").read_text())
     assert info["stopped_by_budget"] is True and info["steps_done"] == 0
+    assert info["budget_clock"] == clock

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import resource
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -136,13 +137,26 @@ def test_smoke_run_writes_what_the_evaluator_reads(smoke_output: Path) -> None:
 
 
 @pytest.mark.training
-def test_training_stops_within_the_harness_budget(tmp_path: Path) -> None:
+@pytest.mark.parametrize("clock", ["wall", "cpu"])
+def test_training_stops_within_the_harness_budget(tmp_path: Path, clock: str) -> None:
     out = tmp_path / "out"
-    trained(ENV, out, "--scale", "tiny", EXECUTOR_TIME_BUDGET_S="10")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    trained(ENV, out, "--scale", "tiny", EXECUTOR_TIME_BUDGET_S="10", EXECUTOR_BUDGET_CLOCK=clock)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     ckpt = torch.load(out / "ckpt.pt", weights_only=True)
-    # The checkpoint is saved within the budget, counted from process start.
+    # The checkpoint is saved within the budget, counted from process start on its clock.
     assert 0 < ckpt["elapsed_s"] <= 10.0
     assert ckpt["step"] >= 1
+    if clock == "cpu":  # the harness's count: about the budget, whatever the machine's load
+        cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+        assert 7.0 < cpu < 12.0, cpu
+
+
+def test_an_unknown_budget_clock_is_refused_in_one_line(tmp_path: Path) -> None:
+    clock = {"EXECUTOR_BUDGET_CLOCK": "gpu", "EXECUTOR_OUTPUT_DIR": str(tmp_path)}
+    proc = run_script(["train.py", "--smoke"], REPO, **clock)
+    assert proc.returncode != 0
+    assert proc.stderr.strip() == "EXECUTOR_BUDGET_CLOCK='gpu': use wall or cpu"
 
 
 @pytest.mark.training
