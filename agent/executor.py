@@ -234,11 +234,13 @@ async def run_unchanged(idea_id: str, req: RunRequest, store: Store, backend: Ba
 
 def run_conditions(req: RunSpec) -> dict[str, object]:
     """What a run shares with the baselines it may be shown beside: the machine, the sandbox,
-    the training limit and the evaluator's split (its seed is matched separately)."""
+    the training limit and its clock, and the evaluator's split (its seed is matched
+    separately)."""
     return {
         "host": socket.gethostname(),
         "sandbox": req.sandbox,
         "timeout_s": req.timeout_s,
+        "clock": req.env.scale(req.scale).budget_clock,
         "split": req.split,
     }
 
