@@ -27,7 +27,7 @@ from agent.search.config import SearchConfig
 def search_cmd(
     run: RunOptions, config: SearchConfig, llm: LLMOptions, resume: ResumeOpt = False
 ) -> None:
-    """Search: epochs of ideas run against ENV, every result archived, top ideas re-run."""
+    """Search: epochs of ideas screened against ENV, every result archived, the best confirmed."""
     from agent.search.loop import run_search
 
     environment = run.preflight(optimizes=True)

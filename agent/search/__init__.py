@@ -1,2 +1,2 @@
 """Evolutionary search over ideas: ideators, the archive with duplicate detection, and the
-statistics that keep the leaderboard honest."""
+screening/confirmation split and the verdicts that keep the search's claims honest."""
