@@ -2,10 +2,11 @@
 
     python bench/load_independence.py --env pretrain_nanogpt --seeds 3
 
-Runs the unmodified baseline with seeds 0..N-1 twice, one run at a time: first on an idle
-machine, then beside a single-threaded busy loop (one core's worth of competing work). Prints
-each arm's reward (mean, seed std), its training steps, and whether the two arms agree within
-one seed standard deviation. Run it with nothing else on the machine.
+Runs the unmodified baseline with seeds 0..N-1, one run at a time: first on an idle machine,
+then beside K single-threaded busy loops for each K of --competitors (1: one core's worth of
+competing work; 2: every core of a 2-core machine busy). Prints each arm's reward (mean,
+seed std), its training steps, and whether each busy arm agrees with the idle one within one
+seed standard deviation. Run it with nothing else on the machine.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ def steps_of(run_dir: Path, run_id: str) -> int | None:
     return int(found[-1]) if found else None
 
 
-def arm(env: str, seeds: int, busy: bool, extra: list[str]) -> dict:
-    competitor = subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) if busy else None
+def arm(env: str, seeds: int, busy: int, extra: list[str]) -> dict:
+    loops = [subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) for _ in range(busy)]
     try:
         with tempfile.TemporaryDirectory(prefix="load-bench-") as tmp:
             run_dir = Path(tmp)
@@ -49,9 +50,9 @@ def arm(env: str, seeds: int, busy: bool, extra: list[str]) -> dict:
             rewards = [r["reward"] for r in runs if r["reward"] is not None]
             steps = [steps_of(run_dir, r["run_id"]) for r in runs]
     finally:
-        if competitor is not None:
-            competitor.kill()
-            competitor.wait()
+        for loop in loops:
+            loop.kill()
+            loop.wait()
     return {
         "busy": busy,
         "rewards": rewards,
@@ -65,21 +66,25 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--env", default="pretrain_nanogpt")
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--competitors", default="1", help="busy loops per busy arm, e.g. 1,2")
     p.add_argument("--out", type=Path, help="also write the figures here as JSON")
     args, extra = p.parse_known_args()
-    idle = arm(args.env, args.seeds, False, extra)
-    busy = arm(args.env, args.seeds, True, extra)
-    std = max(idle["std"], busy["std"])
-    diff = busy["mean"] - idle["mean"]
-    for a in (idle, busy):
-        name = "busy" if a["busy"] else "idle"
+    arms = [
+        arm(args.env, args.seeds, k, extra) for k in [0, *map(int, args.competitors.split(","))]
+    ]
+    idle = arms[0]
+    for a in arms:
         rewards = ", ".join(f"{r:.4f}" for r in a["rewards"])
-        print(f"{name}: reward {a['mean']:.4f} ± {a['std']:.4f} (seed std; {rewards}); "
-              f"steps {a['steps']}")  # fmt: skip
-    verdict = "agree" if abs(diff) <= std else "DISAGREE"
-    print(f"busy - idle = {diff:+.4f}; larger seed std {std:.4f}: {verdict} within one std")
+        print(f"{a['busy']} busy loops: reward {a['mean']:.4f} ± {a['std']:.4f} "
+              f"(seed std; {rewards}); steps {a['steps']}")  # fmt: skip
+    for a in arms[1:]:
+        std = max(idle["std"], a["std"])
+        diff = a["mean"] - idle["mean"]
+        verdict = "agree" if abs(diff) <= std else "DISAGREE"
+        print(f"{a['busy']} busy - idle = {diff:+.4f}; larger seed std {std:.4f}: {verdict} "
+              "within one std")  # fmt: skip
     if args.out:
-        args.out.write_text(json.dumps({"idle": idle, "busy": busy, "diff": diff}, indent=1))
+        args.out.write_text(json.dumps(arms, indent=1))
 
 
 if __name__ == "__main__":

@@ -261,7 +261,8 @@ def cpu_scale(toy_env: Path, budget: float, timeout: float, wall: float) -> None
 SPY = (
     "import json, os, numpy as np\n"
     "out = os.environ['EXECUTOR_OUTPUT_DIR']\n"
-    "keys = ('EXECUTOR_BUDGET_CLOCK', 'EXECUTOR_TIME_BUDGET_S', 'OMP_WAIT_POLICY')\n"
+    "keys = ('EXECUTOR_BUDGET_CLOCK', 'EXECUTOR_TIME_BUDGET_S', 'OMP_WAIT_POLICY',\n"
+    "        'OMP_NUM_THREADS')\n"
     "json.dump({k: os.environ.get(k) for k in keys}, open(os.path.join(out, 'env.json'), 'w'))\n"
     "np.savez(os.path.join(out, 'model.npz'), w=np.zeros(8))\n"
 )
@@ -279,6 +280,7 @@ async def test_a_cpu_clocked_toy_scale_end_to_end(toy_env, tmp_path, monkeypatch
         "EXECUTOR_BUDGET_CLOCK": "cpu",
         "EXECUTOR_TIME_BUDGET_S": "1",
         "OMP_WAIT_POLICY": "PASSIVE",
+        "OMP_NUM_THREADS": "1",  # the scale's cores: more threads' syncing depends on load
     }
     usage = json.loads((honest.artifacts / "logs" / "usage.json").read_text())
     assert 0 < usage["train"]["cpu_s"] < 10 and "cpu_s" in usage["evaluate"]
