@@ -181,7 +181,7 @@ def verdict(
     if adjusted_p >= alpha:
         return Verdict(False, f"adjusted p {adjusted_p:.3g} is not below {alpha:g}")
     if not difference.excludes_zero(direction):
-        return Verdict(
-            False, f"the interval [{difference.low:.4g}, {difference.high:.4g}] includes zero"
-        )
+        worse = difference.excludes_zero("minimize" if direction == "maximize" else "maximize")
+        where = "lies on the worse side of zero" if worse else "includes zero"
+        return Verdict(False, f"the interval [{difference.low:.4g}, {difference.high:.4g}] {where}")
     return Verdict(True, f"adjusted p {adjusted_p:.3g}, interval excludes zero")

@@ -96,14 +96,15 @@ async def run_candidate(
     timeout = timeout_s or scale.timeout  # on the scale's budget clock, as the budget
     limits = Limits(memory_gb=scale.memory_gb, cpus=scale.cpus, disk_gb=scale.disk_gb)
     scale_env = {"EXECUTOR_SCALE": scale_name}
-    train_env = {**scale_env, "EXECUTOR_BUDGET_CLOCK": scale.budget_clock}
     if scale.budget_clock == "cpu":
-        # As many compute threads as the scale has cores. Threads beyond what a busy machine
-        # gives the step add synchronisation work whose CPU cost depends on the load (tiny
-        # GPT, 2 threads: 612 ms of CPU per step idle, 472 beside a busy process; 1 thread:
-        # 459 and 451), so the budget would buy different training on a busy machine.
+        # As many compute threads as the scale has cores, in every step. Threads beyond what
+        # a busy machine gives the step add synchronisation work whose CPU cost depends on the
+        # load (tiny GPT, 2 threads: 612 ms of CPU per step idle, 472 beside a busy process;
+        # 1 thread: 459 and 451), and an evaluation on more threads than its cores slows the
+        # training of the run beside it (--slots), so the budget would buy less training.
         threads = str(max(1, int(scale.cpus)))
-        train_env |= {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+        scale_env |= {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+    train_env = {**scale_env, "EXECUTOR_BUDGET_CLOCK": scale.budget_clock}
     # A CPU clock: the harness kills training past `timeout` CPU-seconds, or at the wall cap.
     cpu_timeout = timeout if scale.budget_clock == "cpu" else None
     grace = BUDGET_GRACE_S * (scale.cpus if cpu_timeout is not None else 1)

@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import json
 from dataclasses import replace
+from typing import Literal
 
 from agent.executor import Progress, RunRequest, run_baseline, run_idea, run_unchanged
 from agent.results import RunResult
@@ -140,7 +141,9 @@ def load_table(store: Store, search_id: str) -> ConfirmationTable:
     archive = Archive(store)
     arms = []
     for idea in _arms(archive, search_id):
-        arm = Arm(idea.idea_id, idea.text, "control" if idea.role == ROLE else "idea", idea.reward)
+        kind: Literal["idea", "control"] = "control" if idea.role == ROLE else "idea"
+        null = is_null(idea.role, idea.payload)
+        arm = Arm(idea.idea_id, idea.text, kind, idea.reward, null)
         arms.append((arm, outcomes(store, store.idea_runs(idea.idea_id, "confirm"), metric)))
     d: Direction = "minimize" if direction == "minimize" else "maximize"
     return build_table(search_id, metric, d, config.alpha, base, arms)

@@ -54,6 +54,7 @@ class Arm:
     text: str
     kind: Literal["idea", "control"]
     screen_reward: float | None  # its mean screening reward (what chose it)
+    null: bool = False  # the null control: the unchanged baseline entered as an idea
 
 
 @dataclass(frozen=True)
@@ -230,6 +231,21 @@ def build_table(
             wins = False
             reason = f"no result on confirmation seed(s) {missing}: a win needs every one"
         rows.append(replace(row, p_holm=_round(adjusted[k]), wins=wins, reason=reason))
+    off = [
+        r
+        for (a, _), r in zip(arms, rows, strict=True)
+        if a.null and r.p_holm is not None and r.p_holm < alpha and _excludes_zero(r)
+    ]
+    if off:
+        # The unchanged baseline measured as different from itself: whatever made it differ
+        # (run-to-run noise the seeds do not capture, conditions that changed) applies to
+        # every arm, so no idea's difference on this table can be read as its own.
+        why = (
+            f"withheld: the null control differs from the baseline (difference "
+            f"[{off[0].diff_low:.4g}, {off[0].diff_high:.4g}]), so this table cannot tell an "
+            "idea's effect from the comparison's own error"
+        )
+        rows = [replace(r, wins=False, reason=why) if r.wins else r for r in rows]
     sign = 1.0 if direction == "maximize" else -1.0
     rows.sort(
         key=lambda r: (
@@ -239,6 +255,14 @@ def build_table(
         )
     )
     warnings = _warnings(rows, [(arm.text, o.metrics) for arm, o in arms], base.metrics)
+    warnings += [
+        f"the null control ({r.text!r}) differs from the baseline: difference {r.diff:+.4g} "
+        f"[{r.diff_low:.4g}, {r.diff_high:.4g}], adjusted p {r.p_holm:.3g}. The same code on "
+        "the same seeds should not; the runs vary more than the seeds show (on a CPU clock, "
+        "contention between concurrent runs), so every win is withheld. Confirm on more "
+        "seeds (--rerun-seeds), one run at a time (--slots 1)"
+        for r in off
+    ]
     return ConfirmationTable(
         search_id,
         metric,
@@ -249,6 +273,14 @@ def build_table(
         baseline_row(base),
         rows,
         warnings,
+    )
+
+
+def _excludes_zero(row: Row) -> bool:
+    return (
+        row.diff_low is not None
+        and row.diff_high is not None
+        and (row.diff_low > 0 or row.diff_high < 0)
     )
 
 

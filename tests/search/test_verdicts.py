@@ -104,3 +104,19 @@ def test_every_shipped_control_patch_applies_to_its_environment() -> None:
             assert plan, control.name  # it changes something
             seen += 1
     assert seen >= 1  # posttrain_grpo's reward that ignores correctness
+
+
+def test_a_null_control_that_differs_withholds_every_win() -> None:
+    """The unchanged baseline, measured as different from itself (here worse, so it does not
+    'win'), says the comparison's own error is larger than the statistics show."""
+    better = Outcomes({s: {k: 1.0 for k in BASE.values[s]} for s in SEEDS}, {})
+    worse = Outcomes({s: {k: 0.0 for k in BASE.values[s]} for s in SEEDS}, {})
+    null = Arm("null", "the unchanged baseline", "control", 0.5, null=True)
+    table = run_table(BASE, (arm("good"), better), (null, worse))
+    good, control = table.rows
+    assert not good.wins and good.reason.startswith("withheld: the null control differs")
+    assert not control.wins and "worse side of zero" in control.reason
+    assert any(w.startswith("the null control") for w in table.warnings)
+    # A null control that matches the baseline leaves the verdicts alone.
+    table = run_table(BASE, (arm("good"), better), (null, Outcomes(dict(BASE.values), {})))
+    assert table.rows[0].wins and not table.warnings
