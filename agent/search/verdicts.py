@@ -237,15 +237,12 @@ def build_table(
         if a.null and r.p_holm is not None and r.p_holm < alpha and _excludes_zero(r)
     ]
     if off:
-        # The unchanged baseline measured as different from itself: whatever made it differ
-        # (run-to-run noise the seeds do not capture, conditions that changed) applies to
-        # every arm, so no idea's difference on this table can be read as its own.
-        why = (
-            f"withheld: the null control differs from the baseline (difference "
-            f"[{off[0].diff_low:.4g}, {off[0].diff_high:.4g}]), so this table cannot tell an "
-            "idea's effect from the comparison's own error"
-        )
-        rows = [replace(r, wins=False, reason=why) if r.wins else r for r in rows]
+        # The unchanged baseline measured as different from itself: the comparison's own error
+        # (run-to-run noise the seeds do not capture, conditions that changed) is at least that
+        # large, for every arm. A win must then lie beyond it: the whole interval outside the
+        # band of +-(the null control's largest difference).
+        band = max(max(abs(r.diff_low or 0.0), abs(r.diff_high or 0.0)) for r in off)
+        rows = [_beyond(r, band, direction) if r.wins else r for r in rows]
     sign = 1.0 if direction == "maximize" else -1.0
     rows.sort(
         key=lambda r: (
@@ -259,8 +256,8 @@ def build_table(
         f"the null control ({r.text!r}) differs from the baseline: difference {r.diff:+.4g} "
         f"[{r.diff_low:.4g}, {r.diff_high:.4g}], adjusted p {r.p_holm:.3g}. The same code on "
         "the same seeds should not; the runs vary more than the seeds show (on a CPU clock, "
-        "contention between concurrent runs), so every win is withheld. Confirm on more "
-        "seeds (--rerun-seeds), one run at a time (--slots 1)"
+        "contention between concurrent runs), so a win must lie beyond that error. Confirm on "
+        "more seeds (--rerun-seeds), one run at a time (--slots 1)"
         for r in off
     ]
     return ConfirmationTable(
@@ -274,6 +271,19 @@ def build_table(
         rows,
         warnings,
     )
+
+
+def _beyond(row: Row, band: float, direction: Direction) -> Row:
+    """A winning row kept only if its whole interval lies beyond the null control's band."""
+    assert row.diff_low is not None and row.diff_high is not None
+    clear = row.diff_low > band if direction == "maximize" else row.diff_high < -band
+    if clear and row.kind == "idea":
+        return replace(row, reason=f"{row.reason}, and beyond the null control's +-{band:.4g}")
+    why = (
+        f"the null control differs from the baseline by up to {band:.4g}, and this interval "
+        f"[{row.diff_low:.4g}, {row.diff_high:.4g}] does not clear that"
+    )
+    return replace(row, wins=False, reason=why if row.kind == "idea" else f"withheld: {why}")
 
 
 def _excludes_zero(row: Row) -> bool:

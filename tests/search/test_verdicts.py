@@ -106,17 +106,31 @@ def test_every_shipped_control_patch_applies_to_its_environment() -> None:
     assert seen >= 1  # posttrain_grpo's reward that ignores correctness
 
 
-def test_a_null_control_that_differs_withholds_every_win() -> None:
+def flipped(values: dict[str, float], which: float, n: int) -> dict[str, float]:
+    """`values` with the first `n` items whose value is `which` flipped."""
+    out, left = dict(values), n
+    for k, v in values.items():
+        if v == which and left:
+            out[k], left = 1.0 - v, left - 1
+    return out
+
+
+def test_a_null_control_that_differs_sets_the_bar_a_win_must_clear() -> None:
     """The unchanged baseline, measured as different from itself (here worse, so it does not
-    'win'), says the comparison's own error is larger than the statistics show."""
+    'win'), shows the comparison's own error: a win must lie beyond it."""
     better = Outcomes({s: {k: 1.0 for k in BASE.values[s]} for s in SEEDS}, {})
-    worse = Outcomes({s: {k: 0.0 for k in BASE.values[s]} for s in SEEDS}, {})
+    slightly = Outcomes({s: flipped(BASE.values[s], 0.0, 30) for s in SEEDS}, {})
+    worse = Outcomes({s: flipped(BASE.values[s], 1.0, 60) for s in SEEDS}, {})
     null = Arm("null", "the unchanged baseline", "control", 0.5, null=True)
-    table = run_table(BASE, (arm("good"), better), (null, worse))
-    good, control = table.rows
-    assert not good.wins and good.reason.startswith("withheld: the null control differs")
-    assert not control.wins and "worse side of zero" in control.reason
+    table = run_table(BASE, (arm("good"), better), (arm("small"), slightly), (null, worse))
+    rows = {r.idea_id: r for r in table.rows}
+    assert rows["null"].p_holm is not None and rows["null"].p_holm < 0.05
+    assert not rows["null"].wins and "worse side of zero" in rows["null"].reason
+    band = max(abs(rows["null"].diff_low), abs(rows["null"].diff_high))  # type: ignore[arg-type]
+    assert rows["good"].wins and "beyond the null control" in rows["good"].reason
+    assert rows["small"].diff_low is not None and rows["small"].diff_low < band
+    assert not rows["small"].wins and "does not clear that" in rows["small"].reason
     assert any(w.startswith("the null control") for w in table.warnings)
     # A null control that matches the baseline leaves the verdicts alone.
-    table = run_table(BASE, (arm("good"), better), (null, Outcomes(dict(BASE.values), {})))
+    table = run_table(BASE, (arm("small"), slightly), (null, Outcomes(dict(BASE.values), {})))
     assert table.rows[0].wins and not table.warnings
