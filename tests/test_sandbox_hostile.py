@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import time
@@ -199,10 +200,11 @@ async def test_reading_an_api_key_finds_nothing(kind, tmp_path, monkeypatch) -> 
 
 
 async def test_the_home_is_scratch(kind, tmp_path) -> None:
-    res, _ = await run_step(kind, tmp_path, "echo $HOME; touch $HOME/x")
+    name = f"x-{secrets.token_hex(6)}"  # a file no earlier process on this host left there
+    res, _ = await run_step(kind, tmp_path, f"echo $HOME; touch $HOME/{name}")
     home = res.stdout_path.read_text().strip()
     assert res.status is RunStatus.SUCCEEDED
-    assert home != os.environ.get("HOME") and not Path(home, "x").exists()
+    assert home != os.environ.get("HOME") and not Path(home, name).exists()
 
 
 @pytest.mark.parametrize("unisolated", [False, True])
