@@ -166,6 +166,63 @@ class Control(_Strict):
     patch: str = Field(description="Edits (like an idea's patch file) that make the control arm.")
 
 
+class Ensemble(_Strict):
+    """How the harness combines the focus file of k ideas into one candidate."""
+
+    file: str = Field(description="The focus file each member changed, e.g. rewards.py.")
+    member: str = Field(
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*\{i\}[A-Za-z0-9_]*\.py$",
+        description="Where member i's version of `file` goes, e.g. reward_member_{i}.py.",
+    )
+    template: str = Field(
+        description="jinja2 template (in the environment folder) of the new `file`; it gets "
+        "`modules`, the members' module names in order."
+    )
+
+    def member_path(self, i: int) -> str:
+        return self.member.replace("{i}", str(i))
+
+    @property
+    def member_glob(self) -> str:
+        return self.member.replace("{i}", "*")
+
+
+class Focus(_Strict):
+    """A named narrowing of what ideas may change (`executor search --focus NAME`)."""
+
+    description: str = Field("", description="One line shown by `executor envs`.")
+    brief: str | None = Field(
+        None,
+        description="Markdown file (in the environment folder) appended to the task for the "
+        "ideator and the implementer: the interface the focus files must keep, the rules.",
+    )
+    editable: list[str] = Field(
+        min_length=1, description="Globs (in repo) ideas may change under this focus."
+    )
+    knobs: list[str] = Field(
+        default_factory=list, description="Names of the knobs that apply under this focus."
+    )
+    rank_by: str | None = Field(
+        None,
+        description="Metric ideas are ranked by in the ideator's feedback and the choice of "
+        "finalists (default: the reward); `executor search --rank-by` overrides it.",
+    )
+    feedback: list[str] = Field(
+        default_factory=list,
+        description="Metrics shown for each earlier idea in the ideator's ranked summaries.",
+    )
+    check: StepSpec | None = Field(
+        None,
+        description="Protected command run on each candidate after it compiles and before its "
+        "smoke test (cwd: the workspace, eval-only data hidden). Its last stdout line "
+        '`EXECUTOR_CHECK {"rejected": [...], "flags": [...]}` rejects the candidate '
+        "(exit non-zero) or passes it with flags.",
+    )
+    ensemble: Ensemble | None = Field(
+        None, description="How `executor search --ensembles` combines ideas under this focus."
+    )
+
+
 class Manifest(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$", description="Environment name.")
     description: str = Field("", description="One line shown by `executor envs`.")
@@ -202,6 +259,11 @@ class Manifest(_Strict):
         "broken.",
     )
 
+    focus: dict[str, Focus] = Field(
+        default_factory=dict,
+        description="Named focuses (`--focus NAME`): narrower editable files, knobs and checks.",
+    )
+
     @field_validator("scales")
     @classmethod
     def _has_tiny(cls, v: dict[str, Scale]) -> dict[str, Scale]:
@@ -213,9 +275,47 @@ class Manifest(_Strict):
 class Environment:
     """A loaded environment: the manifest plus the paths it resolves to."""
 
-    def __init__(self, root: Path, manifest: Manifest) -> None:
+    def __init__(
+        self,
+        root: Path,
+        manifest: Manifest,
+        focus_name: str | None = None,
+        *,
+        whole: Manifest | None = None,
+    ) -> None:
         self.root = root
         self.manifest = manifest
+        self.focus_name = focus_name  # set by `focused`: the manifest is then narrowed
+        self.whole = whole or manifest  # the manifest before any focus narrowed it
+
+    @property
+    def focus(self) -> Focus | None:
+        return None if self.focus_name is None else self.manifest.focus[self.focus_name]
+
+    def focused(self, name: str | None, *, ensembles: bool = False) -> Environment:
+        """This environment narrowed to focus `name` (None or "": unchanged): only its files
+        are editable, only its knobs apply, and its brief follows the task. `ensembles`: the
+        harness's ensemble members may be written too."""
+        if not name:
+            return self
+        if name not in self.whole.focus:
+            known = ", ".join(self.whole.focus) or "none"
+            raise ManifestError(
+                f"environment {self.name!r} has no focus {name!r}; its focuses: {known}"
+            )
+        spec = self.whole.focus[name]
+        editable = list(spec.editable)
+        if ensembles and spec.ensemble is not None:
+            editable.append(spec.ensemble.member_glob)
+        narrowed = self.whole.model_copy(
+            update={
+                "editable": editable,
+                "knobs": [k for k in self.whole.knobs if k.name in spec.knobs],
+            }
+        )
+        env = Environment(self.root, narrowed, name, whole=self.whole)
+        env.__dict__["repo_hash"] = self.repo_hash  # the same repo: no need to hash it again
+        return env
 
     @property
     def name(self) -> str:
@@ -227,7 +327,12 @@ class Environment:
 
     @property
     def task_text(self) -> str:
-        return (self.root / self.manifest.task).read_text()
+        text = (self.root / self.manifest.task).read_text()
+        focus = self.focus
+        if focus is not None and focus.brief:
+            brief = (self.root / focus.brief).read_text()
+            text = f"{text.rstrip()}\n\n# Focus: {self.focus_name}\n\n{brief.strip()}\n"
+        return text
 
     def scale(self, name: str) -> Scale:
         try:
@@ -371,6 +476,9 @@ def _check_paths(env: Environment, file: Path) -> None:
                 f"{file}: field `controls.{i}.name`: {control.name!r} is taken (names are "
                 "unique, and `null` is the built-in unchanged baseline)"
             )
+    for name, focus in m.focus.items():
+        if problem := _focus_problem(env, focus):
+            raise ManifestError(f"{file}: field `focus.{name}.{problem}")
     for i, knob in enumerate(m.knobs):
         if not env.is_editable(knob.file):
             raise ManifestError(f"{file}: field `knobs.{i}.file`: {knob.file!r} is not editable")
@@ -379,6 +487,29 @@ def _check_paths(env: Environment, file: Path) -> None:
         unknown = set(knob.scales or ()) - set(m.scales)
         if unknown:
             raise ManifestError(f"{file}: field `knobs.{i}.scales`: no scale {sorted(unknown)}")
+
+
+def _focus_problem(env: Environment, focus: Focus) -> str | None:
+    """What is wrong with a focus, as "field`: why", or None."""
+    m = env.manifest
+    for key, rel in (
+        ("brief", focus.brief),
+        ("ensemble.template", focus.ensemble and focus.ensemble.template),
+    ):
+        if rel and not (env.root / rel).is_file():
+            return f"{key}`: file {rel!r} does not exist"
+    files = env.repo_files()
+    editable = [f for f in files if any(fnmatch.fnmatchcase(f, g) for g in focus.editable)]
+    if not editable:
+        return f"editable`: no file in {m.repo!r} matches {focus.editable}"
+    if outside := [f for f in editable if not env.is_editable(f)]:
+        return f"editable`: {outside[0]!r} is not editable in the environment itself"
+    names = {k.name for k in m.knobs}
+    if unknown := sorted(set(focus.knobs) - names):
+        return f"knobs`: no knob {unknown[0]!r}"
+    if focus.ensemble is not None and focus.ensemble.file not in editable:
+        return f"ensemble.file`: {focus.ensemble.file!r} is not one of the focus's files"
+    return None
 
 
 def knob_regex(knob: Knob) -> re.Pattern[str]:

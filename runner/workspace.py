@@ -140,6 +140,13 @@ class BaselineRepo:
             _write_atomic(path, secrets.token_hex(32), mode=0o600, replace=False)
         return path.read_text().strip()
 
+    def file_at(self, commit: str, rel: str) -> str | None:
+        """The text of `rel` at `commit` (a candidate's), None when it has no such file."""
+        try:
+            return str(self.repo.git.show(f"{commit}:{rel}", strip_newline_in_stdout=False))
+        except git.GitCommandError:
+            return None
+
     def new_workspace(self, dest: Path, commit: str | None = None) -> Workspace:
         """A fresh detached worktree of the baseline (or of `commit`) at `dest`."""
         dest = dest.resolve()  # git resolves relative paths against the baseline repo

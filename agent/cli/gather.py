@@ -70,6 +70,10 @@ def envs_table(found: list[Any]) -> dict[str, Any]:
                     }
                     for name, s in item.manifest.scales.items()
                 },
+                "focuses": {
+                    name: {"description": f.description, "editable": f.editable}
+                    for name, f in item.manifest.focus.items()
+                },
             }
         )
     return {"environments": envs}

@@ -139,7 +139,13 @@ def print_envs(console: Console, data: dict[str, Any]) -> None:
             f"{n} ({s['gpus']} GPU, {s['timeout']:g}{unit.get(s.get('budget_clock'), 's')})"
             for n, s in e["scales"].items()
         )
-        t.add_row(e["name"], scales, e["metric"], f"{e['description']}\n[dim]{e['path']}[/]")
+        focuses = "".join(
+            f"\nfocus {n}: {f['description']} ({', '.join(f['editable'])})"
+            for n, f in e.get("focuses", {}).items()
+        )
+        t.add_row(
+            e["name"], scales, e["metric"], f"{e['description']}{focuses}\n[dim]{e['path']}[/]"
+        )
     console.print(t)
 
 

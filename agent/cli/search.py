@@ -29,8 +29,13 @@ def search_cmd(
 ) -> None:
     """Search: epochs of ideas screened against ENV, every result archived, the best confirmed."""
     from agent.search.loop import run_search
+    from environments import ManifestError
 
     environment = run.preflight(optimizes=True)
+    try:  # an unknown focus fails before anything runs (the search applies it, resumes too)
+        environment = environment.focused(config.focus)
+    except ManifestError as e:
+        raise UsageError(str(e)) from None
     run.check_backend(environment, run.gpus)
     cache = run.run_path / "llm_cache"
     ideator = _ideator(config.ideator, environment, run.scale, llm, cache)

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import contextvars
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent.implementer.config import ImplementerConfig
@@ -52,6 +52,7 @@ class Implementation:
     commit: str | None = None
     diff: str = ""
     error: str | None = None
+    flags: list[str] = field(default_factory=list)  # the focus check's, when it validated
 
 
 @dataclass
@@ -154,6 +155,7 @@ async def _sample(
     scratch = job.run_dir / "artifacts" / cand_id / "validation"
     expected = job.baseline.protected_hashes
     results: list[AttemptResult] = []
+    flags: list[str] = []  # what the focus's check flagged on the attempt that validated
     status: str = "error"
     error: str | None = "interrupted"
     try:
@@ -163,16 +165,23 @@ async def _sample(
             text = await respond(messages, sample)
             messages = [*messages, Message("assistant", text)]
             job.progress(f"{where}: applying and validating (compile, smoke)")
-            failure, applied = await _apply_and_validate(ws, env, text, expected, job, scratch)
+            flags = []
+            failure, applied = await _apply_and_validate(
+                ws, env, text, expected, job, scratch, flags
+            )
             phase, message = (failure.phase, failure.message) if failure else (None, None)
             store.add_attempt(cand_id, n, text, phase, message)
             results.append(AttemptResult(n, phase, message))
             if failure is None:
                 commit = ws.commit(_commit_message(job.idea, job.idea_id, cand_id), cand_id)
                 diff = ws.diff()
-                store.finish_candidate(cand_id, "validated", commit_sha=commit, diff=diff)
+                store.finish_candidate(
+                    cand_id, "validated", commit_sha=commit, diff=diff, flags=flags
+                )
                 status = "validated"
-                return Implementation(cand_id, sample, status, results, ws, commit, diff)
+                return Implementation(
+                    cand_id, sample, status, results, ws, commit, diff, flags=flags
+                )
             messages = [*messages, Message("user", _revision_prompt(failure, applied, ws))]
         status, error = "rejected", results[-1].error
         diff = ws.diff()
@@ -197,7 +206,13 @@ async def _sample(
 
 
 async def _apply_and_validate(
-    ws: Workspace, env: Environment, text: str, expected: dict[str, str], job: _Job, scratch: Path
+    ws: Workspace,
+    env: Environment,
+    text: str,
+    expected: dict[str, str],
+    job: _Job,
+    scratch: Path,
+    flags: list[str],
 ) -> tuple[ValidationFailure | None, bool]:
     """(failure or None, whether the edits are now in the workspace)."""
     try:
@@ -207,7 +222,7 @@ async def _apply_and_validate(
         return ValidationFailure("parse", str(e)), False
     except EditApplyError as e:
         return ValidationFailure("apply", "\n\n".join(e.failures) or str(e)), False
-    failure = await validate(ws, env, expected, job.make_sandbox, scratch)
+    failure = await validate(ws, env, expected, job.make_sandbox, scratch, flags)
     if failure is not None and failure.phase == "protected":
         ws.reset()  # never keep tampered state; the next prompt says the files are original
         return failure, False

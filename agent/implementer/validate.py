@@ -1,7 +1,9 @@
-"""Checks a candidate must pass before it may run: protected files, compilation, smoke."""
+"""Checks a candidate must pass before it may run: protected files, compilation, the focus's
+check (e.g. reward functions on probe completions), smoke."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,10 +13,13 @@ from environments import Environment
 from runner.workspace import Workspace, protected_changes
 from sandbox import RunLayout, RunStatus, Sandbox, Step
 
+# The focus check's report: the last stdout line starting with this, then JSON.
+CHECK_MARKER = "EXECUTOR_CHECK "
+
 
 @dataclass(frozen=True)
 class ValidationFailure:
-    phase: str  # "protected" | "compile" | "smoke"
+    phase: str  # "protected" | "compile" | "check" | "smoke"
     message: str
 
 
@@ -50,12 +55,9 @@ def check_compiles(ws: Workspace, changed: list[str]) -> ValidationFailure | Non
     return None
 
 
-async def check_smoke(
-    ws: Workspace, env: Environment, make_sandbox: Callable[[], Sandbox], scratch: Path
-) -> ValidationFailure | None:
-    smoke = env.manifest.smoke
+def _layout(ws: Workspace, env: Environment, scratch: Path) -> RunLayout:
     shutil.rmtree(scratch, ignore_errors=True)
-    layout = RunLayout(
+    return RunLayout(
         workspace=ws.path,
         env_dir=env.root,
         output_dir=scratch / "output",
@@ -63,8 +65,71 @@ async def check_smoke(
         log_dir=scratch / "logs",
         eval_only=tuple(env.eval_only_paths()),
     )
+
+
+async def check_focus(
+    ws: Workspace,
+    env: Environment,
+    make_sandbox: Callable[[], Sandbox],
+    scratch: Path,
+    flags: list[str],
+) -> ValidationFailure | None:
+    """Run the focus's protected check (environments/manifest.py `Focus.check`): a rejection
+    fails validation with its reasons; flags are appended to `flags` and kept."""
+    focus = env.focus
+    if focus is None or focus.check is None:
+        return None
+    check = focus.check
     sandbox = make_sandbox()
-    async with sandbox.session(layout):
+    async with sandbox.session(_layout(ws, env, scratch / "check")):
+        res = await sandbox.exec(Step("check", check.command, check.timeout))
+    report = _check_report(res.stdout_path)
+    if report is None:
+        tail = res.stderr_tail() or "(no output on stderr)"
+        why = res.reason or "it wrote no report"
+        return ValidationFailure(
+            "check", f"the focus check `{check.command}` failed: {why}\n{tail}"
+        )
+    rejected, found = report
+    if res.status is RunStatus.SUCCEEDED and not rejected:
+        flags.extend(found)
+        return None
+    reasons = rejected or [res.reason or "the check failed without a reason"]
+    listed = "\n".join(f"- {r}" for r in reasons)
+    return ValidationFailure("check", f"the focus check rejected the change:\n{listed}")
+
+
+def _check_report(stdout: Path) -> tuple[list[str], list[str]] | None:
+    """(rejected, flags) from the check's last report line; None when there is none or it is
+    malformed (which rejects: only the protected checker writes a well-formed one)."""
+    try:
+        lines = stdout.read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    line = next((x for x in reversed(lines) if x.startswith(CHECK_MARKER)), None)
+    if line is None:
+        return None
+    try:
+        body = json.loads(line[len(CHECK_MARKER) :])
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    out = []
+    for key in ("rejected", "flags"):
+        items = body.get(key, [])
+        if not isinstance(items, list) or not all(isinstance(x, str) for x in items):
+            return None
+        out.append([x[:500] for x in items[:50]])
+    return out[0], out[1]
+
+
+async def check_smoke(
+    ws: Workspace, env: Environment, make_sandbox: Callable[[], Sandbox], scratch: Path
+) -> ValidationFailure | None:
+    smoke = env.manifest.smoke
+    sandbox = make_sandbox()
+    async with sandbox.session(_layout(ws, env, scratch)):
         res = await sandbox.exec(Step("smoke", smoke.command, smoke.timeout))
     if res.status is RunStatus.SUCCEEDED:
         return None
@@ -80,13 +145,23 @@ async def validate(
     expected_hashes: dict[str, str],
     make_sandbox: Callable[[], Sandbox],
     scratch: Path,
+    flags: list[str] | None = None,
 ) -> ValidationFailure | None:
-    """The first failing check, or None when the candidate may run."""
+    """The first failing check, or None when the candidate may run. The focus check's flags
+    (kept, not failing) are appended to `flags`."""
     changed = ws.changed_files()
     if failure := check_protected(ws, env, expected_hashes, changed):
         return failure
     if failure := check_compiles(ws, changed):
         return failure
+    found: list[str] = []
+    if failure := await check_focus(ws, env, make_sandbox, scratch, found):
+        return failure
+    if flags is not None:
+        flags.extend(found)
+    # The check ran candidate code with the workspace writable: look again before smoke.
+    if failure := check_protected(ws, env, expected_hashes, ws.changed_files()):
+        return ValidationFailure(failure.phase, "the check step wrote files: " + failure.message)
     if failure := await check_smoke(ws, env, make_sandbox, scratch):
         return failure
     # Smoke ran candidate code with the workspace writable, and the commit takes whatever is

@@ -11,7 +11,7 @@ ideas, candidates and runs, so a killed search resumes from exactly what was wri
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from agent.store import SearchIdea, Store
@@ -44,6 +44,7 @@ class ArchivedIdea:
     reason: str | None
     reward: float | None
     payload: dict[str, Any]
+    metrics: dict[str, float] = field(default_factory=dict)  # means over screening runs
 
 
 class Archive:

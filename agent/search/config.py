@@ -51,6 +51,24 @@ class SearchConfig:
         "environment's own (e.g. a reward that ignores correctness). None may win.",
     )
     alpha: float = setting(0.05, "Significance level of the Holm-adjusted tests.")
+    focus: str = setting(
+        "",
+        "A focus of the environment (env.toml [focus.NAME], e.g. rewards): ideas may change "
+        "only its files, only its knobs apply, and its check runs on every candidate.",
+        show_default=False,
+    )
+    rank_by: str = setting(
+        "",
+        "Metric that ranks ideas in the ideator's feedback and picks finalists and ensemble "
+        "members (default: the focus's rank_by, else the reward).",
+        show_default=False,
+    )
+    ensembles: str = setting(
+        "",
+        "Ensemble sizes, e.g. 2,3,5: after the epochs, the top-k ideas are combined into one "
+        "candidate each (the focus must declare [focus.NAME.ensemble]) and screened like ideas.",
+        show_default=False,
+    )
     seed: int = setting(0, "Seeds the ideator's sampling.")
     mode: SearchMode = setting(
         "epochs", "epochs (the published method, with barriers) or async (none)."
@@ -66,6 +84,9 @@ class SearchConfig:
                 f"--screen-seeds {self.screen_seeds} is above --baseline-seeds "
                 f"{self.baseline_seeds}: every seed an idea runs needs the baseline's match"
             )
+        self.ensemble_sizes()  # a malformed list fails before anything runs
+        if self.ensembles and not self.focus:
+            raise ValueError("--ensembles needs --focus: a focus says how ideas combine")
         if not 0 < self.alpha < 1:
             raise ValueError(f"--alpha must lie between 0 and 1, not {self.alpha}")
         for name in ("budget_usd", "budget_gpu_hours"):
@@ -73,3 +94,17 @@ class SearchConfig:
             if value is not None and value <= 0:
                 flag = "--" + name.replace("_", "-")
                 raise ValueError(f"{flag} must be above 0 (leave it out for no limit)")
+
+    def ensemble_sizes(self) -> list[int]:
+        """--ensembles as sorted distinct sizes; ValueError (one line) when malformed."""
+        if not self.ensembles.strip():
+            return []
+        try:
+            sizes = sorted({int(x) for x in self.ensembles.split(",") if x.strip()})
+        except ValueError:
+            raise ValueError(
+                f"--ensembles takes sizes like 2,3,5, not {self.ensembles!r}"
+            ) from None
+        if not sizes or sizes[0] < 2:
+            raise ValueError(f"--ensembles sizes must be 2 or more, not {self.ensembles!r}")
+        return sizes

@@ -21,8 +21,11 @@ from agent.results import RunResult
 from agent.search.archive import CONFIRM_SEED, Archive, ArchivedIdea
 from agent.search.config import SearchConfig
 from agent.search.controls import ROLE, is_null
+from agent.search.ensembles import is_combination
+from agent.search.ranking import rank_metric, ranked
 from agent.search.verdicts import Arm, ConfirmationTable, Direction, build_table, outcomes
 from agent.store import Store, StoreError
+from environments import Environment
 from runner.backends import Backend
 
 FINALISTS = "finalists"
@@ -33,18 +36,23 @@ def confirmation_seeds(config: SearchConfig) -> list[int]:
     return [CONFIRM_SEED + k for k in range(config.rerun_seeds)]
 
 
-def choose_finalists(archive: Archive, search_id: str, config: SearchConfig) -> list[str]:
-    """The top `rerun_top` ideas by mean screening reward, fixed in the store the first time
+def choose_finalists(
+    archive: Archive, search_id: str, config: SearchConfig, env: Environment | None = None
+) -> list[str]:
+    """The top `rerun_top` ideas (ensembles included) by mean screening reward, or by the rank
+    metric (agent/search/ranking.py) given the environment; fixed in the store the first time
     (a resume confirms the same ones, whatever ran since)."""
     store = archive.store
     stored = store.search_table(search_id, FINALISTS)
     if stored is not None:
         return list(json.loads(stored["body"]))
-    scored = [
-        i for i in archive.ideas(search_id) if i.status == "succeeded" and i.reward is not None
-    ]
-    # sorted() is stable: among equal rewards the earlier idea goes first.
-    top = sorted(scored, key=lambda i: i.reward or 0.0, reverse=True)[: config.rerun_top]
+    ideas = archive.ideas(search_id)
+    if env is not None:
+        top = ranked(ideas, rank_metric(config, env), env)[: config.rerun_top]
+    else:
+        scored = [i for i in ideas if i.status == "succeeded" and i.reward is not None]
+        # sorted() is stable: among equal rewards the earlier idea goes first.
+        top = sorted(scored, key=lambda i: i.reward or 0.0, reverse=True)[: config.rerun_top]
     ids = [i.idea_id for i in top]
     body = json.dumps(ids)
     store.save_search_table(search_id, FINALISTS, body, _sha(body))
@@ -75,7 +83,7 @@ async def run_confirmation(
     """Run what confirmation still lacks, then compute, store and return the table (None when
     there is nothing to confirm)."""
     store = archive.store
-    choose_finalists(archive, search_id, config)
+    choose_finalists(archive, search_id, config, req.env)
     arms = _arms(archive, search_id)
     if not arms:
         return None
@@ -115,6 +123,8 @@ async def _run_arm(
     control: the unchanged baseline)."""
     if is_null(idea.role, idea.payload):
         return await run_unchanged(idea.idea_id, req, store, backend)
+    if is_combination(idea) and req.env.focus_name:
+        req = replace(req, env=req.env.focused(req.env.focus_name, ensembles=True))
     diff = idea.payload.get("edits") or store.validated_diff(idea.idea_id)
     if not diff:
         return None  # it never validated: nothing to confirm, and the table says so

@@ -24,7 +24,9 @@ from agent.knobs import knobs_for, propose
 from agent.llm import PROVIDERS, LLMClient
 from agent.llm.types import Message
 from agent.search.archive import ArchivedIdea
+from agent.search.feedback import ranked_summary
 from agent.search.ideas_parse import parse_ideas
+from agent.search.ranking import label, ranked
 from agent.templating import Prompts
 from environments import Environment
 from plugins import Registry
@@ -48,6 +50,9 @@ class IdeationContext:
     history: list[ArchivedIdea]  # every earlier idea of this search, in order
     baseline_reward: float | None
     seed: int = 0
+    rank_by: str | None = None  # the metric ideas are ranked by (None: the reward)
+    feedback: list[str] = field(default_factory=list)  # metrics shown per earlier idea
+    baseline_metrics: dict[str, float] = field(default_factory=dict)  # screening means
 
 
 class Ideator(Protocol):
@@ -106,17 +111,16 @@ class LLMIdeator:
         if role == "fresh":
             values.update(metric=manifest.metric.name, direction=manifest.metric.direction)
         elif role == "exploit":
-            best = sorted(
-                (i for i in ctx.history if i.reward is not None and i.status == "succeeded"),
-                key=lambda i: i.reward or 0.0,
-                reverse=True,
-            )[: self.top_k]
-            values["best"] = "\n".join(f"- reward {i.reward:.4g}: {i.text}" for i in best)
+            best = ranked(ctx.history, ctx.rank_by, ctx.env)[: self.top_k]
+            values["best"] = "\n".join(_describe(i, ctx.rank_by) for i in best)
+            values["ranked"] = ranked_summary(ctx)
+            values["rank"] = label(ctx.rank_by)
         else:
             rng = random.Random(f"{ctx.seed}-{ctx.epoch}-{len(avoid)}")
             pool = [i for i in ctx.history if i.status != "duplicate"]
             sample = rng.sample(pool, min(self.sample_k, len(pool)))
-            values["sample"] = "\n".join(_describe(i) for i in sample) or "(none yet)"
+            values["sample"] = "\n".join(_describe(i, ctx.rank_by) for i in sample) or "(none yet)"
+            values["ranked"] = ranked_summary(ctx)
         prompt = PROMPTS.render(f"ideate_{role}", **values)
         self.prompts.append(prompt)
         answer = await self.client.complete(
@@ -128,9 +132,10 @@ class LLMIdeator:
         return parse_ideas(answer.text)
 
 
-def _describe(idea: ArchivedIdea) -> str:
+def _describe(idea: ArchivedIdea, rank_by: str | None = None) -> str:
     if idea.status == "succeeded" and idea.reward is not None:
-        return f"- reward {idea.reward:.4g}: {idea.text}"
+        also = f", {rank_by} {idea.metrics[rank_by]:.4g}" if rank_by in idea.metrics else ""
+        return f"- reward {idea.reward:.4g}{also}: {idea.text}"
     return f"- FAILED ({idea.status}: {failure_summary(idea.reason or idea.status)}): {idea.text}"
 
 

@@ -26,13 +26,18 @@ from agent.search.config import SearchConfig
 from agent.search.confirm import run_confirmation
 from agent.search.controls import ROLE as CONTROL_ROLE
 from agent.search.controls import is_null, record_controls
+from agent.search.ensembles import ROLE as ENSEMBLE_ROLE
+from agent.search.ensembles import is_combination, record_round
+from agent.search.feedback import baseline_metrics
 from agent.search.ideas_parse import IdeaParseError
 from agent.search.ideators import IdeationContext, Ideator
+from agent.search.ranking import rank_metric
 from agent.search.stats import interval
 from agent.search.verdicts import ConfirmationTable
 from agent.store import Store
+from environments import Environment
 from runner.backends import Backend
-from runner.workspace import remove_stale_workspaces
+from runner.workspace import BaselineRepo, remove_stale_workspaces
 
 
 def spend(store: Store) -> dict[str, float]:
@@ -103,6 +108,11 @@ async def run_search(
         metric = {"name": env.manifest.metric.name, "direction": env.manifest.metric.direction}
         search_id = archive.start(env.name, env.repo_hash, req.scale, asdict(config), metric)
 
+    # The focus narrows what ideas may edit (and what the implementer is shown as editable);
+    # the stored setting wins on resume, like every other.
+    env = env.focused(config.focus)
+    req = replace(req, env=env)
+
     # The search's own baseline: same scale and --timeout as its ideas, so they compare.
     baseline = archive.baseline_rewards(search_id)
     if len(baseline) < config.baseline_seeds:
@@ -115,19 +125,25 @@ async def run_search(
     backend = req.make_backend()
     seeds = list(range(config.screen_seeds))
     runner = _Runner(archive, req, store, backend, implementer, progress, seeds)
+    runner.combination_req = replace(req, env=env.focused(config.focus, ensembles=True))
+    base_metrics = baseline_metrics(store, archive, search_id)
     try:
         stopped: str | None = None
         if config.controls:
             record_controls(archive, search_id, env, req.scale)
             stopped = await _run_controls(archive, search_id, runner, config)
         if config.mode == "async" and not stopped:
-            stopped = await _run_async(archive, search_id, runner, config, ideator, base_mean)
+            stopped = await _run_async(
+                archive, search_id, runner, config, ideator, (base_mean, base_metrics)
+            )
         for epoch in range(config.epochs if config.mode == "epochs" and not stopped else 0):
             if stopped := over_budget(config, store):
                 break
             if epoch not in archive.epochs_generated(search_id):
                 history = archive.ideas(search_id)
-                ctx = IdeationContext(env, req.scale, epoch, history, base_mean, config.seed)
+                ctx = ideation_context(
+                    config, env, req.scale, epoch, history, base_mean, base_metrics
+                )
                 progress(f"epoch {epoch}: asking {ideator.name} for ideas")
                 try:
                     proposed = await ideator.propose(ctx, config.ideas_per_epoch)
@@ -148,6 +164,8 @@ async def run_search(
             if stopped := await _run_epoch(archive, search_id, epoch, runner, config):
                 break
             archive.finish_epoch(search_id, epoch)
+        if not stopped and config.ensemble_sizes():
+            stopped = await _run_ensembles(archive, search_id, runner, config)
         table = await run_confirmation(archive, search_id, config, req, backend, progress)
     finally:
         backend.close()
@@ -179,6 +197,8 @@ class _Runner:
     progress: Progress
     seeds: list[int]  # screening seeds: the first of the baseline's
     rewards: list[float | None] = field(default_factory=list)
+    # Ensembles and the random-subset control: their member modules may be written too.
+    combination_req: RunRequest | None = None
 
     async def run(self, idea: ArchivedIdea, label: str) -> None:
         """Screen `idea` on every screening seed (stopping at a failure); its status is the
@@ -214,6 +234,8 @@ class _Runner:
     async def _run_seed(self, idea: ArchivedIdea, req: RunRequest) -> RunResult:
         if is_null(idea.role, idea.payload):
             return await run_unchanged(idea.idea_id, req, self.store, self.backend)
+        if is_combination(idea) and self.combination_req is not None:
+            req = replace(req, env=self.combination_req.env)
         edits = idea.payload.get("edits")
         if req.seed != self.seeds[0]:
             # Later seeds replay the validated commit of the first as a patch.
@@ -229,10 +251,35 @@ class _Runner:
         )
 
 
+def ideation_context(
+    config: SearchConfig,
+    env: Environment,
+    scale: str,
+    epoch: int,
+    history: list[ArchivedIdea],
+    base_mean: float | None,
+    base_metrics: dict[str, float],
+) -> IdeationContext:
+    """What the ideator sees: ideas only (never ensembles or controls), ranked by the search's
+    rank metric, with the focus's feedback metrics."""
+    focus = env.focus
+    return IdeationContext(
+        env,
+        scale,
+        epoch,
+        [i for i in history if i.role != ENSEMBLE_ROLE],
+        base_mean,
+        config.seed,
+        rank_metric(config, env),
+        list(focus.feedback) if focus is not None else [],
+        base_metrics,
+    )
+
+
 def _role(proposed: str) -> str:
-    """An ideator's role for its idea; `control` is the harness's alone (a plugin ideator
-    cannot enter an idea as a control arm)."""
-    return "fresh" if proposed == CONTROL_ROLE else proposed
+    """An ideator's role for its idea; `control` and `ensemble` are the harness's alone (a
+    plugin ideator cannot enter an idea as a control arm, or widen what it may edit)."""
+    return "fresh" if proposed in (CONTROL_ROLE, ENSEMBLE_ROLE) else proposed
 
 
 def _mark_if_duplicate(archive: Archive, index: DuplicateIndex, idea: ArchivedIdea) -> bool:
@@ -264,10 +311,31 @@ async def _run_controls(
     return None
 
 
-async def _run_epoch(
-    archive: Archive, search_id: str, epoch: int, runner: _Runner, config: SearchConfig
+async def _run_ensembles(
+    archive: Archive, search_id: str, runner: _Runner, config: SearchConfig
 ) -> str | None:
-    """Run every idea of `epoch` that has no final result yet, duplicates excepted.
+    """Combine the top ideas (and, with controls, a random subset) once, then screen them."""
+    env = runner.req.env
+    runner.progress(f"ensembles: sizes {config.ensembles}")
+    record_round(
+        archive, search_id, config, env, BaselineRepo(runner.req.run_dir, env), runner.progress
+    )
+    if stopped := await _run_epoch(archive, search_id, config.epochs, runner, config, False):
+        return stopped
+    archive.finish_epoch(search_id, config.epochs)
+    return await _run_controls(archive, search_id, runner, config) if config.controls else None
+
+
+async def _run_epoch(
+    archive: Archive,
+    search_id: str,
+    epoch: int,
+    runner: _Runner,
+    config: SearchConfig,
+    dedup: bool = True,
+) -> str | None:
+    """Run every idea of `epoch` that has no final result yet, duplicates excepted (an
+    ensemble's text repeats its members': `dedup` False).
 
     Returns why the search must stop (a budget), or None."""
     index = DuplicateIndex(embed=local_embedder())
@@ -276,7 +344,8 @@ async def _run_epoch(
         if idea.status == "duplicate":
             continue
         if idea.epoch == epoch and idea.status == "proposed":
-            if not _mark_if_duplicate(archive, index, idea):
+            skip = dedup and idea.role != ENSEMBLE_ROLE
+            if not skip or not _mark_if_duplicate(archive, index, idea):
                 pending.append(idea)
         else:
             index.add(idea.idea_id, idea.text)
@@ -301,14 +370,14 @@ async def _run_async(
     runner: _Runner,
     config: SearchConfig,
     ideator: Ideator,
-    base_mean: float | None,
+    base: tuple[float | None, dict[str, float]],
 ) -> str | None:
     """No epoch barrier: whenever a slot frees, the next idea is generated from the archive as
     it stands then, and run. `epoch` labels every `ideas_per_epoch` ideas, for reports."""
     req, total = runner.req, config.epochs * config.ideas_per_epoch
     index = DuplicateIndex(embed=local_embedder())
     for idea in archive.ideas(search_id):
-        if idea.status not in ("duplicate", "proposed"):
+        if idea.status not in ("duplicate", "proposed") and idea.role != ENSEMBLE_ROLE:
             index.add(idea.idea_id, idea.text)
     lock = asyncio.Lock()  # one ideator call at a time, each seeing all earlier results
     stop: list[str] = []
@@ -319,7 +388,7 @@ async def _run_async(
                 if stop or (reason := over_budget(config, runner.store)):
                     stop.append(stop[0] if stop else str(reason))
                     return None
-                history = archive.ideas(search_id)
+                history = [i for i in archive.ideas(search_id) if i.role != ENSEMBLE_ROLE]
                 waiting = [i for i in history if i.status == "proposed"]  # a resume's first
                 if waiting:
                     idea = waiting[0]
@@ -327,9 +396,7 @@ async def _run_async(
                     if len(history) >= total:
                         return None
                     epoch = len(history) // config.ideas_per_epoch
-                    ctx = IdeationContext(
-                        req.env, req.scale, epoch, history, base_mean, config.seed
-                    )
+                    ctx = ideation_context(config, req.env, req.scale, epoch, history, *base)
                     proposed = (await ideator.propose(ctx, 1))[:1]
                     if not proposed:
                         return None

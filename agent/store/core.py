@@ -55,14 +55,23 @@ class CoreTables(StoreBase):
         commit_sha: str | None = None,
         diff: str | None = None,
         error: str | None = None,
+        flags: list[str] | None = None,
     ) -> None:
         if status not in TERMINAL_CANDIDATE:
             raise ValueError(f"not a terminal candidate status: {status}")
         with self.tx() as db:
             db.execute(
-                "UPDATE candidates SET status=?, commit_sha=?, diff=?, error=?, updated_at=?"
-                " WHERE id=?",
-                (status, commit_sha, diff, error, time.time(), cand_id),
+                "UPDATE candidates SET status=?, commit_sha=?, diff=?, error=?, flags=?,"
+                " updated_at=? WHERE id=?",
+                (
+                    status,
+                    commit_sha,
+                    diff,
+                    error,
+                    json.dumps(flags) if flags else None,
+                    time.time(),
+                    cand_id,
+                ),
             )
 
     def start_run(
@@ -264,6 +273,15 @@ class CoreTables(StoreBase):
             idea_id,
         )
         return diffs[0] if diffs and diffs[0] else None
+
+    def validated_commit(self, idea_id: str) -> str | None:
+        """The commit of the idea's first validated candidate, None when there is none."""
+        shas = self._column(
+            "SELECT commit_sha FROM candidates WHERE idea_id=? AND status='validated' "
+            "ORDER BY created_at LIMIT 1",
+            idea_id,
+        )
+        return shas[0] if shas and shas[0] else None
 
     def first_candidate(self, idea_id: str) -> dict[str, Any] | None:
         return self._one(

@@ -1,0 +1,116 @@
+"""What the ideator is told about earlier rounds: each round's ideas ranked by the search's
+rank metric, with the focus's feedback metrics (e.g. F1, accuracy, precision, format rate and
+the share of zero-advantage groups in a reward search), and a note where a score rose by
+abstaining. Only screening runs reach it: confirmation is never shown to the ideator.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agent.search.archive import Archive, ArchivedIdea
+from agent.search.ranking import label, rank_value
+from agent.store import Store
+from agent.templating import Prompts
+
+if TYPE_CHECKING:  # ideators.py imports this module
+    from agent.search.ideators import IdeationContext
+
+PROMPTS = Prompts(Path(__file__).with_name("prompts"))
+
+
+def mean_metrics(runs: list[dict[str, Any]]) -> dict[str, float]:
+    """Each numeric metric's mean over the succeeded runs that report it."""
+    sums: dict[str, list[float]] = {}
+    for run in runs:
+        if run["status"] != "succeeded" or not run["metrics"]:
+            continue
+        metrics = run["metrics"]
+        if isinstance(metrics, str):
+            metrics = json.loads(metrics)
+        for name, value in metrics.items():
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if number and math.isfinite(value):
+                sums.setdefault(name, []).append(float(value))
+    return {k: sum(v) / len(v) for k, v in sums.items()}
+
+
+def baseline_metrics(store: Store, archive: Archive, search_id: str) -> dict[str, float]:
+    """The search's baseline's metrics, averaged over its screening runs."""
+    search = archive.get(search_id)
+    cand = store.candidate(search["baseline_candidate"]) if search else None
+    if cand is None:
+        return {}
+    return mean_metrics(store.idea_runs(cand["idea_id"], "screen"))
+
+
+def abstention_note(metrics: dict[str, float], base: dict[str, float]) -> str | None:
+    """Why a rise in F1 (or precision) came from answering less, not from answering better:
+    the answered share fell while accuracy did not rise. None when that is not the case."""
+    needed = ("format_rate", "accuracy")
+    if any(k not in metrics or k not in base for k in needed):
+        return None
+    rose = [k for k in ("f1", "precision") if k in metrics and k in base and metrics[k] > base[k]]
+    if not rose or metrics["format_rate"] >= base["format_rate"]:
+        return None
+    if metrics["accuracy"] > base["accuracy"]:
+        return None
+    return (
+        f"{rose[0]} rose by abstention: format rate {base['format_rate']:.3g} -> "
+        f"{metrics['format_rate']:.3g}, accuracy {base['accuracy']:.3g} -> "
+        f"{metrics['accuracy']:.3g}"
+    )
+
+
+def ranked_summary(ctx: IdeationContext) -> str:
+    """Earlier rounds, each ranked best first by the rank metric, as a block that follows a
+    prompt's list of ideas; "" before any result."""
+    rounds: dict[int, list[ArchivedIdea]] = {}
+    for idea in ctx.history:
+        if idea.epoch >= 0:
+            rounds.setdefault(idea.epoch, []).append(idea)
+    if not any(i.status == "succeeded" for ideas in rounds.values() for i in ideas):
+        return ""
+    columns = [c for c in [ctx.rank_by, *ctx.feedback] if c] or []
+    blocks = []
+    for epoch in sorted(rounds):
+        ideas = rounds[epoch]
+        scored = sorted(
+            (i for i in ideas if rank_value(i, ctx.rank_by, ctx.env) is not None),
+            key=lambda i: rank_value(i, ctx.rank_by, ctx.env) or 0.0,
+            reverse=True,
+        )
+        failed = [i for i in ideas if i.status not in ("succeeded", "duplicate", "proposed")]
+        lines = []
+        for n, idea in enumerate(scored, 1):
+            shown = [f"reward {idea.reward:.4g}"] if idea.reward is not None else []
+            shown += [
+                f"{c} {idea.metrics[c]:.4g}" for c in dict.fromkeys(columns) if c in idea.metrics
+            ]
+            note = abstention_note(idea.metrics, ctx.baseline_metrics)
+            lines.append(
+                f"{n}. {', '.join(shown)}{f' (WARNING: {note})' if note else ''}: "
+                f"{_first_line(idea.text)}"
+            )
+        lines += [f"- failed ({i.status}): {_first_line(i.text)}" for i in failed]
+        blocks.append(f"## Round {epoch + 1}\n\n" + "\n".join(lines))
+    base = ", ".join(
+        f"{c} {ctx.baseline_metrics[c]:.4g}"
+        for c in dict.fromkeys(columns)
+        if c in ctx.baseline_metrics
+    )
+    text = PROMPTS.render(
+        "ideate_ranked",
+        rank=label(ctx.rank_by),
+        rounds="\n\n".join(blocks),
+        baseline=base or "unknown",
+    )
+    return "\n\n" + text.rstrip("\n")  # follows the prompt's list of ideas
+
+
+def _first_line(text: str, limit: int = 300) -> str:
+    lines = [x.strip() for x in text.strip().splitlines() if x.strip()]
+    return (lines[0] if lines else "")[:limit]

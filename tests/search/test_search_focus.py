@@ -1,0 +1,162 @@
+"""`executor search --focus NAME --ensembles K --controls` on the toy environment's focus:
+edits outside the focus and candidates its check rejects never run, flags are kept, the top-k
+ideas are combined into an ensemble candidate, a random subset runs as a control, and a
+search killed during the ensemble round resumes to the same table."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import (
+    assert_store_consistent,
+    clean_environ,
+    executor_argv,
+    rows_while_running,
+    sigkill_when,
+    slowed_toy,
+    store_rows,
+)
+from tests.search.focus_toy import add_focus, replay_file, scale_edit
+
+pytestmark = pytest.mark.slow
+
+TRAIN_EDIT = "train.py\n<<<<<<< SEARCH\nSTEPS = 100\n=======\nSTEPS = 400\n>>>>>>> REPLACE\n"
+IDEAS = [
+    ("Multiply the learning rate by 4", scale_edit("4.0")),
+    ("Double it, marked for rejection", scale_edit("2.0", "REJECT_ME")),
+    ("Multiply it by 8, marked for a flag", scale_edit("8.0", "FLAG_ME")),
+    ("Double the learning rate", scale_edit("2.0")),
+    ("Train four times longer (outside the focus)", TRAIN_EDIT),
+    ("Halve the learning rate", scale_edit("0.5")),
+]
+SEARCH = {
+    "epochs": 2,
+    "ideas_per_epoch": 3,
+    "baseline_seeds": 1,
+    "rerun_top": 2,
+    "rerun_seeds": 2,
+    "focus": "schedule",
+    "ensembles": "2",
+}
+
+
+def search_cmd(env: Path, runs: Path, replay: Path, *extra: str) -> list[str]:
+    return executor_argv(
+        "search", env, runs, "--controls", *extra, ideator=f"replay:{replay}", **SEARCH, slots=2
+    )
+
+
+def ideas(runs: Path) -> dict[str, dict[str, object]]:
+    db = sqlite3.connect(runs / "executor.db")
+    db.row_factory = sqlite3.Row
+    rows = db.execute(
+        "SELECT i.text, s.idea_id, s.epoch, s.role, s.status, s.reason, s.payload "
+        "FROM search_ideas s JOIN ideas i ON i.id = s.idea_id ORDER BY s.epoch, s.position"
+    ).fetchall()
+    db.close()
+    return {r["text"]: dict(r) for r in rows}
+
+
+def test_a_focused_search_with_ensembles_and_controls(cli, toy_env, tmp_path) -> None:
+    env = add_focus(toy_env)
+    runs = tmp_path / "runs"
+    replay = replay_file(tmp_path / "ideas.jsonl", IDEAS)
+    res = subprocess.run(
+        search_cmd(env, runs, replay), capture_output=True, text=True, timeout=600,
+        env=clean_environ(),
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    found = ideas(runs)
+    runs_of = {}
+    cands = {c["id"]: c for c in store_rows(runs, "candidates")}
+    for r in store_rows(runs, "runs"):
+        runs_of.setdefault(cands[r["candidate_id"]]["idea_id"], []).append(r)
+
+    # Outside the focus, or rejected by its check: never run, with the reason.
+    outside = found["Train four times longer (outside the focus)"]
+    assert outside["status"] == "rejected" and outside["idea_id"] not in runs_of
+    rejected = found["Double it, marked for rejection"]
+    assert rejected["status"] == "rejected" and "REJECT_ME" in str(rejected["reason"])
+    assert rejected["idea_id"] not in runs_of
+    attempts = [
+        a for a in store_rows(runs, "attempts")
+        if cands[a["candidate_id"]]["idea_id"] == rejected["idea_id"]
+    ]  # fmt: skip
+    assert [a["phase"] for a in attempts] == ["check"]
+    # Flagged, yet run; the flag is kept with its candidate.
+    flagged = found["Multiply it by 8, marked for a flag"]
+    assert flagged["status"] == "succeeded"
+    flags = [
+        json.loads(c["flags"]) for c in cands.values()
+        if c["idea_id"] == flagged["idea_id"] and c["flags"]
+    ]  # fmt: skip
+    assert flags and flags[0] == ["schedule.py says FLAG_ME"]
+
+    # The ensemble of the top 2 by val_mse: x4 and x8 (the toy underfits at x2 and below).
+    (ensemble,) = [i for i in found.values() if i["role"] == "ensemble"]
+    payload = json.loads(str(ensemble["payload"]))
+    top2 = {flagged["idea_id"], found["Multiply the learning rate by 4"]["idea_id"]}
+    assert set(payload["members"]) == top2
+    assert ensemble["epoch"] == 2 and ensemble["status"] == "succeeded"
+    assert "+++ b/schedule_member_1.py" in payload["edits"]
+    assert "+++ b/schedule_member_2.py" in payload["edits"]
+    # The random subset control: 2 of the scored ideas, run like any arm.
+    (subset,) = [i for i in found.values() if "random_subset" in str(i["payload"])]
+    assert subset["role"] == "control" and subset["status"] == "succeeded"
+    assert len(json.loads(str(subset["payload"]))["members"]) == 2
+
+    table = json.loads(cli("stats", runs, "--json").stdout)
+    arms = {r["text"]: r for r in table["rows"]}
+    assert ensemble["text"] in arms and subset["text"] in arms
+    assert all(len(r["seeds"]) == 2 for r in table["rows"] if r["kind"] == "control")
+    assert cli("stats", runs, "--verify").rc == 0
+    assert_store_consistent(runs)
+
+
+def confirmation(runs: Path) -> list[dict[str, object]]:
+    db = sqlite3.connect(runs / "executor.db")
+    (body,) = db.execute("SELECT body FROM search_tables WHERE name='confirmation'").fetchone()
+    db.close()
+    table = json.loads(body)
+    strip = ("idea_id", "text")  # ids differ between searches, and texts carry them
+    return [{k: v for k, v in r.items() if k not in strip} for r in table["rows"]] + [
+        table["baseline"]
+    ]
+
+
+def test_sigkill_during_the_ensemble_round_then_resume_gives_the_same_table(
+    toy_env, tmp_path
+) -> None:
+    env = slowed_toy(add_focus(toy_env), 0.5)
+    replay = replay_file(tmp_path / "ideas.jsonl", IDEAS)
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    ref = subprocess.run(
+        search_cmd(env, whole, replay), capture_output=True, text=True, timeout=600,
+        env=clean_environ(),
+    )  # fmt: skip
+    assert ref.returncode == 0, ref.stderr
+
+    def ensembling() -> bool:
+        rows = rows_while_running(killed, "SELECT status FROM search_ideas WHERE role='ensemble'")
+        return any(s == "running" for (s,) in rows)
+
+    sigkill_when(
+        search_cmd(env, killed, replay),
+        ensembling,
+        within=300,
+        every=0.05,
+        late=lambda: "never reached the ensemble round",
+    )
+    res = subprocess.run(
+        search_cmd(env, killed, replay, "--resume"), capture_output=True, text=True,
+        timeout=600, env=clean_environ(),
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert confirmation(killed) == confirmation(whole)
+    assert [i["role"] for i in ideas(killed).values()].count("ensemble") == 1
+    assert_store_consistent(killed)
