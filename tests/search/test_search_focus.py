@@ -160,3 +160,63 @@ def test_sigkill_during_the_ensemble_round_then_resume_gives_the_same_table(
     assert confirmation(killed) == confirmation(whole)
     assert [i["role"] for i in ideas(killed).values()].count("ensemble") == 1
     assert_store_consistent(killed)
+
+
+X3 = "Triple the learning rate multiplier"
+X6 = "Multiply the learning rate by six"
+X5 = "Multiply the learning rate by five"
+X7 = "Multiply the learning rate by seven"
+LLM_EDITS = {X3: "3.0", X6: "6.0", X5: "5.0", X7: "7.0"}
+
+
+def test_an_llm_focused_search_shows_the_focus_and_ranked_rounds(
+    llm_server, toy_env, tmp_path, monkeypatch
+) -> None:
+    import asyncio
+
+    from agent.executor import RunRequest
+    from agent.llm import make_client
+    from agent.search.config import SearchConfig
+    from agent.search.ideators import LLMIdeator
+    from agent.search.loop import run_search
+    from agent.store import Store
+    from environments import load_environment
+
+    def answer(request: dict[str, object]) -> str:
+        text = json.dumps(request)
+        if "research scientist proposing" in text:  # ideation
+            pair = (X5, X7) if "Earlier rounds" in text else (X3, X6)
+            return "\n".join(f"<idea>{i}</idea>" for i in pair)
+        for idea, value in LLM_EDITS.items():
+            if idea in text:
+                return "Here it is.\n\n" + scale_edit(value)
+        return "I cannot."
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-local-test")
+    llm_server.default = answer
+    client = make_client("openai:gpt-4.1", base_url=llm_server.openai_base_url)
+    ideator = LLMIdeator(client)
+    env = load_environment(add_focus(toy_env))
+    run_dir = tmp_path / "runs"
+    store = Store(run_dir)
+    config = SearchConfig(
+        epochs=2, ideas_per_epoch=2, baseline_seeds=1, rerun_top=0, focus="schedule",
+        ideator="openai:gpt-4.1",
+    )  # fmt: skip
+    try:
+        asyncio.run(
+            run_search(
+                config, RunRequest(env, "tiny", run_dir=run_dir), store, ideator, implementer=client
+            )
+        )
+    finally:
+        store.close()
+    fresh, later = ideator.prompts[0], ideator.prompts[-1]
+    assert "# Focus: schedule" in fresh and "lr_scale" in fresh
+    assert "Earlier rounds, ranked by val_mse" in later and "## Round 1" in later
+    assert X3 in later.split("Earlier rounds")[1] and "val_mse " in later
+    # The implementer was shown the focus's file alone as editable.
+    implement = [json.dumps(r.json) for r in llm_server.requests if X3 in json.dumps(r.json)]
+    implement = [t for t in implement if "research scientist proposing" not in t]
+    assert implement and "### schedule.py" in implement[0]
+    assert "### train.py" not in implement[0]
