@@ -120,17 +120,34 @@ class Settings:
     contamination: Contamination | None = None
     size: int = 500  # generated held-out problems (tiny); the fixed sets have their own size
     limit: int | None = None  # evaluate only the first `limit` problems (None: all)
+    # Tokens that end a completion besides the tokenizer's eos (those in its vocabulary): an
+    # instruct policy ends its turn with one of several
+    stop_tokens: tuple[str, ...] = ()
 
 
 # tiny: measured (task.md); gsm8k: a reasoned guess until Qwen runs measure it (task.md).
 TINY_CONTAMINATION = Contamination(("rename", "reorder", "notation"), 0.20, twin_max_gap=0.03)
 GSM8K_CONTAMINATION = Contamination(("rename", "reorder"), max_gap=0.10)
+# Llama 3 instruct models end a turn with <|eot_id|>, a tool call with <|eom_id|>, a document
+# with <|end_of_text|>; the tokenizer's eos names only the first.
+LLAMA3_STOPS = ("<|eot_id|>", "<|eom_id|>", "<|end_of_text|>")
 SCALES = {
     "tiny": Settings("tiny", "base_tiny", "tiny", 48, 4, 1.0, 512, TINY_CONTAMINATION),
     "gpu": Settings(
         "gsm8k", "Qwen/Qwen2.5-Math-1.5B", "math", 1024, 4, 1.0, 256, GSM8K_CONTAMINATION
     ),
     "paper": Settings("math500", "Qwen/Qwen2.5-Math-1.5B", "math", 1024, 4, 1.0, 256),
+    "llama3b": Settings(
+        problems="gsm8k",
+        tokenizer="meta-llama/Llama-3.2-3B-Instruct",
+        prompt="llama3_chat",
+        max_new_tokens=1024,
+        k=4,
+        temperature=1.0,
+        batch_size=256,
+        contamination=GSM8K_CONTAMINATION,
+        stop_tokens=LLAMA3_STOPS,
+    ),
 }
 
 
@@ -329,6 +346,15 @@ def stage_checkpoint(policy_dir: Path, config: dict, into: Path) -> Path:
     return into
 
 
+def stop_token_ids(tok: Any, s: Settings) -> list[int]:
+    """The ids a completion ends at: the evaluator's tokenizer's eos, then those of the
+    scale's `stop_tokens` that its vocabulary has (a missing one is not an error: one list
+    serves a model family whose tokenizers differ)."""
+    vocab = tok.get_vocab()
+    ids = [tok.eos_token_id, *(vocab[t] for t in s.stop_tokens if t in vocab)]
+    return list(dict.fromkeys(i for i in ids if i is not None))
+
+
 def decoding_config(tok: Any, s: Settings, temperature: float) -> Any:
     """The evaluator's decoding settings, every one set here: greedy (or plain sampling at
     `temperature`), no penalties, no forced or suppressed tokens, whatever the checkpoint says."""
@@ -351,7 +377,7 @@ def decoding_config(tok: Any, s: Settings, temperature: float) -> Any:
         max_new_tokens=s.max_new_tokens,
         min_new_tokens=0,
         pad_token_id=tok.pad_token_id,
-        eos_token_id=tok.eos_token_id,
+        eos_token_id=stop_token_ids(tok, s),
         bos_token_id=tok.bos_token_id,
     )
 
@@ -402,7 +428,7 @@ def generate(
     """[{text, tokens}] for each prompt, `n` samples per prompt in a row (greedy when
     temperature is 0): with vLLM when the policy was loaded into it, else with transformers."""
     if isinstance(policy, VLLMPolicy):
-        return policy.generate(prompts, s, temperature, n)
+        return policy.generate(prompts, s, temperature, n, stop_token_ids(tok, s))
     return _generate_hf(policy, tok, [p for p in prompts for _ in range(n)], s, temperature)
 
 
@@ -414,6 +440,7 @@ def _generate_hf(
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     out: list[dict] = [{}] * len(prompts)
     config = decoding_config(tok, s, temperature)
+    stops = set(stop_token_ids(tok, s))
     # generate() fills every unset field from model.generation_config: make that ours too.
     model.generation_config = config
     for start in range(0, len(order), s.batch_size):
@@ -421,7 +448,8 @@ def _generate_hf(
         enc = tok([prompts[i] for i in idx], return_tensors="pt", padding=True).to(model.device)
         ids = model.generate(**enc, generation_config=config)[:, enc["input_ids"].shape[1] :].cpu()
         for row, i in zip(ids.tolist(), idx, strict=True):
-            n = row.index(tok.eos_token_id) + 1 if tok.eos_token_id in row else len(row)
+            # up to and including the first stop token (the rest is padding)
+            n = next((j + 1 for j, t in enumerate(row) if t in stops), len(row))
             out[i] = {"text": tok.decode(row[:n], skip_special_tokens=True), "tokens": n}
     return out
 
@@ -443,7 +471,9 @@ class VLLMPolicy:
             generation_config="vllm",
         )
 
-    def generate(self, prompts: list[str], s: Settings, temperature: float, n: int) -> list[dict]:
+    def generate(
+        self, prompts: list[str], s: Settings, temperature: float, n: int, stop_ids: list[int]
+    ) -> list[dict]:
         from vllm import SamplingParams
 
         params = SamplingParams(
@@ -457,6 +487,9 @@ class VLLMPolicy:
             repetition_penalty=1.0,
             presence_penalty=0.0,
             frequency_penalty=0.0,
+            # besides the tokenizer's eos; kept in token_ids, left out of the text
+            stop_token_ids=stop_ids,
+            skip_special_tokens=True,
         )
         outs = self.llm.generate(prompts, params, use_tqdm=False)
         return [{"text": c.text, "tokens": len(c.token_ids)} for o in outs for c in o.outputs]

@@ -14,6 +14,9 @@ def test_completion_mask_ends_at_the_first_eos(repo: SimpleNamespace) -> None:
     ids = torch.tensor([[5, 6, 2, 0, 2], [5, 5, 5, 5, 5], [2, 7, 7, 7, 7]])
     mask = repo.rollout.completion_mask(ids, eos)
     assert mask.tolist() == [[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0]]
+    # several stop tokens (an instruct policy's end of turn): the first of any
+    stops = repo.rollout.completion_mask(torch.tensor([[5, 9, 2, 0], [5, 5, 5, 9]]), [2, 9])
+    assert stops.tolist() == [[1, 1, 0, 0], [1, 1, 1, 1]]
 
 
 def test_padding_helpers(repo: SimpleNamespace) -> None:
@@ -54,8 +57,10 @@ def test_vllm_sampling_params_match_hf_decoding(repo: SimpleNamespace) -> None:
         "top_k": -1,
         "max_tokens": 64,
         "skip_special_tokens": True,
+        "stop_token_ids": [],
     }
     assert repo.rollout.sampling_params(dict, 0.0, 1.0, 8)["top_k"] == 1
+    assert repo.rollout.sampling_params(dict, 0.0, 1.0, 8, [7, 3])["stop_token_ids"] == [7, 3]
 
 
 def test_weights_for_vllm_use_plain_checkpoint_names(repo: SimpleNamespace, base: tuple) -> None:

@@ -80,7 +80,7 @@ def test_model_names_resolve_to_the_environment_then_the_hub(
     assert repo.policy.resolve(str(tmp_path)) == str(tmp_path)
 
 
-@pytest.mark.parametrize("scale", ["tiny", "gpu", "paper"])
+@pytest.mark.parametrize("scale", ["tiny", "gpu", "paper", "llama3b"])
 def test_training_and_evaluator_agree_on_each_scale(
     repo: SimpleNamespace, evaluator, scale: str
 ) -> None:

@@ -45,6 +45,16 @@ class GRPOConfig:
     rollout_backend: str = "auto"  # auto (vllm if installed and on GPU, else hf) | hf | vllm
     vllm_gpu_memory: float = 0.35  # share of GPU memory vLLM may take when colocated
     gradient_checkpointing: bool = False
+    # LoRA (peft): train low-rank adapters on the frozen base weights; the saved policy and
+    # the vLLM engine get the adapters merged into the base weights.
+    lora_rank: int = 0  # adapter rank r (0: full fine-tuning, no adapters)
+    lora_alpha: float = 32.0  # adapter output scale is lora_alpha / lora_rank
+    # 0: the sampler (eval mode, no dropout) and the update score the same policy, so the
+    # PPO ratio starts at 1
+    lora_dropout: float = 0.0
+    # comma-separated names of the modules that get adapters: the attention and MLP
+    # projections of Llama, Qwen and Mistral models
+    lora_targets: str = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
     eval_every: int = 10  # steps between live evaluations on the dev problems (0: never)
     log_every: int = 1
     threads: int = 0  # CPU threads for torch (0: torch's default)
@@ -66,6 +76,18 @@ SCALES: dict[str, dict[str, Any]] = {
         prompts_per_step=128, group_size=8, temperature=1.0, max_new_tokens=1024, lr=1e-5,
         weight_decay=0.0, micro_batch_size=8, rollout_batch_size=1024, dtype="bfloat16",
         gradient_checkpointing=True, eval_every=5, dev_problems=256, save_reserve_s=300.0,
+    ),
+    # One H100: Llama-3.2-3B-Instruct with LoRA on GSM8K, 500 steps (a published reward-search
+    # setting). lr 2e-5: LoRA wants about 10x the full-fine-tuning rate (full-weight GRPO runs
+    # at 1e-6..1e-5), and with alpha/r = 2 the adapters' updates stay small for 500 steps;
+    # a short warm-up keeps the first steps, on zero-initialised adapters, from overshooting.
+    # 16 prompts x 8 = 128 completions a step keeps 500 steps to about 2 h (env.toml).
+    "llama3b": dict(
+        model="meta-llama/Llama-3.2-3B-Instruct", dataset="gsm8k", prompt="llama3_chat",
+        steps=500, prompts_per_step=16, group_size=8, temperature=1.0, max_new_tokens=512,
+        lr=2e-5, warmup_steps=10, weight_decay=0.0, lora_rank=16, lora_alpha=32.0,
+        lora_dropout=0.0, micro_batch_size=16, rollout_batch_size=512, dtype="bfloat16",
+        gradient_checkpointing=True, eval_every=50, dev_problems=128, save_reserve_s=240.0,
     ),
 }  # fmt: skip
 

@@ -14,7 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from policy import plain_weights
 from torch import Tensor
+
+# End-of-turn tokens of Llama 3 instruct models: a chat policy ends its answer with any of
+# them, and its tokenizer's eos names only one. Tokenizers without them stop on eos alone.
+END_OF_TURN = ("<|eot_id|>", "<|eom_id|>", "<|end_of_text|>")
 
 
 @dataclass
@@ -35,9 +40,18 @@ class Rollout:
         return self.completion_mask.sum(1)
 
 
-def completion_mask(completion_ids: Tensor, eos_id: int) -> Tensor:
-    """1 up to and including the first eos of each row; all ones when a row never ends."""
-    is_eos = completion_ids == eos_id
+def stop_token_ids(tok: Any) -> list[int]:
+    """The ids a completion ends at: the tokenizer's eos, then END_OF_TURN's in its vocab."""
+    vocab = tok.get_vocab()
+    ids = [tok.eos_token_id, *(vocab[t] for t in END_OF_TURN if t in vocab)]
+    return list(dict.fromkeys(ids))
+
+
+def completion_mask(completion_ids: Tensor, eos_id: int | list[int]) -> Tensor:
+    """1 up to and including the first eos (any of `eos_id`, when a list) of each row; all
+    ones when a row never ends."""
+    stops = torch.tensor(eos_id if isinstance(eos_id, list) else [eos_id])
+    is_eos = torch.isin(completion_ids, stops)
     after_eos = (is_eos.cumsum(1) - is_eos.long()) > 0  # strictly after the first eos
     return (~after_eos).long()
 
@@ -71,6 +85,7 @@ class HFSampler:
     def __init__(self, model: Any, tokenizer: Any, max_new_tokens: int, batch_size: int):
         self.model, self.tok = model, tokenizer
         self.max_new_tokens, self.batch_size = max_new_tokens, batch_size
+        self.stop_ids = stop_token_ids(tokenizer)
 
     def sync_weights(self, model: Any) -> None:
         """Nothing to copy: generation runs on the training model itself."""
@@ -98,7 +113,7 @@ class HFSampler:
                 for o in outs
             ]
         )
-        mask = completion_mask(completion_ids, self.tok.eos_token_id)
+        mask = completion_mask(completion_ids, self.stop_ids)
         completion_ids = completion_ids.masked_fill(mask == 0, self.tok.pad_token_id)
         texts = self.tok.batch_decode(completion_ids, skip_special_tokens=True)
         return Rollout(prompt_ids, prompt_mask, completion_ids, mask, texts)
@@ -124,12 +139,13 @@ class HFSampler:
         mask = mask.repeat_interleave(group, 0)
         position = mask.sum(1, keepdim=True)
         done = torch.zeros(mask.shape[0], dtype=torch.bool, device=device)
+        stops = torch.tensor(self.stop_ids, device=device)
         tokens = []
         for _ in range(self.max_new_tokens):
             nxt = next_token(logits.float(), temperature, top_p)
             nxt = nxt.masked_fill(done, self.tok.pad_token_id)
             tokens.append(nxt)
-            done |= nxt == self.tok.eos_token_id
+            done |= torch.isin(nxt, stops)
             if done.all():
                 break
             mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
@@ -204,10 +220,10 @@ def _engine_model(llm: Any) -> Any:
 
 
 def named_weights(model: Any) -> Iterator[tuple[str, Tensor]]:
-    """(name, tensor) pairs in the checkpoint naming vLLM's `load_weights` expects."""
-    for name, tensor in model.state_dict().items():
-        # A gradient-checkpointed or compiled model prefixes names; vLLM knows the plain ones.
-        yield name.removeprefix("_orig_mod.").removeprefix("module."), tensor.detach()
+    """(name, tensor) pairs in the checkpoint naming vLLM's `load_weights` expects: a
+    compiled or peft-wrapped model's prefixes stripped, LoRA adapters merged into the base
+    weights (vLLM's engine holds the plain base architecture)."""
+    return plain_weights(model)
 
 
 class VLLMSampler:
@@ -219,6 +235,7 @@ class VLLMSampler:
         from vllm import LLM
 
         self.tok, self.max_new_tokens = tokenizer, max_new_tokens
+        self.stop_ids = stop_token_ids(tokenizer)
         self.llm = LLM(
             model=model_name,
             dtype=dtype,
@@ -234,7 +251,9 @@ class VLLMSampler:
     def generate(self, prompts: list[str], temperature: float, top_p: float = 1.0) -> Rollout:
         from vllm import SamplingParams
 
-        params = sampling_params(SamplingParams, temperature, top_p, self.max_new_tokens)
+        params = sampling_params(
+            SamplingParams, temperature, top_p, self.max_new_tokens, self.stop_ids
+        )
         rows = [self.tok.encode(p, add_special_tokens=True) for p in prompts]
         outs = self.llm.generate([{"prompt_token_ids": r} for r in rows], params, use_tqdm=False)
         completions = [list(o.outputs[0].token_ids) for o in outs]
@@ -242,7 +261,7 @@ class VLLMSampler:
         completion_ids = right_pad(completions, self.tok.pad_token_id)
         mask = torch.zeros_like(completion_ids)
         for i, c in enumerate(completions):
-            mask[i, : len(c)] = 1  # vLLM stops at (and keeps) the eos
+            mask[i, : len(c)] = 1  # vLLM stops at (and keeps) the eos or stop token
         texts = self.tok.batch_decode(completion_ids, skip_special_tokens=True)
         return Rollout(prompt_ids, prompt_mask, completion_ids, mask, texts)
 
@@ -253,12 +272,16 @@ def load_weights(llm: Any, weights: Iterable[tuple[str, Tensor]]) -> None:
         llm.reset_prefix_cache()  # cached prefixes hold the old weights' keys and values
 
 
-def sampling_params(cls: Any, temperature: float, top_p: float, max_tokens: int) -> Any:
-    """vLLM SamplingParams matching HFSampler's decoding (no top-k, eos kept)."""
+def sampling_params(
+    cls: Any, temperature: float, top_p: float, max_tokens: int, stop_ids: list[int] | None = None
+) -> Any:
+    """vLLM SamplingParams matching HFSampler's decoding (no top-k, ends at any of the
+    `stop_ids`, which it keeps)."""
     return cls(
         temperature=temperature,
         top_p=top_p,
         top_k=-1 if temperature > 0 else 1,
         max_tokens=max_tokens,
         skip_special_tokens=True,
+        stop_token_ids=list(stop_ids or []),
     )

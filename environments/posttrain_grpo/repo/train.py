@@ -18,7 +18,6 @@ the children it waited for, as the harness measures them (the tiny scale's).
 from __future__ import annotations
 
 import argparse
-import copy
 import dataclasses
 import json
 import math
@@ -32,7 +31,7 @@ import torch
 from config import GRPOConfig, config_for
 from data import batches, load_problems, prompt_template, render_prompt, split_dev
 from grpo import group_advantages, policy_loss, token_logprobs
-from policy import load_policy, resolve, save_policy
+from policy import load_policy, reference_policy, resolve, save_policy
 from rewards import reward_functions, score
 from rollout import HFSampler, Rollout, VLLMSampler, vllm_available
 from torch import Tensor
@@ -63,7 +62,9 @@ def make_sampler(cfg: GRPOConfig, model: Any, tok: Any, seed: int) -> HFSampler 
             raise SystemExit("--rollout_backend=vllm needs vLLM and a GPU: pip install vllm")
         sampler = VLLMSampler(
             resolve(cfg.model), tok, cfg.max_new_tokens, cfg.dtype, cfg.vllm_gpu_memory, seed,
-            max_model_len=model.config.max_position_embeddings,
+            # room for the prompt and the completion: a long-context model's full window
+            # (128k for Llama 3.2) would have vLLM reserve a KV cache that size
+            max_model_len=min(model.config.max_position_embeddings, cfg.max_new_tokens + 2048),
         )  # fmt: skip
         sampler.sync_weights(model)
         return sampler
@@ -204,10 +205,11 @@ def main() -> None:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
-    model, tok = load_policy(cfg.model, cfg.dtype, device, cfg.gradient_checkpointing)
-    ref = None
-    if cfg.kl_coef > 0:
-        ref = copy.deepcopy(model).eval().requires_grad_(False)
+    model, tok = load_policy(
+        cfg.model, cfg.dtype, device, cfg.gradient_checkpointing,
+        cfg.lora_rank, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_targets,
+    )  # fmt: skip
+    ref = reference_policy(model) if cfg.kl_coef > 0 else None
     train_set, dev_set = split_dev(load_problems(cfg.dataset), cfg.dev_problems)
     template = prompt_template(cfg.prompt)
     sampler = make_sampler(cfg, model, tok, args.seed)
