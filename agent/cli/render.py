@@ -170,6 +170,8 @@ def _print_candidate(console: Console, c: dict[str, Any], full: bool) -> None:
     for a in c["attempts"]:
         msg = "ok" if a["error"] is None else f"{a['phase']}: {a['error'].splitlines()[0]}"
         console.print(f"  attempt {a['n']}: {msg}", highlight=False)
+    for flag in c.get("check_flags", []):
+        console.print(f"  [yellow]check flag:[/] {flag}", highlight=False)
     llm = c["llm"]
     if llm["calls"]:
         cost = "-" if llm["cost_usd"] is None else f"${llm['cost_usd']:.4f}"

@@ -96,6 +96,8 @@ def test_a_focused_search_with_ensembles_and_controls(cli, toy_env, tmp_path) ->
         if c["idea_id"] == flagged["idea_id"] and c["flags"]
     ]  # fmt: skip
     assert flags and flags[0] == ["schedule.py says FLAG_ME"]
+    shown = cli("show", flagged["idea_id"], "--run-dir", runs)
+    assert "check flag: schedule.py says FLAG_ME" in shown.stdout
 
     # The ensemble of the top 2 by val_mse: x4 and x8 (the toy underfits at x2 and below).
     (ensemble,) = [i for i in found.values() if i["role"] == "ensemble"]
