@@ -18,7 +18,7 @@ from tests.posttrain_grpo.conftest import ENV
 
 def test_manifest_protects_the_evaluator_and_held_out_data() -> None:
     env = resolve_environment("posttrain_grpo")
-    assert set(env.manifest.scales) == {"tiny", "gpu", "paper"}
+    assert set(env.manifest.scales) == {"tiny", "gpu", "paper", "llama3b"}
     protected = {str(p) for p in env.protected_files()}
     for f in (
         "evaluate.py",
