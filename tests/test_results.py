@@ -77,6 +77,7 @@ TABLE_KEYS = [
     "bootstrap_seed",
     "baseline",
     "rows",
+    "pairs",
     "warnings",
 ]
 ROW_KEYS = [
@@ -100,7 +101,33 @@ ROW_KEYS = [
     "wins",
     "reason",
 ]
-IDEA_KEYS = ["idea_id", "text", "epoch", "role", "status", "reason", "reward", "payload"]
+PAIR_KEYS = [
+    "a",
+    "b",
+    "seeds",
+    "items",
+    "diff",
+    "diff_low",
+    "diff_high",
+    "test",
+    "a_only",
+    "b_only",
+    "p",
+    "p_holm",
+    "verdict",
+    "reason",
+]
+IDEA_KEYS = [
+    "idea_id",
+    "text",
+    "epoch",
+    "role",
+    "status",
+    "reason",
+    "reward",
+    "payload",
+    "metrics",
+]
 TRAINING_KEYS = [
     "training_id",
     "env",
@@ -260,6 +287,16 @@ def test_a_search_has_the_documented_keys() -> None:
     assert (first["b"], first["c"], first["test"]) == (1, 0, "mcnemar")
     assert first["p"] == 1.0 and first["wins"] is False  # one discordant pair proves nothing
     assert control["diff"] == 0.0 and control["b"] == control["c"] == 0
+    assert data["confirmation"]["pairs"] == [] and data["ideas"][0]["metrics"] == {}
+
+
+def test_a_pair_of_finalists_has_the_documented_keys() -> None:
+    base = Outcomes({1000: {"a": 1.0, "b": 0.0}, 1001: {"a": 1.0, "b": 1.0}}, {})
+    arms = [(Arm(n, n, "idea", 0.5), base) for n in ("x", "y")]
+    table = build_table("search_1", "accuracy", "maximize", 0.05, base, arms)
+    (pair,) = _round_trip(table.to_json())["pairs"]
+    assert list(pair) == PAIR_KEYS
+    assert (pair["a"], pair["b"], pair["verdict"]) == ("x", "y", "no difference shown")
 
 
 def test_a_training_has_the_documented_keys(tmp_path: Path) -> None:

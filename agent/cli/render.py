@@ -233,8 +233,15 @@ def print_search(console: Console, r: SearchResult) -> None:
 
 
 def print_table(console: Console, table: dict[str, Any]) -> None:
-    """A confirmation table (its JSON, agent/search/verdicts.py) and its warnings."""
-    from agent.search.verdicts import COLUMNS, display_rows
+    """A confirmation table (its JSON, agent/search/verdicts.py), its pairs of finalists and
+    its warnings."""
+    from agent.search.table_view import (
+        COLUMNS,
+        PAIR_COLUMNS,
+        PAIRS_NOTE,
+        display_pairs,
+        display_rows,
+    )
 
     t = Table(
         title=f"confirmation: {table['metric']} ({table['direction']}d) on the confirm split, "
@@ -250,6 +257,15 @@ def print_table(console: Console, table: dict[str, Any]) -> None:
         console.print(
             f"{row['arm']}: {row['text']}: {row['verdict']}, {row['reason']}", highlight=False
         )
+    if pairs := display_pairs(table):  # tables stored before pairs have none
+        t = Table(title="pairs of finalists", caption=PAIRS_NOTE)
+        for col in PAIR_COLUMNS:
+            t.add_column(col, overflow="fold")
+        for pair in pairs:
+            t.add_row(*(pair[c] for c in PAIR_COLUMNS))
+        console.print(t)
+        for pair in pairs:
+            console.print(f"{pair['pair']}: {pair['verdict']}, {pair['reason']}", highlight=False)
     for warning in table["warnings"]:
         console.print(f"[yellow]warning:[/yellow] {warning}")
 

@@ -155,7 +155,7 @@ def stats_cmd(
     if as_json:
         typer.echo(table.canonical())
     elif as_markdown:
-        from agent.search.verdicts import markdown
+        from agent.search.table_view import markdown
 
         typer.echo(markdown(table.to_json()), nl=False)
     else:

@@ -44,7 +44,9 @@ class ArchivedIdea:
     reason: str | None
     reward: float | None
     payload: dict[str, Any]
-    metrics: dict[str, float] = field(default_factory=dict)  # means over screening runs
+    # Mean over its succeeded screening runs of each numeric run metric (f1, format_rate...):
+    # what a focus's `rank_by` ranks by when it is not the reward.
+    metrics: dict[str, float] = field(default_factory=dict)
 
 
 class Archive:
@@ -77,6 +79,19 @@ class Archive:
     def baseline_rewards(self, search_id: str) -> list[float]:
         """Rewards of this search's own baseline runs (same scale and timeout as its ideas)."""
         return self.store.search_baseline_rewards(search_id)
+
+    def baseline_metrics(self, search_id: str) -> dict[str, float]:
+        """Mean of each numeric metric over the search's own baseline screening runs ({}
+        before the baseline ran): what an idea's `metrics` are read against."""
+        search = self.store.search(search_id)
+        cand = (
+            search
+            and search["baseline_candidate"]
+            and self.store.candidate(search["baseline_candidate"])
+        )
+        if not cand:
+            return {}
+        return self.store.idea_screening_metrics(cand["idea_id"], CONFIRM_SEED)
 
     def finish(self, search_id: str, status: str, reason: str | None = None) -> None:
         self.store.finish_search(search_id, status, reason)
@@ -134,6 +149,7 @@ class Archive:
         """Every idea of the search (or of one epoch) with its mean screening reward, in order:
         confirmation runs (seeds from CONFIRM_SEED, the confirm split) never count. Control
         arms only with `controls` (they are the experimenter's, not the ideator's)."""
+        metrics = self.store.search_idea_metrics(search_id, CONFIRM_SEED)
         return [
             ArchivedIdea(
                 r["idea_id"],
@@ -144,6 +160,7 @@ class Archive:
                 r["reason"],
                 r["reward"],
                 r["payload"] or {},
+                metrics.get(r["idea_id"], {}),
             )
             for r in self.store.search_ideas(search_id, CONFIRM_SEED, epoch)
             if controls or r["role"] != "control"

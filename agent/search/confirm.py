@@ -156,4 +156,6 @@ def load_table(store: Store, search_id: str) -> ConfirmationTable:
         arm = Arm(idea.idea_id, idea.text, kind, idea.reward, null)
         arms.append((arm, outcomes(store, store.idea_runs(idea.idea_id, "confirm"), metric)))
     d: Direction = "minimize" if direction == "minimize" else "maximize"
-    return build_table(search_id, metric, d, config.alpha, base, arms)
+    # The metric the search ranked by (a focus's rank_by), watched for a rise by abstention.
+    rank_by = search["config"].get("rank_by") or None
+    return build_table(search_id, metric, d, config.alpha, base, arms, rank_by)

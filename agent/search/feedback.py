@@ -6,63 +6,18 @@ abstaining. Only screening runs reach it: confirmation is never shown to the ide
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from agent.search.archive import Archive, ArchivedIdea
+from agent.search.abstention import abstention_note
+from agent.search.archive import ArchivedIdea
 from agent.search.ranking import label, rank_value
-from agent.store import Store
 from agent.templating import Prompts
 
 if TYPE_CHECKING:  # ideators.py imports this module
     from agent.search.ideators import IdeationContext
 
 PROMPTS = Prompts(Path(__file__).with_name("prompts"))
-
-
-def mean_metrics(runs: list[dict[str, Any]]) -> dict[str, float]:
-    """Each numeric metric's mean over the succeeded runs that report it."""
-    sums: dict[str, list[float]] = {}
-    for run in runs:
-        if run["status"] != "succeeded" or not run["metrics"]:
-            continue
-        metrics = run["metrics"]
-        if isinstance(metrics, str):
-            metrics = json.loads(metrics)
-        for name, value in metrics.items():
-            number = isinstance(value, int | float) and not isinstance(value, bool)
-            if number and math.isfinite(value):
-                sums.setdefault(name, []).append(float(value))
-    return {k: sum(v) / len(v) for k, v in sums.items()}
-
-
-def baseline_metrics(store: Store, archive: Archive, search_id: str) -> dict[str, float]:
-    """The search's baseline's metrics, averaged over its screening runs."""
-    search = archive.get(search_id)
-    cand = store.candidate(search["baseline_candidate"]) if search else None
-    if cand is None:
-        return {}
-    return mean_metrics(store.idea_runs(cand["idea_id"], "screen"))
-
-
-def abstention_note(metrics: dict[str, float], base: dict[str, float]) -> str | None:
-    """Why a rise in F1 (or precision) came from answering less, not from answering better:
-    the answered share fell while accuracy did not rise. None when that is not the case."""
-    needed = ("format_rate", "accuracy")
-    if any(k not in metrics or k not in base for k in needed):
-        return None
-    rose = [k for k in ("f1", "precision") if k in metrics and k in base and metrics[k] > base[k]]
-    if not rose or metrics["format_rate"] >= base["format_rate"]:
-        return None
-    if metrics["accuracy"] > base["accuracy"]:
-        return None
-    return (
-        f"{rose[0]} rose by abstention: format rate {base['format_rate']:.3g} -> "
-        f"{metrics['format_rate']:.3g}, accuracy {base['accuracy']:.3g} -> "
-        f"{metrics['accuracy']:.3g}"
-    )
 
 
 def ranked_summary(ctx: IdeationContext) -> str:
@@ -90,7 +45,11 @@ def ranked_summary(ctx: IdeationContext) -> str:
             shown += [
                 f"{c} {idea.metrics[c]:.4g}" for c in dict.fromkeys(columns) if c in idea.metrics
             ]
-            note = abstention_note(idea.metrics, ctx.baseline_metrics)
+            notes = (
+                abstention_note(idea.metrics, ctx.baseline_metrics, name)
+                for name in dict.fromkeys([ctx.rank_by or "f1", "f1"])
+            )
+            note = next((n for n in notes if n), None)
             lines.append(
                 f"{n}. {', '.join(shown)}{f' (WARNING: {note})' if note else ''}: "
                 f"{_first_line(idea.text)}"

@@ -3,7 +3,10 @@
 Plots are inline SVG (best-so-far and mean screening reward per epoch, execution success rate,
 idea categories, diversity, spend). The confirmation table (agent/search/verdicts.py) is the
 one the search stored when it ended, with its warnings; its rows open the idea, its diff and
-the tails of its logs. Nothing is fetched when the file is opened.
+the tails of its logs, and below it the pairwise tests among the finalists. A focused search
+(`--focus`) gets a "Reward search" section (agent/search/focus_report.py) holding its rounds,
+ensembles, the confirmation table and each reward's code. Nothing is fetched when the file is
+opened.
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ from agent.pages.svg import Chart, bar_chart, line_chart
 from agent.search.archive import Archive
 from agent.search.confirm import TABLE
 from agent.search.export import trajectories
+from agent.search.focus_report import reward_search
 from agent.search.loop import spend
 from agent.search.stats import interval
-from agent.search.verdicts import COLUMNS, display_rows
+from agent.search.table_view import COLUMNS, PAIR_COLUMNS, PAIRS_NOTE, display_pairs, display_rows
 from agent.store import Store
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -55,6 +59,8 @@ def render_report(store: Store, search_id: str | None = None) -> str:
         plots=_plots(rows, baseline, spent),
         confirmation=_confirmation(store, search["id"], rows),
         columns=COLUMNS,
+        pair_columns=PAIR_COLUMNS,
+        reward_search=reward_search(store, search),
         ideas=[_idea_row(store, r) for r in rows],
         log_tail_lines=LOG_TAIL_LINES,
     )
@@ -135,6 +141,8 @@ def _confirmation(
         "seed": table["bootstrap_seed"],
         "sha256": stored["sha256"],
         "warnings": table["warnings"],
+        "pairs": display_pairs(table),  # none in tables stored before pairs
+        "pairs_note": PAIRS_NOTE,
         "rows": [
             {
                 "cells": row,

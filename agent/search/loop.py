@@ -28,7 +28,6 @@ from agent.search.controls import ROLE as CONTROL_ROLE
 from agent.search.controls import is_null, record_controls
 from agent.search.ensembles import ROLE as ENSEMBLE_ROLE
 from agent.search.ensembles import is_combination, record_round
-from agent.search.feedback import baseline_metrics
 from agent.search.ideas_parse import IdeaParseError
 from agent.search.ideators import IdeationContext, Ideator
 from agent.search.ranking import rank_metric
@@ -126,7 +125,7 @@ async def run_search(
     seeds = list(range(config.screen_seeds))
     runner = _Runner(archive, req, store, backend, implementer, progress, seeds)
     runner.combination_req = replace(req, env=env.focused(config.focus, ensembles=True))
-    base_metrics = baseline_metrics(store, archive, search_id)
+    base_metrics = archive.baseline_metrics(search_id)
     try:
         stopped: str | None = None
         if config.controls:

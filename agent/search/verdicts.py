@@ -15,6 +15,11 @@ Per arm (agent/significance.py does the statistics):
   paired bootstrap's p; Holm-adjusted across every row of the table;
 - the verdict: adjusted p below alpha, the interval on the better side of zero, and at least
   two matched seeds, all three.
+
+Then every pair of finalists, tested against each other the same way (agent/search/pairwise.py:
+"A better", "B better" or "no difference shown", which is not a proof of equivalence), and
+the warnings: a control that wins, abstention bought with precision or F1
+(agent/search/abstention.py).
 """
 
 from __future__ import annotations
@@ -28,6 +33,10 @@ from typing import Any, Literal
 import numpy as np
 
 from agent.results import Result
+from agent.search.abstention import abstention_note, mean_metrics
+from agent.search.pairwise import Pair, compare_pairs
+from agent.search.pairwise import matrix as _matrix
+from agent.search.pairwise import rounded as _round
 from agent.significance import (
     BOOTSTRAP_SAMPLES,
     BOOTSTRAP_SEED,
@@ -99,6 +108,9 @@ class ConfirmationTable(Result):
     bootstrap_seed: int
     baseline: BaselineRow
     rows: list[Row]
+    # Every pair of finalists (kind "idea"), in table order; empty in tables stored before
+    # pairs were computed.
+    pairs: list[Pair] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     def canonical(self) -> str:
@@ -139,16 +151,6 @@ def outcomes(store: Store, runs: list[dict[str, Any]], metric: str) -> Outcomes:
         metrics[seed] = run["metrics"] or {}
     failed = frozenset(int(r["seed"]) for r in runs) - by_seed.keys()
     return Outcomes(by_seed, metrics, failed)
-
-
-def _matrix(by_seed: dict[int, dict[str, float]], seeds: list[int], ids: list[str]) -> np.ndarray:
-    return np.array([[by_seed[s][i] for i in ids] for s in seeds], dtype=np.float64)
-
-
-def _round(x: float | None) -> float | None:
-    """Rounded to 12 significant digits: the table's numbers are for reading, and rounding
-    keeps their JSON stable across platforms' last-bit differences in summation."""
-    return None if x is None else float(f"{x:.12g}")
 
 
 def compare_arm(
@@ -210,8 +212,11 @@ def build_table(
     alpha: float,
     base: Outcomes,
     arms: list[tuple[Arm, Outcomes]],
+    rank_by: str | None = None,
 ) -> ConfirmationTable:
-    """The table from outcomes already read: rows, Holm across them, verdicts, warnings."""
+    """The table from outcomes already read: rows, Holm across them, verdicts, the pairs of
+    finalists, warnings. `rank_by`: the metric the search ranked ideas by, watched (with f1)
+    for a rise bought by abstention."""
     pending = [compare_arm(arm, mine, base, direction) for arm, mine in arms]
     tested = [k for k, (_, p) in enumerate(pending) if p is not None]
     adjusted = dict(zip(tested, holm([pending[k][1] for k in tested]), strict=True))  # type: ignore[misc]
@@ -236,6 +241,7 @@ def build_table(
         for (a, _), r in zip(arms, rows, strict=True)
         if a.null and r.p_holm is not None and r.p_holm < alpha and _excludes_zero(r)
     ]
+    band = None
     if off:
         # The unchanged baseline measured as different from itself: the comparison's own error
         # (run-to-run noise the seeds do not capture, conditions that changed) is at least that
@@ -251,7 +257,14 @@ def build_table(
             r.idea_id,
         )
     )
+    by_id = {arm.idea_id: o for arm, o in arms}
+    pairs = compare_pairs(
+        [(r.idea_id, by_id[r.idea_id]) for r in rows if r.kind == "idea"], direction, alpha, band
+    )
     warnings = _warnings(rows, [(arm.text, o.metrics) for arm, o in arms], base.metrics)
+    warnings += _abstention(
+        [(arm.text, o.metrics) for arm, o in arms if arm.kind == "idea"], base.metrics, rank_by
+    )
     warnings += [
         f"the null control ({r.text!r}) differs from the baseline: difference {r.diff:+.4g} "
         f"[{r.diff_low:.4g}, {r.diff_high:.4g}], adjusted p {r.p_holm:.3g}. The same code on "
@@ -269,6 +282,7 @@ def build_table(
         BOOTSTRAP_SEED,
         baseline_row(base),
         rows,
+        pairs,
         warnings,
     )
 
@@ -331,91 +345,18 @@ def _warnings(
     return out
 
 
-COLUMNS = (
-    "arm",
-    "screen reward",
-    "metric [95% CI]",
-    "difference [95% CI]",
-    "seeds x items",
-    "b / c",
-    "p",
-    "Holm p",
-    "verdict",
-)
-
-
-def _num(x: float | None, sign: bool = False) -> str:
-    return "-" if x is None else (f"{x:+.4g}" if sign else f"{x:.4g}")
-
-
-def _p(p: float | None, samples: int) -> str:
-    """A p-value; a bootstrap p of 0 means below its resolution, 1 / samples."""
-    if p is None:
-        return "-"
-    return f"<{1 / samples:.0e}" if p == 0 else f"{p:.3g}"
-
-
-def _ci(mid: float | None, low: float | None, high: float | None, sign: bool = False) -> str:
-    if mid is None:
-        return "-"
-    return f"{_num(mid, sign)} [{_num(low, sign)}, {_num(high, sign)}]"
-
-
-def display_rows(table: dict[str, Any]) -> list[dict[str, str]]:
-    """The table (as its JSON) as text cells under COLUMNS (an arm is a short label: "idea
-    1", "control 1"), plus each row's full `text` and its verdict's `reason`: the baseline
-    first, then each arm; what the terminal, Markdown and the HTML report show."""
-    b = table["baseline"]
-    samples = table["bootstrap_samples"]
-    rows = [
-        {
-            "arm": "baseline",
-            "screen reward": "-",
-            "metric [95% CI]": _ci(b["metric"], b["metric_low"], b["metric_high"]),
-            "difference [95% CI]": "-",
-            "seeds x items": f"{len(b['seeds'])} x {b['items']}",
-            "b / c": "-",
-            "p": "-",
-            "Holm p": "-",
-            "verdict": "-",
-            "text": "the unchanged baseline",
-            "reason": "",
-        }
-    ]
-    counts = {"idea": 0, "control": 0}
-    for r in table["rows"]:
-        tested = r["b"] is not None and r["c"] is not None
-        counts[r["kind"]] += 1
-        rows.append(
-            {
-                "arm": f"{r['kind']} {counts[r['kind']]}",
-                "text": r["text"],
-                "screen reward": _num(r["screen_reward"]),
-                "metric [95% CI]": _ci(r["metric"], r["metric_low"], r["metric_high"]),
-                "difference [95% CI]": _ci(r["diff"], r["diff_low"], r["diff_high"], sign=True),
-                "seeds x items": f"{len(r['seeds'])} x {r['items']}",
-                "b / c": f"{r['b']} / {r['c']}" if tested else "-",
-                "p": _p(r["p"], samples),
-                "Holm p": _p(r["p_holm"], samples),
-                "verdict": "WIN" if r["wins"] else "no win",
-                "reason": r["reason"],
-            }
-        )
-    return rows
-
-
-def markdown(table: dict[str, Any]) -> str:
-    """The table as Markdown: for notes and papers, with each arm's text and verdict below."""
-    rows = display_rows(table)
-    lines = [
-        f"{table['metric']} ({table['direction']}d), confirm split, seeds "
-        f"{', '.join(map(str, table['baseline']['seeds'])) or '-'}",
-        "",
-        "| " + " | ".join(COLUMNS) + " |",
-        "|" + "---|" * len(COLUMNS),
-    ]
-    lines += ["| " + " | ".join(r[c] for c in COLUMNS) + " |" for r in rows]
-    lines.append("")
-    lines += [f"- {r['arm']}: {r['text']}: {r['verdict']}, {r['reason']}" for r in rows[1:]]
-    lines += [f"- warning: {w}" for w in table["warnings"]]
-    return "\n".join(lines) + "\n"
+def _abstention(
+    arm_metrics: list[tuple[str, dict[int, dict[str, float]]]],
+    base_metrics: dict[int, dict[str, float]],
+    rank_by: str | None,
+) -> list[str]:
+    """A finalist whose f1 (or rank metric) rose over the baseline's while it answered fewer
+    items and got no more right, on the means over the confirmation runs."""
+    base = mean_metrics(base_metrics.values())
+    watched = list(dict.fromkeys(m for m in ("f1", rank_by) if m))
+    out = []
+    for text, metrics in arm_metrics:
+        mine = mean_metrics(metrics.values())
+        notes = (abstention_note(mine, base, name, repr(text)) for name in watched)
+        out += [n for n in notes if n is not None][:1]  # one warning per arm
+    return out

@@ -156,6 +156,37 @@ class SearchTables(CoreTables):
             args.append(epoch)
         return self._rows(sql + " ORDER BY s.epoch, s.position", *args)
 
+    def search_idea_metrics(self, search_id: str, confirm_seed: int) -> dict[str, dict[str, float]]:
+        """Per idea of the search: the mean of each numeric run metric over its succeeded
+        screening runs (the screen split, or none, and seeds below `confirm_seed`)."""
+        return self._metric_means(
+            "c.idea_id IN (SELECT idea_id FROM search_ideas WHERE search_id=?)",
+            search_id,
+            confirm_seed,
+        )
+
+    def idea_screening_metrics(self, idea_id: str, confirm_seed: int) -> dict[str, float]:
+        """The same means for one idea (a search's baseline, whose idea is not an archived
+        one): {} when it has no succeeded screening run."""
+        return self._metric_means("c.idea_id=?", idea_id, confirm_seed).get(idea_id, {})
+
+    def _metric_means(self, which: str, key: str, confirm_seed: int) -> dict[str, dict[str, float]]:
+        """Means per (idea, metric) over the ideas `which` selects (given `key`); a metric is
+        averaged over the runs that report it, and only numbers count (booleans do not)."""
+        out: dict[str, dict[str, float]] = {}
+        rows = self.db.execute(
+            "SELECT c.idea_id, j.key, AVG(j.value) FROM runs r JOIN candidates c"
+            " ON r.candidate_id = c.id, json_each(r.metrics) j WHERE "
+            + which
+            + " AND r.status='succeeded' AND COALESCE(r.split, 'screen') = 'screen'"
+            " AND r.seed < ? AND j.type IN ('integer', 'real')"
+            " GROUP BY c.idea_id, j.key ORDER BY c.idea_id, j.key",
+            (key, confirm_seed),
+        ).fetchall()
+        for idea_id, name, mean in rows:
+            out.setdefault(idea_id, {})[name] = float(mean)
+        return out
+
     def close_interrupted_search(self, search_id: str) -> int:
         """Runs a killed search left `running`: cancelled, their candidates abandoned and
         their ideas back to `proposed`, so they run again. Returns how many runs closed."""

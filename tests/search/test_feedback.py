@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from agent.search.abstention import abstention_note
 from agent.search.archive import ArchivedIdea
-from agent.search.feedback import abstention_note, ranked_summary
+from agent.search.feedback import ranked_summary
 from agent.search.ideators import IdeationContext
 from agent.search.ranking import rank_value, ranked
 from environments import load_environment
@@ -24,6 +25,7 @@ def test_f1_that_rose_by_abstaining_is_named_and_an_honest_rise_is_not() -> None
     note = abstention_note(abstains, BASE)
     assert note is not None and note.startswith("f1 rose by abstention")
     assert "format rate 1 -> 0.5" in note and "accuracy 0.5 -> 0.45" in note
+    assert abstention_note(abstains, BASE, "precision") is not None
     assert abstention_note({**abstains, "accuracy": 0.55}, BASE) is None  # really better
     assert abstention_note({**abstains, "format_rate": 1.0}, BASE) is None  # answers all
     assert abstention_note({"f1": 0.9}, BASE) is None  # metrics missing: nothing to say
