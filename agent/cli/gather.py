@@ -3,7 +3,6 @@ environments made into plain dicts (rendered by agent/cli/render.py, or emitted 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +26,10 @@ def collect(store: Store, kind: str, row: dict[str, Any]) -> dict[str, Any]:
 def _candidate(store: Store, cand: dict[str, Any]) -> dict[str, Any]:
     calls = store.llm_calls(cand["id"])
     costs = [c["cost_usd"] for c in calls if c["cost_usd"] is not None]
-    flags = cand.get("flags")
     return {
         "candidate": cand,
-        # what the focus's check flagged and let through (a JSON list in the store)
-        "check_flags": json.loads(flags) if flags else [],
+        # what the focus's check flagged and let through (the store decodes its JSON list)
+        "check_flags": list(cand.get("flags") or []),
         "attempts": [
             {k: a[k] for k in ("n", "phase", "error", "response")}
             for a in store.attempts(cand["id"])
