@@ -232,6 +232,35 @@ async def run_unchanged(idea_id: str, req: RunRequest, store: Store, backend: Ba
     return report
 
 
+async def run_validated(
+    idea_id: str, req: RunRequest, store: Store, backend: Backend
+) -> RunResult | None:
+    """Run the idea's validated candidate again (another seed, or confirmation) from its
+    commit: the same bytes that passed validation, so neither the implementer nor the checks
+    run again. None when the idea has no validated candidate."""
+    t0 = time.monotonic()
+    cand = store.validated_candidate(idea_id)
+    if cand is None:
+        return None
+    baseline = BaselineRepo(req.run_dir, req.env)
+    # A worktree per seed and split: an arm's confirmation seeds may run at once.
+    ws = baseline.new_workspace(
+        req.run_dir / "workspaces" / f"{cand['id']}-{req.split}-seed{req.seed}",
+        cand["commit_sha"],
+    )
+    try:
+        run_id, outcome = await _run(cand["id"], ws.path, req, store, baseline, backend)
+    finally:
+        ws.remove()
+    report = RunResult(
+        idea_id, cand["id"], req.env.name, req.scale, "validated", None, None, {}, [], [],
+        cand["diff"] or "", cand["commit_sha"], None, None, 0.0, None, {},
+    )  # fmt: skip
+    report.add_run(run_id, outcome)
+    report.timings["total"] = time.monotonic() - t0
+    return report
+
+
 def run_conditions(req: RunSpec) -> dict[str, object]:
     """What a run shares with the baselines it may be shown beside: the machine, the sandbox,
     the training limit and its clock, and the evaluator's split (its seed is matched

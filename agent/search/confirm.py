@@ -16,12 +16,11 @@ import json
 from dataclasses import replace
 from typing import Literal
 
-from agent.executor import Progress, RunRequest, run_baseline, run_idea, run_unchanged
+from agent.executor import Progress, RunRequest, run_baseline, run_unchanged, run_validated
 from agent.results import RunResult
 from agent.search.archive import CONFIRM_SEED, Archive, ArchivedIdea
 from agent.search.config import SearchConfig
 from agent.search.controls import ROLE, is_null
-from agent.search.ensembles import is_combination
 from agent.search.ranking import rank_metric, ranked
 from agent.search.verdicts import Arm, ConfirmationTable, Direction, build_table, outcomes
 from agent.store import Store, StoreError
@@ -123,14 +122,9 @@ async def _run_arm(
     control: the unchanged baseline)."""
     if is_null(idea.role, idea.payload):
         return await run_unchanged(idea.idea_id, req, store, backend)
-    if is_combination(idea) and req.env.focus_name:
-        req = replace(req, env=req.env.focused(req.env.focus_name, ensembles=True))
-    diff = idea.payload.get("edits") or store.validated_diff(idea.idea_id)
-    if not diff:
-        return None  # it never validated: nothing to confirm, and the table says so
-    return await run_idea(
-        idea.text, req, store, patch_text=diff, idea_id=idea.idea_id, backend=backend
-    )
+    # Its validated commit, as screening ran it (None: it never validated, nothing to confirm,
+    # and the table says so).
+    return await run_validated(idea.idea_id, req, store, backend)
 
 
 def load_table(store: Store, search_id: str) -> ConfirmationTable:

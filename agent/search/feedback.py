@@ -22,7 +22,10 @@ PROMPTS = Prompts(Path(__file__).with_name("prompts"))
 
 def ranked_summary(ctx: IdeationContext) -> str:
     """Earlier rounds, each ranked best first by the rank metric, as a block that follows a
-    prompt's list of ideas; "" before any result."""
+    prompt's list of ideas; "" before any result, and in a search with neither a rank metric
+    nor feedback metrics (no focus, no --rank-by)."""
+    if ctx.rank_by is None and not ctx.feedback:
+        return ""  # a plain search: its prompts show rewards alone, as they always have
     rounds: dict[int, list[ArchivedIdea]] = {}
     for idea in ctx.history:
         if idea.epoch >= 0:

@@ -18,7 +18,14 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
 from agent.dedup import DuplicateIndex, local_embedder
-from agent.executor import Progress, RunRequest, run_baseline, run_idea, run_unchanged
+from agent.executor import (
+    Progress,
+    RunRequest,
+    run_baseline,
+    run_idea,
+    run_unchanged,
+    run_validated,
+)
 from agent.llm import LLMClient
 from agent.results import Result, RunResult
 from agent.search.archive import Archive, ArchivedIdea
@@ -235,10 +242,12 @@ class _Runner:
             return await run_unchanged(idea.idea_id, req, self.store, self.backend)
         if is_combination(idea) and self.combination_req is not None:
             req = replace(req, env=self.combination_req.env)
-        edits = idea.payload.get("edits")
         if req.seed != self.seeds[0]:
-            # Later seeds replay the validated commit of the first as a patch.
-            edits = edits or self.store.validated_diff(idea.idea_id)
+            # Later seeds run the first seed's validated commit as it is.
+            again = await run_validated(idea.idea_id, req, self.store, self.backend)
+            if again is not None:
+                return again
+        edits = idea.payload.get("edits")
         return await run_idea(
             idea.text,
             req,

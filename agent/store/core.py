@@ -274,14 +274,18 @@ class CoreTables(StoreBase):
         )
         return diffs[0] if diffs and diffs[0] else None
 
-    def validated_commit(self, idea_id: str) -> str | None:
-        """The commit of the idea's first validated candidate, None when there is none."""
-        shas = self._column(
-            "SELECT commit_sha FROM candidates WHERE idea_id=? AND status='validated' "
-            "ORDER BY created_at LIMIT 1",
+    def validated_candidate(self, idea_id: str) -> dict[str, Any] | None:
+        """The idea's first validated candidate with a commit, None when there is none."""
+        return self._one(
+            "SELECT * FROM candidates WHERE idea_id=? AND status='validated' "
+            "AND commit_sha IS NOT NULL ORDER BY created_at LIMIT 1",
             idea_id,
         )
-        return shas[0] if shas and shas[0] else None
+
+    def validated_commit(self, idea_id: str) -> str | None:
+        """The commit of the idea's first validated candidate, None when there is none."""
+        cand = self.validated_candidate(idea_id)
+        return cand["commit_sha"] if cand else None
 
     def first_candidate(self, idea_id: str) -> dict[str, Any] | None:
         return self._one(
