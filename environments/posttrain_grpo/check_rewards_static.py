@@ -43,7 +43,8 @@ BANNED_NAMES = _names(
 )
 # Frames, generators, coroutines, tracebacks and code objects: the way to the caller's state.
 FRAME_PREFIXES = ("f_", "gi_", "cr_", "ag_", "tb_", "co_")
-DUNDERS_ALLOWED = frozenset({"__name__", "__doc__"})
+DUNDERS_ALLOWED = frozenset({"__name__", "__doc__", "__all__"})  # to read
+DUNDERS_BOUND = frozenset({"__all__"})  # to bind, at the top level
 # Dunder methods the interpreter calls at import or class-creation time, or at random times.
 IMPLICIT_DUNDERS = _names(
     "__init_subclass__ __set_name__ __class_getitem__ __prepare__ __mro_entries__ __del__ "
@@ -52,7 +53,10 @@ IMPLICIT_DUNDERS = _names(
 # What import-time code may call, by qualified name, and the decorators it may apply.
 IMPORT_TIME_CALLS = _names(
     "re.compile builtins.frozenset builtins.set builtins.tuple builtins.dict builtins.list "
-    "fractions.Fraction dataclasses.dataclass dataclasses.field functools.lru_cache"
+    "fractions.Fraction dataclasses.dataclass dataclasses.field functools.lru_cache "
+    "collections.Counter collections.defaultdict collections.OrderedDict collections.deque "
+    "collections.namedtuple typing.TypeVar builtins.range builtins.str builtins.int "
+    "builtins.float builtins.bool builtins.len"
 )
 DECORATORS = _names(
     "dataclasses.dataclass builtins.staticmethod builtins.classmethod builtins.property "
@@ -60,7 +64,7 @@ DECORATORS = _names(
     "typing.final"
 )
 FORBIDDEN_TEXT = (("heldout", "held-out data"), ("executor_", "the harness"), ("/proc", "/proc"))
-DUNDER_TEXT = re.compile(r"__\w+__")
+DUNDER_TEXT = re.compile(r"__(?!main__)\w+__")  # "__main__" only ever compares to __name__
 # Where `self.x = ...` may be written: a fresh instance only (these are reached through a
 # dunder attribute otherwise, which is refused).
 INIT_METHODS = ("__init__", "__post_init__")
@@ -200,13 +204,21 @@ class _Checker:
             elif isinstance(node, ast.MatchClass):
                 for attr in node.kwd_attrs:
                     self.attr_ok(node, attr)
+            elif isinstance(node, ast.ExceptHandler | ast.MatchAs | ast.MatchStar) and node.name:
+                self.binding(node, node.name)
+            elif isinstance(node, ast.MatchMapping) and node.rest:
+                self.binding(node, node.rest)
+            elif isinstance(node, ast.arg):
+                self.binding(node, node.arg)
             elif isinstance(node, ast.Global | ast.Nonlocal):
                 self.r.add(node, "state", "global/nonlocal statements are not allowed")
-            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                if isinstance(node, ast.ClassDef) and node.keywords:
+                    self.r.add(node, "top-level", "class keywords (a metaclass) are not allowed")
                 if node.name in IMPLICIT_DUNDERS:
                     self.r.add(node, "dunder", f"defines {node.name}, which runs implicitly")
-            elif isinstance(node, ast.ClassDef) and node.keywords:
-                self.r.add(node, "top-level", "class keywords (a metaclass) are not allowed")
+                elif not isinstance(self.parents.get(node), ast.ClassDef):  # methods may
+                    self.binding(node, node.name)
             elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store | ast.Del):
                 if self.rooted_at_module(node.value):
                     self.r.add(node, "assign", "writes into another module's data")
@@ -217,12 +229,23 @@ class _Checker:
         if node.id.startswith("__") and node.id.endswith("__"):
             if node.id not in DUNDERS_ALLOWED:
                 self.r.add(node, "dunder", f"uses {node.id}: dunder names are not allowed")
+            elif not isinstance(node.ctx, ast.Load):
+                self.binding(node, node.id)
         elif node.id in BANNED_BUILTINS:
             self.r.add(node, "call", f"uses {node.id}, which is not allowed in a reward")
         elif node.id in self.modules and not isinstance(self.parents.get(node), ast.Attribute):
             # A module only ever appears as `module.attribute`: never passed, stored, returned,
             # so every attribute taken from it is checked here.
             self.r.add(node, "attribute", f"uses the module {node.id} as a value")
+
+    def binding(self, node: ast.AST, name: str) -> None:
+        """A name bound (assigned, defined, caught...): a dunder only as the top level's
+        __all__; rebinding __name__ would run an `if __name__ == "__main__":` block."""
+        if not (name.startswith("__") and name.endswith("__")):
+            return
+        top = isinstance(self.parents.get(self.parents.get(node, node), node), ast.Module)
+        if name not in DUNDERS_BOUND or not top:
+            self.r.add(node, "dunder", f"binds {name}: dunder names may not be assigned")
 
     def module_attribute(self, node: ast.Attribute) -> None:
         """`module.attr`: public, and a module only if allowed and itself followed by `.x`."""
@@ -313,8 +336,8 @@ class _Checker:
         for i, node in enumerate(stmts):
             if isinstance(node, ast.Import | ast.ImportFrom) and not in_class:
                 continue
-            if isinstance(node, ast.Pass):
-                continue
+            if isinstance(node, ast.Pass) or (not in_class and _main_block(node)):
+                continue  # the block never runs on import; the general rules still hold
             if i == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
                 continue  # the docstring
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
@@ -406,6 +429,20 @@ class _Checker:
             mod = self.module_of(node.value)
             return f"{mod}.{node.attr}" if mod else None
         return None
+
+
+def _main_block(node: ast.stmt) -> bool:
+    """`if __name__ == "__main__":` (no else)."""
+    test = node.test if isinstance(node, ast.If) and not node.orelse else None
+    return (
+        isinstance(test, ast.Compare)
+        and isinstance(test.left, ast.Name)
+        and test.left.id == "__name__"
+        and len(test.ops) == 1
+        and isinstance(test.ops[0], ast.Eq)
+        and isinstance(test.comparators[0], ast.Constant)
+        and test.comparators[0].value == "__main__"
+    )
 
 
 def _names_only(target: ast.expr) -> bool:
