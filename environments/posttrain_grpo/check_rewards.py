@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import ast
 import contextlib
+import io
 import json
 import math
 import os
@@ -254,7 +255,8 @@ def judge(
             if not math.isfinite(v):
                 rejected.append(f"{label}: returns {v} [non-finite]")
             elif abs(v) > max_abs:
-                rejected.append(f"{label}: returns {v:g}, beyond ±{max_abs:g} [too-large]")
+                rejected.append(f"{label}: returns {v:g}; |value| may be at most {max_abs:g} "
+                                "[too-large]")  # fmt: skip
             else:
                 for name, other in runs[1:]:
                     if other[i, j] != v:
@@ -271,8 +273,8 @@ def judge(
     ]
     big = [(t, p["label"]) for t, p in zip(totals, probes, strict=True) if not abs(t) <= max_abs]
     if big:
-        return [f"the weighted total is {big[0][0]:g} on {big[0][1]}, beyond ±{max_abs:g} "
-                "[too-large]"], []  # fmt: skip
+        return [f"the weighted total is {big[0][0]:g} on {big[0][1]}; |total| may be at most "
+                f"{max_abs:g} [too-large]"], []  # fmt: skip
     return [], flags(probes, funcs, first, totals)
 
 
@@ -322,11 +324,16 @@ def main() -> int:
     p.add_argument("--import-s", type=float, default=5.0, help="seconds to import rewards.py")
     p.add_argument("--no-static", action="store_true", help="probe only (tests the sandbox)")
     args = p.parse_args()
+    # Whatever the locale, printing a quoted reason must not fail before the report line.
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(errors="backslashreplace")
     t0 = time.perf_counter()
     try:
         rejected, flagged = check(Path.cwd(), args)
     except Exception as e:  # the report line must come whatever happens
         rejected, flagged = [f"the checker failed: {type(e).__name__}: {e} [internal]"], []
+    # One line each, whatever a reason quotes (str.split also splits at \x85, \u2028...).
+    rejected, flagged = ([" ".join(s.split()) for s in lines] for lines in (rejected, flagged))
     if len(rejected) > MAX_REASONS:
         more = len(rejected) - MAX_REASONS + 1
         rejected = [*rejected[: MAX_REASONS - 1], f"and {more} more reasons [more]"]
