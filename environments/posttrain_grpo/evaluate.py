@@ -37,6 +37,12 @@ Metrics, all on held-out problems training never reads:
 - twin_accuracy, twin_gap (tiny): accuracy on a twin of each problem with other numbers
   (another answer), drawn from a seed that also depends on the policy's weights, so not even
   a leaked secret lets training know them; the gap to the originals flags memorised items.
+
+Reported by training; feedback only (never the reward, and never trusted for anything else):
+- train_zero_adv_share: the mean of `zero_adv_frac` (the share of a step's completions whose
+  group scored them all alike, so without advantage) over the rows of
+  $EXECUTOR_OUTPUT_DIR/metrics.jsonl; rows without a finite number are skipped, values are
+  clamped to [0, 1], and the metric is left out when no row has one.
 """
 
 from __future__ import annotations
@@ -81,6 +87,8 @@ PUBLIC_SECRET = "posttrain_grpo: public smoke-check problems, not held out"
 SPLIT_VAR = "EXECUTOR_EVAL_SPLIT"
 SPLITS = ("screen", "confirm")  # the two disjoint held-out sets of a run directory
 MAX_EXTRACTED = 200  # characters of an extracted answer an items.jsonl row keeps
+# Training writes metrics.jsonl: read no more of it than an honest run could write.
+MAX_METRICS_ROWS, MAX_METRICS_LINE = 100_000, 100_000
 
 
 @functools.cache  # once per process: problems.py's Spec must be one class across calls
@@ -711,9 +719,40 @@ def evaluate(
         secret, split = eval_secret(secret), eval_split(split)
     staging = Path(tempfile.mkdtemp(prefix="grpo_eval_policy_"))
     try:
-        return _evaluate(out_dir, env_dir, s, device, secret, split, staging)
+        result = _evaluate(out_dir, env_dir, s, device, secret, split, staging)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    share = train_zero_adv_share(out_dir / "metrics.jsonl")
+    if share is not None:
+        result["metrics"]["train_zero_adv_share"] = share
+    return result
+
+
+def train_zero_adv_share(path: Path) -> float | None:
+    """Mean `zero_adv_frac` over the rows of training's metrics.jsonl at `path`, each clamped
+    to [0, 1]; None without a file or a row with a finite number. Training wrote the file:
+    lines that are not JSON objects, or values that are not finite numbers, are skipped."""
+    values = []
+    try:
+        with path.open(encoding="utf-8", errors="replace") as f:
+            for i, line in enumerate(f):
+                if i >= MAX_METRICS_ROWS:
+                    break
+                if len(line) > MAX_METRICS_LINE:
+                    continue
+                try:
+                    row = json.loads(line)
+                except ValueError:  # also a number too long to parse
+                    continue
+                v = row.get("zero_adv_frac") if isinstance(row, dict) else None
+                if isinstance(v, bool) or not isinstance(v, int | float):
+                    continue
+                # abs() first: float() of a huge int raises
+                if abs(v) < 1e300 and math.isfinite(v):
+                    values.append(min(1.0, max(0.0, float(v))))
+    except OSError:
+        return None
+    return sum(values) / len(values) if values else None
 
 
 def _evaluate(

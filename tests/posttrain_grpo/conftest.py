@@ -13,7 +13,7 @@ from tests.env_modules import import_repo, load_file, session_fixture, trained
 
 ENV = Path(__file__).resolve().parents[2] / "environments" / "posttrain_grpo"
 REPO = ENV / "repo"
-REPO_MODULES = ("config", "rewards", "data", "grpo", "rollout", "policy", "train")
+REPO_MODULES = ("config", "answers", "rewards", "data", "grpo", "rollout", "policy", "train")
 
 
 # The baseline repo's modules, and the protected scripts.

@@ -159,7 +159,33 @@ def test_evaluator_ignores_everything_training_writes(
     (policy / "tokenizer_config.json").write_text(json.dumps(cfg))
     (policy / "tokenizer.json").write_text("{}")
     tampered = evaluator.evaluate(output_copy, ENV, "tiny", "cpu", secret=SECRET)
+    assert 0 <= honest["metrics"]["train_zero_adv_share"] <= 1
+    assert "train_zero_adv_share" not in tampered["metrics"]  # training's own report, gone
+    honest["metrics"].pop("train_zero_adv_share")
     assert tampered["metrics"] == honest["metrics"]
+
+
+def test_train_zero_adv_share_is_the_mean_of_trainings_rows(evaluator, tmp_path: Path) -> None:
+    """Read from what training wrote, so every junk row is skipped and values are clamped."""
+    path = tmp_path / "metrics.jsonl"
+    assert evaluator.train_zero_adv_share(path) is None  # no file
+    rows = [
+        {"step": 1, "zero_adv_frac": 0.25},
+        {"step": 2, "zero_adv_frac": 0.75},
+        {"step": 3, "zero_adv_frac": 7},  # clamped to 1
+        {"step": 4, "zero_adv_frac": -1.0},  # clamped to 0
+        {"step": 5},
+        {"step": 6, "zero_adv_frac": "0.5"},
+        {"step": 7, "zero_adv_frac": True},
+        {"step": 8, "zero_adv_frac": None},
+        [0.5],
+    ]
+    junk = ["not json", '{"zero_adv_frac": NaN}', '{"zero_adv_frac": Infinity}', "",
+            '{"zero_adv_frac": 1' + "0" * 400 + "}", '{"zero_adv_frac": 1e999}']  # fmt: skip
+    path.write_text("\n".join([*map(json.dumps, rows), *junk]) + "\n")
+    assert evaluator.train_zero_adv_share(path) == pytest.approx((0.25 + 0.75 + 1 + 0) / 4)
+    path.write_text('{"step": 1}\nnot json\n')
+    assert evaluator.train_zero_adv_share(path) is None  # no row has one
 
 
 def _digit_ids(tok) -> list[list[int]]:

@@ -24,6 +24,18 @@ def test_smoke_run_saves_a_policy_and_logs_progress(smoke_output: Path) -> None:
     assert not (smoke_output / "policy.tmp").exists()
 
 
+def test_rewards_sum_by_position_and_grading_ignores_them(repo: SimpleNamespace) -> None:
+    """An ensemble repeats function names: the total weighs each pair by its position, and
+    train_accuracy's grading (answers.py) is the same whatever the reward functions are."""
+    texts, refs = ["1 + 2 = 3. \\boxed{3}", "\\boxed{4}", "3"], ["3", "3", "3"]
+    fmt, ans = repo.rewards.format_reward, repo.rewards.answer_reward
+    funcs = [(ans, 1.0), (fmt, 0.25), (ans, 2.0), (fmt, -0.5)]
+    assert repo.train.score(texts, refs, funcs) == [2.75, -0.25, 0.0]
+    assert repo.train.score(texts, refs, repo.rewards.reward_functions(0.0, 1.0)) == [1, 0, 0]
+    assert list(map(repo.answers.is_correct, texts, refs)) == [True, False, False]
+    assert list(map(repo.answers.has_answer, texts)) == [True, True, False]
+
+
 def test_config_overrides_are_typed_and_checked(repo: SimpleNamespace) -> None:
     cfg = repo.config.config_for("tiny", ["--lr=1e-4", "--normalize_std=false", "--group-size=4"])
     assert cfg.lr == 1e-4 and cfg.normalize_std is False and cfg.group_size == 4

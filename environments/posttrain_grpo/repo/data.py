@@ -16,7 +16,7 @@ import random
 from collections.abc import Iterator
 from pathlib import Path
 
-from rewards import last_boxed
+from answers import last_boxed
 
 HERE = Path(__file__).resolve().parent
 MATH_DATASET = "DigitalLearningGmbH/MATH-lighteval"  # MATH train split, with full solutions

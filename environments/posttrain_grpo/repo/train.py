@@ -5,10 +5,11 @@
     python train.py --scale gpu --lr=2e-5      # any GRPOConfig field: --field=value
 
 Each step: sample `prompts_per_step` problems, G completions each (rollout.py); score them
-(rewards.py); turn rewards into group-relative advantages and take one clipped
-policy-gradient step per pass (grpo.py). The policy is saved to $EXECUTOR_OUTPUT_DIR/policy
-at the end, and the environment's evaluator measures it on held-out problems; the
-`dev_accuracy` logged here is for watching progress only.
+with the weighted sum of the reward functions (rewards.py); turn rewards into group-relative
+advantages and take one clipped policy-gradient step per pass (grpo.py). The policy is saved
+to $EXECUTOR_OUTPUT_DIR/policy at the end, and the environment's evaluator measures it on
+held-out problems; the `train_accuracy` and `dev_accuracy` logged here (graded by answers.py)
+are for watching progress only.
 
 The budget (EXECUTOR_TIME_BUDGET_S) counts from process start on the clock that
 EXECUTOR_BUDGET_CLOCK names: `wall` seconds, or `cpu` seconds of this process's threads and
@@ -28,11 +29,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from answers import has_answer, is_correct
 from config import GRPOConfig, config_for
 from data import batches, load_problems, prompt_template, render_prompt, split_dev
 from grpo import group_advantages, policy_loss, token_logprobs
 from policy import load_policy, reference_policy, resolve, save_policy
-from rewards import reward_functions, score
+from rewards import RewardFn, reward_functions
 from rollout import HFSampler, Rollout, VLLMSampler, vllm_available
 from torch import Tensor
 
@@ -51,6 +53,17 @@ def clock() -> float:
 
 # The budget counts from process start: imports and loading are in it (CPU time starts at 0).
 T0 = 0.0 if BUDGET_CLOCK == "cpu" else clock()
+
+
+def score(
+    completions: list[str], references: list[str], funcs: list[tuple[RewardFn, float]]
+) -> list[float]:
+    """Each completion's reward: the weighted sum of the functions' values. Functions are
+    taken by position, never by name (an ensemble may repeat a name)."""
+    return [
+        sum(weight * float(fn(completion, ref)) for fn, weight in funcs)
+        for completion, ref in zip(completions, references, strict=True)
+    ]
 
 
 def make_sampler(cfg: GRPOConfig, model: Any, tok: Any, seed: int) -> HFSampler | VLLMSampler:
@@ -143,7 +156,8 @@ def update(
 
 def grpo_step(
     step: int, batch: list[dict], model: Any, ref: Any, opt: torch.optim.Optimizer,
-    cfg: GRPOConfig, sampler: Any, template: str, funcs: list, device: torch.device,
+    cfg: GRPOConfig, sampler: Any, template: str, funcs: list[tuple[RewardFn, float]],
+    device: torch.device,
 ) -> dict[str, float]:  # fmt: skip
     """One GRPO step on `batch`: roll out G completions per problem, score them, turn the
     rewards into advantages, update the policy, sync the sampler. Returns the step's stats."""
@@ -154,16 +168,17 @@ def grpo_step(
     answers = [p["answer"] for p in batch for _ in range(cfg.group_size)]
     rollout = sampler.generate(prompts, cfg.temperature, cfg.top_p)
     t_rollout = time.perf_counter() - t_wall
-    scores = score(rollout.texts, answers, funcs)
-    rewards = torch.tensor(scores["total"], dtype=torch.float32)
+    totals = score(rollout.texts, answers, funcs)
+    rewards = torch.tensor(totals, dtype=torch.float32)
     adv = group_advantages(rewards, cfg.group_size, cfg.normalize_std)
     stats = update(model, ref, opt, cfg, rollout, adv, device)
     sampler.sync_weights(model)
     step_s = clock() - t_step  # on the budget's clock: it decides when to stop
     return {
-        "reward": sum(scores["total"]) / len(prompts),
-        "train_accuracy": sum(scores["answer_reward"]) / len(prompts),
-        "format_rate": sum(scores["format_reward"]) / len(prompts),
+        "reward": sum(totals) / len(prompts),
+        # Graded by answers.py, whatever the reward functions are.
+        "train_accuracy": sum(map(is_correct, rollout.texts, answers)) / len(prompts),
+        "format_rate": sum(map(has_answer, rollout.texts)) / len(prompts),
         "zero_adv_frac": float((adv == 0).float().mean()),
         "completion_tokens": float(rollout.completion_lengths.float().mean()),
         "lr": opt.param_groups[0]["lr"],
@@ -174,12 +189,11 @@ def grpo_step(
 
 
 @torch.no_grad()
-def live_eval(sampler: Any, problems: list[dict], template: str, funcs: list) -> float:
+def live_eval(sampler: Any, problems: list[dict], template: str) -> float:
     """Greedy accuracy on the dev problems: progress to watch, never the reward."""
     prompts = [render_prompt(template, p["question"]) for p in problems]
     rollout = sampler.generate(prompts, temperature=0.0)
-    scores = score(rollout.texts, [p["answer"] for p in problems], funcs)
-    return sum(scores["answer_reward"]) / len(problems)
+    return sum(map(is_correct, rollout.texts, [p["answer"] for p in problems])) / len(problems)
 
 
 def main() -> None:
@@ -233,7 +247,7 @@ def main() -> None:
         step_s = row["step_s"]
         row = {"step": step + 1, "time": round(clock() - T0, 2), **row}
         if cfg.eval_every and ((step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps):
-            row["dev_accuracy"] = live_eval(sampler, dev_set, template, funcs)
+            row["dev_accuracy"] = live_eval(sampler, dev_set, template)
         log.write(json.dumps(row) + "\n")
         log.flush()
         if (step + 1) % cfg.log_every == 0:
