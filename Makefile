@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 # The CPU build on a machine that has it; GPU users may set TORCH="torch" to keep their own.
 TORCH  ?= torch==2.13.0
 
-.PHONY: demo demo-idea demo-ideator test test-fast lint bench clean
+.PHONY: demo demo-idea demo-rewards demo-ideator test test-fast lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,19 @@ demo: $(VENV)/.installed
 demo-idea: $(VENV)/.installed
 	$(VENV)/bin/executor baseline --env $(DEMO_ENV) --scale tiny --seeds 3
 	$(VENV)/bin/executor run-idea --patch $(DEMO_IDEA) --env $(DEMO_ENV) --scale tiny
+
+# Reward-function search offline (--focus rewards) on posttrain_grpo at tiny scale, two runs at
+# a time: two rounds of three reward ideas replayed from a file, every one vetted by
+# check_rewards.py before training, the top two combined into an ensemble, the controls (the
+# base rewards, format-only, correctness-blind noise, a random subset), then the finalists,
+# controls and baseline confirmed on seeds 1000 and 1001; training cut to 40 CPU-s (--timeout
+# 60). Then the HTML report with its "Reward search" section.
+demo-rewards: $(VENV)/.installed
+	$(VENV)/bin/executor search --env posttrain_grpo --scale tiny --focus rewards \
+	    --ideator replay:environments/posttrain_grpo/ideas/reward_search.jsonl --epochs 2 \
+	    --ideas-per-epoch 3 --ensembles 2 --controls --baseline-seeds 2 --screen-seeds 1 \
+	    --rerun-top 2 --rerun-seeds 2 --timeout 60 --slots 2 --run-dir runs/demo-rewards
+	@echo "report: $$($(VENV)/bin/executor report runs/demo-rewards)"
 
 # Ideator RL offline: GRPO + LoRA on a tiny ideator built here, every idea run for real on the
 # toy environment; then the report with the collapse instruments. About 2 minutes.

@@ -86,10 +86,11 @@ def _members(
 
 
 def _text(kind: str, members: list[Member]) -> str:
+    """What the archive and the table call the combination: its kind, then each member."""
     listed = "; ".join(
         f"[{n}] {m.idea.text.strip().splitlines()[0][:80]}" for n, m in enumerate(members, 1)
     )
-    return f"{kind} of {len(members)}: {listed}"
+    return f"{kind}: {listed}"
 
 
 def record_round(
@@ -147,7 +148,7 @@ def record_round(
         len(arms),
         [
             (
-                "control: " + _text("a random subset", chosen),
+                _text(f"control: a random subset of {k}", chosen),
                 CONTROL_ROLE,
                 "controls",
                 {

@@ -111,6 +111,10 @@ async def run_search(
             progress(f"resuming: {n} interrupted runs will run again")
         remove_stale_workspaces(req.run_dir, req.env)
     else:
+        focus = env.focused(config.focus).focus
+        if not config.rank_by and focus is not None and focus.rank_by:
+            # Stored as it was used: the report and the table's warnings read it back.
+            config = replace(config, rank_by=focus.rank_by)
         metric = {"name": env.manifest.metric.name, "direction": env.manifest.metric.direction}
         search_id = archive.start(env.name, env.repo_hash, req.scale, asdict(config), metric)
 
@@ -312,11 +316,18 @@ async def _run_controls(
         for i in archive.ideas(search_id, controls=True)
         if i.role == "control" and i.status in ("proposed", "running")
     ]
-    for idea in pending:
-        if reason := over_budget(config, runner.store):
-            return reason
-        await runner.run(idea, "controls")
-    return None
+    slots = asyncio.Semaphore(runner.backend.capacity)
+    stop: list[str] = []
+
+    async def one(idea: ArchivedIdea) -> None:
+        async with slots:  # as many at once as the backend has slots, like an epoch's ideas
+            if stop or (reason := over_budget(config, runner.store)):
+                stop.append(stop[0] if stop else str(reason))
+                return
+            await runner.run(idea, "controls")
+
+    await asyncio.gather(*(one(i) for i in pending))
+    return stop[0] if stop else None
 
 
 async def _run_ensembles(
