@@ -36,6 +36,12 @@ def search_cmd(
         environment = environment.focused(config.focus)
     except ManifestError as e:
         raise UsageError(str(e)) from None
+    focus = environment.focus
+    if config.ensembles and (focus is None or focus.ensemble is None):
+        raise UsageError(
+            f"--ensembles: focus {config.focus!r} of {environment.name} declares no "
+            "[focus.NAME.ensemble] that says how ideas combine; leave --ensembles out"
+        )
     run.check_backend(environment, run.gpus)
     cache = run.run_path / "llm_cache"
     ideator = _ideator(config.ideator, environment, run.scale, llm, cache)

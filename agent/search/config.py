@@ -53,8 +53,8 @@ class SearchConfig:
     alpha: float = setting(0.05, "Significance level of the Holm-adjusted tests.")
     focus: str = setting(
         "",
-        "A focus of the environment (env.toml [focus.NAME], e.g. rewards): ideas may change "
-        "only its files, only its knobs apply, and its check runs on every candidate.",
+        "A focus of the environment (its manifest's focus.NAME table, e.g. rewards): ideas may "
+        "change only its files, only its knobs apply, and its check runs on every candidate.",
         show_default=False,
     )
     rank_by: str = setting(
@@ -66,7 +66,7 @@ class SearchConfig:
     ensembles: str = setting(
         "",
         "Ensemble sizes, e.g. 2,3,5: after the epochs, the top-k ideas are combined into one "
-        "candidate each (the focus must declare [focus.NAME.ensemble]) and screened like ideas.",
+        "candidate each (the focus must declare how: focus.NAME.ensemble) and screened like ideas.",
         show_default=False,
     )
     seed: int = setting(0, "Seeds the ideator's sampling.")

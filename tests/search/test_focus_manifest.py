@@ -56,3 +56,34 @@ def test_a_bad_focus_is_one_line_naming_the_field(
     with pytest.raises(ManifestError) as e:
         load_environment(env)
     assert message in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("flags", "needles"),
+    [
+        (["--focus", "reward"], ["no focus 'reward'", "its focuses: schedule"]),
+        (["--ensembles", "2"], ["--ensembles needs --focus"]),
+        (["--focus", "schedule", "--ensembles", "1"], ["sizes must be 2 or more"]),
+        (["--focus", "schedule", "--ensembles", "two"], ["takes sizes like 2,3,5"]),
+    ],
+)
+def test_bad_focus_flags_fail_before_anything_runs(
+    cli, toy_env: Path, tmp_path: Path, flags: list[str], needles: list[str]
+) -> None:
+    from tests.conftest import assert_one_line_error
+
+    res = cli("search", "--env", add_focus(toy_env), *flags, "--run-dir", tmp_path / "runs")
+    assert_one_line_error(res, *needles)
+    assert not (tmp_path / "runs" / "executor.db").exists()
+
+
+def test_ensembles_need_a_focus_that_says_how_to_combine(cli, toy_env: Path, tmp_path) -> None:
+    from tests.conftest import assert_one_line_error
+
+    env = add_focus(toy_env)
+    toml = env / "env.toml"
+    text = toml.read_text()
+    toml.write_text(text[: text.index("[focus.schedule.ensemble]")])
+    res = cli("search", "--env", env, "--focus", "schedule", "--ensembles", "2",
+              "--run-dir", tmp_path / "runs")  # fmt: skip
+    assert_one_line_error(res, "declares no [focus.NAME.ensemble]")
