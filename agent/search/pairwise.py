@@ -70,29 +70,54 @@ def matrix(by_seed: dict[int, dict[str, float]], seeds: list[int], ids: list[str
     return np.array([[by_seed[s][i] for i in ids] for s in seeds], dtype=np.float64)
 
 
-def _compare(a_id: str, b_id: str, a: Outcomes, b: Outcomes) -> tuple[Pair, float | None]:
-    """One pair before Holm (p_holm and the verdict come later)."""
+@dataclass(frozen=True)
+class Matched:
+    """Two arms' outcomes matched seed by seed and item by item, and tested: what a baseline
+    row (agent/search/verdicts.py) and a pair both report."""
+
+    seeds: list[int]  # seeds on which both have a result
+    missing: Literal["seeds", "items"] | None  # nothing to compare: no common seed, or item
+    items: int = 0
+    x: np.ndarray | None = None  # seeds x items of the first arm
+    diff: BootstrapInterval | None = None  # first minus second
+    test: Literal["mcnemar", "bootstrap"] | None = None
+    counts: tuple[int | None, int | None] = (None, None)  # McNemar: only first right / second
+    p: float | None = None
+
+
+def matched(a: Outcomes, b: Outcomes) -> Matched:
+    """`a` against `b` on their common seeds and items: the paired bootstrap interval of the
+    difference, and exact McNemar for a 0/1 metric (else the bootstrap's p)."""
     seeds = sorted(a.values.keys() & b.values.keys())
-    empty = Pair(a_id, b_id, seeds, 0, None, None, None, None, None, None, None, None,
-                 NO_DIFFERENCE, "")  # fmt: skip
     if not seeds:
-        return replace(empty, reason="no confirmation seed on which both succeeded"), None
+        return Matched(seeds, "seeds")
     ids = sorted(set.intersection(*(set(a.values[s]) & set(b.values[s]) for s in seeds)))
     if not ids:
-        return replace(empty, reason="no items common to both"), None
+        return Matched(seeds, "items")
     x, y = matrix(a.values, seeds, ids), matrix(b.values, seeds, ids)
     diff = paired_bootstrap(x, y, BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED)
     if bool(np.isin(x, (0.0, 1.0)).all() and np.isin(y, (0.0, 1.0)).all()):
-        a_only, b_only = int(np.sum((x == 1) & (y == 0))), int(np.sum((x == 0) & (y == 1)))
-        p = mcnemar_exact(a_only, b_only).p
-        test: Literal["mcnemar", "bootstrap"] = "mcnemar"
-        counts: tuple[int | None, int | None] = (a_only, b_only)
-    else:
-        assert diff.p is not None
-        p, test, counts = diff.p, "bootstrap", (None, None)
+        first, second = int(np.sum((x == 1) & (y == 0))), int(np.sum((x == 0) & (y == 1)))
+        p = mcnemar_exact(first, second).p
+        return Matched(seeds, None, len(ids), x, diff, "mcnemar", (first, second), p)
+    assert diff.p is not None
+    return Matched(seeds, None, len(ids), x, diff, "bootstrap", (None, None), diff.p)
+
+
+def _compare(a_id: str, b_id: str, a: Outcomes, b: Outcomes) -> tuple[Pair, float | None]:
+    """One pair before Holm (p_holm and the verdict come later)."""
+    m = matched(a, b)
+    empty = Pair(a_id, b_id, m.seeds, 0, None, None, None, None, None, None, None, None,
+                 NO_DIFFERENCE, "")  # fmt: skip
+    if m.missing == "seeds":
+        return replace(empty, reason="no confirmation seed on which both succeeded"), None
+    if m.missing == "items":
+        return replace(empty, reason="no items common to both"), None
+    assert m.diff is not None and m.p is not None
+    diff, p, test, counts = m.diff, m.p, m.test, m.counts
     pair = replace(
         empty,
-        items=len(ids),
+        items=m.items,
         diff=rounded(diff.estimate),
         diff_low=rounded(diff.low),
         diff_high=rounded(diff.high),

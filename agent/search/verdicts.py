@@ -34,7 +34,7 @@ import numpy as np
 
 from agent.results import Result
 from agent.search.abstention import abstention_note, mean_metrics
-from agent.search.pairwise import Pair, compare_pairs
+from agent.search.pairwise import Pair, compare_pairs, matched
 from agent.search.pairwise import matrix as _matrix
 from agent.search.pairwise import rounded as _round
 from agent.significance import (
@@ -42,7 +42,6 @@ from agent.significance import (
     BOOTSTRAP_SEED,
     BootstrapInterval,
     holm,
-    mcnemar_exact,
     paired_bootstrap,
     verdict,
 )
@@ -157,36 +156,25 @@ def compare_arm(
     arm: Arm, mine: Outcomes, base: Outcomes, direction: Direction
 ) -> tuple[Row, float | None]:
     """One row before the Holm adjustment (p_holm and the verdict are filled in later)."""
-    seeds = sorted(mine.values.keys() & base.values.keys())
+    m = matched(mine, base)
     empty = Row(
-        arm.idea_id, arm.text, arm.kind, arm.screen_reward, seeds, 0, None, None, None, None,
+        arm.idea_id, arm.text, arm.kind, arm.screen_reward, m.seeds, 0, None, None, None, None,
         None, None, None, None, None, None, None, False, "",
     )  # fmt: skip
-    if not seeds:
+    if m.missing == "seeds":
         return replace(
             empty, reason="no confirmation seed on which both it and the baseline ran"
         ), None
-    common = set.intersection(*(set(mine.values[s]) & set(base.values[s]) for s in seeds))
-    ids = sorted(common)
-    if not ids:
+    if m.missing == "items":
         return replace(empty, reason="no items common to it and the baseline"), None
-    a, b = _matrix(mine.values, seeds, ids), _matrix(base.values, seeds, ids)
-    level = paired_bootstrap(a, np.zeros_like(a), BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED)
-    diff = paired_bootstrap(a, b, BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED)
-    binary = bool(np.isin(a, (0.0, 1.0)).all() and np.isin(b, (0.0, 1.0)).all())
-    if binary:
-        right, wrong = int(np.sum((a == 1) & (b == 0))), int(np.sum((a == 0) & (b == 1)))
-        test = mcnemar_exact(right, wrong)
-        counts: tuple[int | None, int | None] = (right, wrong)
-        p, kind = test.p, "mcnemar"
-    else:
-        assert diff.p is not None
-        counts, p, kind = (None, None), diff.p, "bootstrap"
+    assert m.x is not None and m.diff is not None
+    level = paired_bootstrap(m.x, np.zeros_like(m.x), BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED)
+    diff, counts, p = m.diff, m.counts, m.p
     row = Row(
-        arm.idea_id, arm.text, arm.kind, _round(arm.screen_reward), seeds, len(ids),
+        arm.idea_id, arm.text, arm.kind, _round(arm.screen_reward), m.seeds, m.items,
         _round(level.estimate), _round(level.low), _round(level.high),
         _round(diff.estimate), _round(diff.low), _round(diff.high),
-        kind, counts[0], counts[1], _round(p), None, False, "",  # type: ignore[arg-type]
+        m.test, counts[0], counts[1], _round(p), None, False, "",
     )  # fmt: skip
     return row, p
 
