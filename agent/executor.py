@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from agent.implementer.attempts import implement
 from agent.implementer.config import ImplementerConfig
@@ -213,23 +213,10 @@ async def run_unchanged(idea_id: str, req: RunRequest, store: Store, backend: Ba
     """Run the unmodified baseline as the idea `idea_id` (a search's null control): a
     candidate of its own at the baseline commit, so it is run, compared and confirmed exactly
     like an idea, seeds and split included."""
-    t0 = time.monotonic()
-    env = req.env
-    baseline = BaselineRepo(req.run_dir, env)
+    baseline = BaselineRepo(req.run_dir, req.env)
     cand_id = store.add_candidate(idea_id, 0, "control", baseline.baseline_sha)
     store.finish_candidate(cand_id, "validated", commit_sha=baseline.baseline_sha, diff="")
-    ws = baseline.new_workspace(req.run_dir / "workspaces" / cand_id)
-    try:
-        run_id, outcome = await _run(cand_id, ws.path, req, store, baseline, backend)
-    finally:
-        ws.remove()
-    report = RunResult(
-        idea_id, cand_id, env.name, req.scale, "validated", None, None, {}, [], [], "",
-        baseline.baseline_sha, None, None, 0.0, None, {},
-    )  # fmt: skip
-    report.add_run(run_id, outcome)
-    report.timings["total"] = time.monotonic() - t0
-    return report
+    return await _run_commit(idea_id, store.candidate(cand_id), req, store, backend)
 
 
 async def run_validated(
@@ -238,10 +225,16 @@ async def run_validated(
     """Run the idea's validated candidate again (another seed, or confirmation) from its
     commit: the same bytes that passed validation, so neither the implementer nor the checks
     run again. None when the idea has no validated candidate."""
-    t0 = time.monotonic()
     cand = store.validated_candidate(idea_id)
-    if cand is None:
-        return None
+    return None if cand is None else await _run_commit(idea_id, cand, req, store, backend)
+
+
+async def _run_commit(
+    idea_id: str, cand: dict[str, Any] | None, req: RunRequest, store: Store, backend: Backend
+) -> RunResult:
+    """One run of a validated candidate's commit, checked out afresh."""
+    assert cand is not None
+    t0 = time.monotonic()
     baseline = BaselineRepo(req.run_dir, req.env)
     # A worktree per seed and split: an arm's confirmation seeds may run at once.
     ws = baseline.new_workspace(

@@ -196,6 +196,18 @@ def rows_while_running(run_dir: Path, sql: str) -> list[tuple[Any, ...]]:
         return []
 
 
+def confirmation_rows(runs: Path, strip: tuple[str, ...] = ("idea_id",)) -> list[dict[str, object]]:
+    """The stored confirmation table's rows and baseline without the `strip` keys (ids
+    differ between searches)."""
+    db = sqlite3.connect(runs / "executor.db")
+    (body,) = db.execute("SELECT body FROM search_tables WHERE name='confirmation'").fetchone()
+    db.close()
+    table = json.loads(body)
+    return [{k: v for k, v in r.items() if k not in strip} for r in table["rows"]] + [
+        table["baseline"]
+    ]
+
+
 def slowed_toy(toy_env: Path, seconds: float) -> Path:
     """The toy environment with a pause before each training, so a test can kill a run mid-way."""
     train = toy_env / "repo" / "train.py"

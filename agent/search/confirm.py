@@ -45,13 +45,9 @@ def choose_finalists(
     stored = store.search_table(search_id, FINALISTS)
     if stored is not None:
         return list(json.loads(stored["body"]))
-    ideas = archive.ideas(search_id)
-    if env is not None:
-        top = ranked(ideas, rank_metric(config, env), env)[: config.rerun_top]
-    else:
-        scored = [i for i in ideas if i.status == "succeeded" and i.reward is not None]
-        # sorted() is stable: among equal rewards the earlier idea goes first.
-        top = sorted(scored, key=lambda i: i.reward or 0.0, reverse=True)[: config.rerun_top]
+    metric = rank_metric(config, env) if env is not None else config.rank_by or None
+    # ranked() is stable: among equal values the earlier idea goes first.
+    top = ranked(archive.ideas(search_id), metric, env)[: config.rerun_top]
     ids = [i.idea_id for i in top]
     body = json.dumps(ids)
     store.save_search_table(search_id, FINALISTS, body, _sha(body))

@@ -78,8 +78,8 @@ def _members(
     assert spec is not None
     out = []
     for idea in ideas:
-        commit = archive.store.validated_commit(idea.idea_id)
-        text = baseline.file_at(commit, spec.file) if commit else None
+        cand = archive.store.validated_candidate(idea.idea_id)
+        text = baseline.file_at(cand["commit_sha"], spec.file) if cand else None
         if text is not None:
             out.append(Member(idea, text))
     return out
@@ -98,20 +98,25 @@ def record_round(
     search_id: str,
     config: SearchConfig,
     env: Environment,
+    scale: str,
     baseline: BaselineRepo,
     progress: Callable[[str], None],
 ) -> None:
     """Write the ensembles (epoch `config.epochs`) and, with --controls, the random-subset
     control, each once: a resume finds them and combines nothing again."""
     sizes = config.ensemble_sizes()
-    if not sizes:
-        return
     epoch = config.epochs
-    scale = config_scale(archive, search_id)
+    arms = archive.ideas(search_id, controls=True)
+    ensembles_due = epoch not in archive.epochs_generated(search_id)
+    subset_due = config.controls and not any(
+        a.role == CONTROL_ROLE and a.payload.get("control") == RANDOM_SUBSET for a in arms
+    )
+    if not sizes or not (ensembles_due or subset_due):
+        return  # nothing left to combine: read no candidate's file
     metric = rank_metric(config, env)
-    candidates = [i for i in archive.ideas(search_id) if i.role != ROLE]
+    candidates = [i for i in arms if i.role not in (ROLE, CONTROL_ROLE)]
     pool = _members(archive, env, baseline, ranked(candidates, metric, env))
-    if epoch not in archive.epochs_generated(search_id):
+    if ensembles_due:
         rows = []
         for k in sizes:
             if k > len(pool):
@@ -130,17 +135,13 @@ def record_round(
                 )
             )
         archive.record_ideas(search_id, epoch, 0, rows, env.name, env.repo_hash, scale, True)
-    if not config.controls:
-        return
-    arms = archive.ideas(search_id, controls=True)
-    if any(a.payload.get("control") == RANDOM_SUBSET for a in arms):
-        return
     k = min(max(sizes), len(pool))
-    if k < 2:
+    if not subset_due or k < 2:
         return
     # Seeded by the search's seed, from the ideas in their recorded order: a resume draws the
     # same subset.
-    by_order = sorted(pool, key=lambda m: [i.idea_id for i in candidates].index(m.idea.idea_id))
+    order = {i.idea_id: n for n, i in enumerate(candidates)}
+    by_order = sorted(pool, key=lambda m: order[m.idea.idea_id])
     chosen = random.Random(f"{config.seed}-{RANDOM_SUBSET}").sample(by_order, k)
     archive.record_ideas(
         search_id,
@@ -162,9 +163,3 @@ def record_round(
         env.repo_hash,
         scale,
     )
-
-
-def config_scale(archive: Archive, search_id: str) -> str:
-    search = archive.get(search_id)
-    assert search is not None
-    return str(search["scale"])

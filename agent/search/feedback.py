@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from agent.search.abstention import abstention_note
 from agent.search.archive import ArchivedIdea
-from agent.search.ranking import label, rank_value
+from agent.search.ranking import label, ranked
 from agent.templating import Prompts
 
 if TYPE_CHECKING:  # ideators.py imports this module
@@ -32,22 +32,16 @@ def ranked_summary(ctx: IdeationContext) -> str:
             rounds.setdefault(idea.epoch, []).append(idea)
     if not any(i.status == "succeeded" for ideas in rounds.values() for i in ideas):
         return ""
-    columns = [c for c in [ctx.rank_by, *ctx.feedback] if c] or []
+    columns = list(dict.fromkeys(c for c in [ctx.rank_by, *ctx.feedback] if c))
     blocks = []
     for epoch in sorted(rounds):
         ideas = rounds[epoch]
-        scored = sorted(
-            (i for i in ideas if rank_value(i, ctx.rank_by, ctx.env) is not None),
-            key=lambda i: rank_value(i, ctx.rank_by, ctx.env) or 0.0,
-            reverse=True,
-        )
+        scored = ranked(ideas, ctx.rank_by, ctx.env)
         failed = [i for i in ideas if i.status not in ("succeeded", "duplicate", "proposed")]
         lines = []
         for n, idea in enumerate(scored, 1):
             shown = [f"reward {idea.reward:.4g}"] if idea.reward is not None else []
-            shown += [
-                f"{c} {idea.metrics[c]:.4g}" for c in dict.fromkeys(columns) if c in idea.metrics
-            ]
+            shown += [f"{c} {idea.metrics[c]:.4g}" for c in columns if c in idea.metrics]
             notes = (
                 abstention_note(idea.metrics, ctx.baseline_metrics, name)
                 for name in dict.fromkeys([ctx.rank_by or "f1", "f1"])
@@ -60,9 +54,7 @@ def ranked_summary(ctx: IdeationContext) -> str:
         lines += [f"- failed ({i.status}): {_first_line(i.text)}" for i in failed]
         blocks.append(f"## Round {epoch + 1}\n\n" + "\n".join(lines))
     base = ", ".join(
-        f"{c} {ctx.baseline_metrics[c]:.4g}"
-        for c in dict.fromkeys(columns)
-        if c in ctx.baseline_metrics
+        f"{c} {ctx.baseline_metrics[c]:.4g}" for c in columns if c in ctx.baseline_metrics
     )
     text = PROMPTS.render(
         "ideate_ranked",

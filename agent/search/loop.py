@@ -134,8 +134,9 @@ async def run_search(
 
     backend = req.make_backend()
     seeds = list(range(config.screen_seeds))
-    runner = _Runner(archive, req, store, backend, implementer, progress, seeds)
-    runner.combination_req = replace(req, env=env.focused(config.focus, ensembles=True))
+    # Ensembles and the random-subset control may also write their member modules.
+    combined = replace(req, env=env.focused(config.focus, ensembles=True))
+    runner = _Runner(archive, req, store, backend, implementer, progress, seeds, combined)
     base_metrics = archive.baseline_metrics(search_id)
     try:
         stopped: str | None = None
@@ -206,9 +207,8 @@ class _Runner:
     implementer: LLMClient | None
     progress: Progress
     seeds: list[int]  # screening seeds: the first of the baseline's
+    combination_req: RunRequest  # for ensembles and the random-subset control
     rewards: list[float | None] = field(default_factory=list)
-    # Ensembles and the random-subset control: their member modules may be written too.
-    combination_req: RunRequest | None = None
 
     async def run(self, idea: ArchivedIdea, label: str) -> None:
         """Screen `idea` on every screening seed (stopping at a failure); its status is the
@@ -244,7 +244,7 @@ class _Runner:
     async def _run_seed(self, idea: ArchivedIdea, req: RunRequest) -> RunResult:
         if is_null(idea.role, idea.payload):
             return await run_unchanged(idea.idea_id, req, self.store, self.backend)
-        if is_combination(idea) and self.combination_req is not None:
+        if is_combination(idea):
             req = replace(req, env=self.combination_req.env)
         if req.seed != self.seeds[0]:
             # Later seeds run the first seed's validated commit as it is.
@@ -272,14 +272,15 @@ def ideation_context(
     base_mean: float | None,
     base_metrics: dict[str, float],
 ) -> IdeationContext:
-    """What the ideator sees: ideas only (never ensembles or controls), ranked by the search's
-    rank metric, with the focus's feedback metrics."""
+    """What the ideator sees: the ideas (`history` holds no control, and no ensemble: those
+    come after the last ideation), ranked by the search's rank metric, with the focus's
+    feedback metrics."""
     focus = env.focus
     return IdeationContext(
         env,
         scale,
         epoch,
-        [i for i in history if i.role != ENSEMBLE_ROLE],
+        history,
         base_mean,
         config.seed,
         rank_metric(config, env),
@@ -336,10 +337,9 @@ async def _run_ensembles(
     """Combine the top ideas (and, with controls, a random subset) once, then screen them."""
     env = runner.req.env
     runner.progress(f"ensembles: sizes {config.ensembles}")
-    record_round(
-        archive, search_id, config, env, BaselineRepo(runner.req.run_dir, env), runner.progress
-    )
-    if stopped := await _run_epoch(archive, search_id, config.epochs, runner, config, False):
+    baseline = BaselineRepo(runner.req.run_dir, env)
+    record_round(archive, search_id, config, env, runner.req.scale, baseline, runner.progress)
+    if stopped := await _run_epoch(archive, search_id, config.epochs, runner, config):
         return stopped
     archive.finish_epoch(search_id, config.epochs)
     return await _run_controls(archive, search_id, runner, config) if config.controls else None
@@ -351,10 +351,9 @@ async def _run_epoch(
     epoch: int,
     runner: _Runner,
     config: SearchConfig,
-    dedup: bool = True,
 ) -> str | None:
-    """Run every idea of `epoch` that has no final result yet, duplicates excepted (an
-    ensemble's text repeats its members': `dedup` False).
+    """Run every idea of `epoch` that has no final result yet, duplicates excepted (never an
+    ensemble: its text repeats its members').
 
     Returns why the search must stop (a budget), or None."""
     index = DuplicateIndex(embed=local_embedder())
@@ -363,8 +362,7 @@ async def _run_epoch(
         if idea.status == "duplicate":
             continue
         if idea.epoch == epoch and idea.status == "proposed":
-            skip = dedup and idea.role != ENSEMBLE_ROLE
-            if not skip or not _mark_if_duplicate(archive, index, idea):
+            if idea.role == ENSEMBLE_ROLE or not _mark_if_duplicate(archive, index, idea):
                 pending.append(idea)
         else:
             index.add(idea.idea_id, idea.text)

@@ -22,20 +22,20 @@ def rank_metric(config: SearchConfig, env: Environment) -> str | None:
     return focus.rank_by if focus is not None else None
 
 
-def rank_value(idea: ArchivedIdea, metric: str | None, env: Environment) -> float | None:
+def rank_value(idea: ArchivedIdea, metric: str | None, env: Environment | None) -> float | None:
     """Higher is better: the reward, or the metric's mean over screening runs (negated for a
-    metric the manifest minimizes). None: the idea has no value to rank by."""
+    metric `env`'s manifest minimizes). None: the idea has no value to rank by."""
     if metric is None:
         return idea.reward
     value = idea.metrics.get(metric)
     if value is None:
         return None
-    m = env.whole.metric
-    return -value if metric == m.name and m.direction == "minimize" else value
+    m = env.whole.metric if env is not None else None
+    return -value if m is not None and metric == m.name and m.direction == "minimize" else value
 
 
 def ranked(
-    ideas: Iterable[ArchivedIdea], metric: str | None, env: Environment
+    ideas: Iterable[ArchivedIdea], metric: str | None, env: Environment | None
 ) -> list[ArchivedIdea]:
     """Succeeded ideas with a value, best first; ties keep the earlier idea first."""
     scored = [

@@ -282,11 +282,6 @@ class CoreTables(StoreBase):
             idea_id,
         )
 
-    def validated_commit(self, idea_id: str) -> str | None:
-        """The commit of the idea's first validated candidate, None when there is none."""
-        cand = self.validated_candidate(idea_id)
-        return cand["commit_sha"] if cand else None
-
     def first_candidate(self, idea_id: str) -> dict[str, Any] | None:
         return self._one(
             "SELECT * FROM candidates WHERE idea_id=? ORDER BY created_at LIMIT 1", idea_id

@@ -15,6 +15,7 @@ import pytest
 from tests.conftest import (
     assert_store_consistent,
     clean_environ,
+    confirmation_rows,
     executor_argv,
     rows_while_running,
     sigkill_when,
@@ -120,17 +121,6 @@ def test_a_focused_search_with_ensembles_and_controls(cli, toy_env, tmp_path) ->
     assert_store_consistent(runs)
 
 
-def confirmation(runs: Path) -> list[dict[str, object]]:
-    db = sqlite3.connect(runs / "executor.db")
-    (body,) = db.execute("SELECT body FROM search_tables WHERE name='confirmation'").fetchone()
-    db.close()
-    table = json.loads(body)
-    strip = ("idea_id", "text")  # ids differ between searches, and texts carry them
-    return [{k: v for k, v in r.items() if k not in strip} for r in table["rows"]] + [
-        table["baseline"]
-    ]
-
-
 def test_sigkill_during_the_ensemble_round_then_resume_gives_the_same_table(
     toy_env, tmp_path
 ) -> None:
@@ -159,7 +149,9 @@ def test_sigkill_during_the_ensemble_round_then_resume_gives_the_same_table(
         timeout=600, env=clean_environ(),
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
-    assert confirmation(killed) == confirmation(whole)
+    # ids differ between searches, and an ensemble's text carries its members'
+    strip = ("idea_id", "text")
+    assert confirmation_rows(killed, strip) == confirmation_rows(whole, strip)
     assert [i["role"] for i in ideas(killed).values()].count("ensemble") == 1
     assert_store_consistent(killed)
 

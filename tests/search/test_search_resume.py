@@ -11,6 +11,7 @@ import pytest
 from tests.conftest import (
     assert_store_consistent,
     clean_environ,
+    confirmation_rows,
     executor_argv,
     rows_while_running,
     sigkill_when,
@@ -91,19 +92,6 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_search(toy_env, 
     assert all(final[i] == 1 for i in search_ideas), final
     assert {r["status"] for r in runs if r["id"] in {x["id"] for x in interrupted}} == {"cancelled"}
     assert_store_consistent(killed)
-
-
-def confirmation_rows(runs: Path) -> list[dict[str, object]]:
-    """The stored confirmation table's rows without ids (which differ between searches)."""
-    import json
-
-    db = sqlite3.connect(runs / "executor.db")
-    (body,) = db.execute("SELECT body FROM search_tables WHERE name='confirmation'").fetchone()
-    db.close()
-    table = json.loads(body)
-    return [{k: v for k, v in r.items() if k != "idea_id"} for r in table["rows"]] + [
-        table["baseline"]
-    ]
 
 
 def test_sigkill_during_confirmation_then_resume_gives_the_same_table(cli, toy_env, tmp_path):
