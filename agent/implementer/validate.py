@@ -154,11 +154,8 @@ async def validate(
         return failure
     if failure := check_compiles(ws, changed):
         return failure
-    found: list[str] = []
-    if failure := await check_focus(ws, env, make_sandbox, scratch, found):
+    if failure := await check_focus(ws, env, make_sandbox, scratch, [] if flags is None else flags):
         return failure
-    if flags is not None:
-        flags.extend(found)
     # The check ran candidate code with the workspace writable: look again before smoke.
     if failure := check_protected(ws, env, expected_hashes, ws.changed_files()):
         return ValidationFailure(failure.phase, "the check step wrote files: " + failure.message)

@@ -52,3 +52,17 @@ def abstention_note(
         for name in (FORMAT_RATE, *shared)
     )
     return f"{who} rose by abstention: {moves}"
+
+
+def watched_note(
+    metrics: Mapping[str, float],
+    base_metrics: Mapping[str, float],
+    rank_by: str | None,
+    arm: str | None = None,
+) -> str | None:
+    """The first abstention note for f1, then for the metric ideas are ranked by (`rank_by`;
+    the reward is not watched): what the table, the report and the ideator's rounds show."""
+    for name in dict.fromkeys(m for m in ("f1", rank_by) if m and m != "reward"):
+        if note := abstention_note(metrics, base_metrics, name, arm):
+            return note
+    return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agent.search.abstention import abstention_note
+from agent.search.abstention import watched_note
 from agent.search.archive import ArchivedIdea
 from agent.search.ranking import label, ranked
 from agent.templating import Prompts
@@ -42,11 +42,7 @@ def ranked_summary(ctx: IdeationContext) -> str:
         for n, idea in enumerate(scored, 1):
             shown = [f"reward {idea.reward:.4g}"] if idea.reward is not None else []
             shown += [f"{c} {idea.metrics[c]:.4g}" for c in columns if c in idea.metrics]
-            notes = (
-                abstention_note(idea.metrics, ctx.baseline_metrics, name)
-                for name in dict.fromkeys([ctx.rank_by or "f1", "f1"])
-            )
-            note = next((n for n in notes if n), None)
+            note = watched_note(idea.metrics, ctx.baseline_metrics, ctx.rank_by)
             lines.append(
                 f"{n}. {', '.join(shown)}{f' (WARNING: {note})' if note else ''}: "
                 f"{_first_line(idea.text)}"

@@ -9,12 +9,11 @@ config is read with .get: a search from before focuses has none of these keys.
 
 from __future__ import annotations
 
-import json
 import statistics
 from typing import Any
 
 from agent.pages.svg import Chart, line_chart
-from agent.search.abstention import abstention_note
+from agent.search.abstention import watched_note
 from agent.search.archive import Archive, ArchivedIdea
 from agent.search.controls import is_null
 from agent.store import Store
@@ -103,23 +102,10 @@ def _ensembles(ideas: list[ArchivedIdea], rank: str) -> list[dict[str, Any]]:
     ]
 
 
-def _flags(cand: dict[str, Any]) -> list[str]:
-    """The check's flags: a JSON list, decoded or not; absent in stores from before checks."""
-    raw = cand.get("flags")
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except ValueError:
-            return [raw]
-    return [str(f) for f in raw] if isinstance(raw, list) else []
-
-
 def _reward(store: Store, idea: ArchivedIdea, rank: str, base: dict[str, float]) -> dict[str, Any]:
     """One reward: its code as its validated candidate left it, flags and abstention note."""
-    cand = next((c for c in store.candidates(idea.idea_id) if c["status"] == "validated"), None)
+    cand = store.validated_candidate(idea.idea_id)
     diff = (cand["diff"] if cand else None) or idea.payload.get("edits") or ""
-    watched = dict.fromkeys(m for m in ("f1", rank) if m != "reward")
-    notes = (abstention_note(idea.metrics, base, name) for name in watched)
     return {
         "label": _label(idea),
         "text": idea.text,
@@ -128,6 +114,6 @@ def _reward(store: Store, idea: ArchivedIdea, rank: str, base: dict[str, float])
         "status": idea.status,
         "value": _shown(_value(idea, rank)),
         "diff": diff,
-        "flags": _flags(cand) if cand else [],
-        "abstention": next((n for n in notes if n is not None), None),
+        "flags": list(cand.get("flags") or []) if cand else [],  # the store decodes its JSON
+        "abstention": watched_note(idea.metrics, base, rank),
     }

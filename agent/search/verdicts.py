@@ -33,7 +33,7 @@ from typing import Any, Literal
 import numpy as np
 
 from agent.results import Result
-from agent.search.abstention import abstention_note, mean_metrics
+from agent.search.abstention import mean_metrics, watched_note
 from agent.search.pairwise import Pair, compare_pairs, matched
 from agent.search.pairwise import matrix as _matrix
 from agent.search.pairwise import rounded as _round
@@ -341,10 +341,8 @@ def _abstention(
     """A finalist whose f1 (or rank metric) rose over the baseline's while it answered fewer
     items and got no more right, on the means over the confirmation runs."""
     base = mean_metrics(base_metrics.values())
-    watched = list(dict.fromkeys(m for m in ("f1", rank_by) if m))
-    out = []
-    for text, metrics in arm_metrics:
-        mine = mean_metrics(metrics.values())
-        notes = (abstention_note(mine, base, name, repr(text)) for name in watched)
-        out += [n for n in notes if n is not None][:1]  # one warning per arm
-    return out
+    notes = (
+        watched_note(mean_metrics(metrics.values()), base, rank_by, repr(text))
+        for text, metrics in arm_metrics
+    )
+    return [n for n in notes if n is not None]  # one warning per arm
