@@ -49,6 +49,9 @@ class RunRequest(RunSpec):
     slots: int = 1  # concurrent runs at a CPU scale on the local backend
     ray_address: str | None = None
     ray_shared: bool = False  # the run dir is on a filesystem every Ray node mounts
+    # A search's short screening runs (--screen): the share of the training budget that
+    # timeout_s was cut to, recorded with each run (None: the full budget).
+    fidelity: float | None = None
 
     def make_backend(self) -> Backend:
         return make_backend(
@@ -149,24 +152,22 @@ async def run_baseline(
     progress: Progress = lambda _: None,
     *,
     candidate_id: str | None = None,
+    backend: Backend | None = None,
 ) -> BaselineResult:
     """Run the unmodified baseline on `seeds` (a count: seeds 0..n-1) with `req.split`'s items;
     report each run and mean ± std. `candidate_id`: add the runs to that baseline candidate
-    (a search's, whose confirmation re-runs its baseline on the confirmation seeds)."""
+    (a search's, whose confirmation re-runs its baseline on the confirmation seeds).
+    `backend`: share one (and its slots) with other work; otherwise one is made here."""
     env = req.env
     baseline = BaselineRepo(req.run_dir, env)
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
-    if candidate_id is None:
-        idea_id = store.add_idea("baseline", env.name, env.repo_hash, req.scale, "baseline")
-        cand_id = store.add_candidate(idea_id, 0, "baseline", baseline.baseline_sha)
-        store.finish_candidate(cand_id, "validated", commit_sha=baseline.baseline_sha, diff="")
-    else:
-        cand_id = candidate_id
-        found = store.candidate(cand_id)
-        if found is None:
-            raise ValueError(f"no baseline candidate {cand_id} in {req.run_dir}")
-        idea_id = found["idea_id"]
-    backend = req.make_backend()
+    cand_id = candidate_id or baseline_candidate(req, store)
+    found = store.candidate(cand_id)
+    if found is None:
+        raise ValueError(f"no baseline candidate {cand_id} in {req.run_dir}")
+    idea_id = found["idea_id"]
+    own_backend = backend is None
+    backend = backend or req.make_backend()
     started = 0
 
     def on_start() -> None:
@@ -177,7 +178,7 @@ async def run_baseline(
     async def one(seed: int) -> SeedRun:
         # A worktree per seed: seeds may run at once, and code may write into its cwd.
         ws = baseline.new_workspace(
-            req.run_dir / "workspaces" / f"{cand_id}-{req.split}-seed{seed}"
+            req.run_dir / "workspaces" / _workspace_name(cand_id, replace(req, seed=seed))
         )
         try:
             run_id, outcome = await _run(
@@ -190,7 +191,8 @@ async def run_baseline(
     try:
         runs = list(await asyncio.gather(*(one(seed) for seed in seed_list)))
     finally:
-        backend.close()
+        if own_backend:
+            backend.close()
     ok = [r for r in runs if r.status == RunStatus.SUCCEEDED]
     summary: dict[str, MeanStd] = {}
     if ok:
@@ -207,6 +209,16 @@ async def run_baseline(
         runs,
         summary,
     )
+
+
+def baseline_candidate(req: RunRequest, store: Store) -> str:
+    """A new candidate for the unmodified baseline (validated: it is the baseline commit)."""
+    env = req.env
+    baseline = BaselineRepo(req.run_dir, env)
+    idea_id = store.add_idea("baseline", env.name, env.repo_hash, req.scale, "baseline")
+    cand_id = store.add_candidate(idea_id, 0, "baseline", baseline.baseline_sha)
+    store.finish_candidate(cand_id, "validated", commit_sha=baseline.baseline_sha, diff="")
+    return cand_id
 
 
 async def run_unchanged(idea_id: str, req: RunRequest, store: Store, backend: Backend) -> RunResult:
@@ -238,7 +250,7 @@ async def _run_commit(
     baseline = BaselineRepo(req.run_dir, req.env)
     # A worktree per seed and split: an arm's confirmation seeds may run at once.
     ws = baseline.new_workspace(
-        req.run_dir / "workspaces" / f"{cand['id']}-{req.split}-seed{req.seed}",
+        req.run_dir / "workspaces" / _workspace_name(cand["id"], req),
         cand["commit_sha"],
     )
     try:
@@ -254,7 +266,13 @@ async def _run_commit(
     return report
 
 
-def run_conditions(req: RunSpec) -> dict[str, object]:
+def _workspace_name(cand_id: str, req: RunRequest) -> str:
+    """A worktree per seed, split and fidelity: any of them may run at once."""
+    short = f"-f{req.fidelity:g}" if req.fidelity is not None else ""
+    return f"{cand_id}-{req.split}-seed{req.seed}{short}"
+
+
+def run_conditions(req: RunRequest) -> dict[str, object]:
     """What a run shares with the baselines it may be shown beside: the machine, the sandbox,
     the training limit and its clock, and the evaluator's split (its seed is matched
     separately)."""
@@ -264,6 +282,7 @@ def run_conditions(req: RunSpec) -> dict[str, object]:
         "timeout_s": req.timeout_s,
         "clock": req.env.scale(req.scale).budget_clock,
         "split": req.split,
+        **({"fidelity": req.fidelity} if req.fidelity is not None else {}),
     }
 
 
@@ -287,6 +306,7 @@ async def _run(
         run_id,
         split=req.split,
         conditions=run_conditions(req),
+        fidelity=req.fidelity,
     )
     job = RunJob(
         req,
@@ -329,7 +349,7 @@ async def _run(
     return run_id, outcome
 
 
-def baseline_summary(store: Store, env: Environment, req: RunSpec) -> BaselineSummary | None:
+def baseline_summary(store: Store, env: Environment, req: RunRequest) -> BaselineSummary | None:
     """The baseline an idea's run is read against: the latest baseline measurement whose runs
     share the idea run's conditions (run_conditions), its mean ± std over seeds and its reward
     on the idea's own seed; never a pool of measurements from other times or conditions.

@@ -15,6 +15,7 @@ trainer uses it to run a policy's ideas offline.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,8 +139,11 @@ def propose(
     n: int,
     seed: int = 0,
     maximize: bool = True,
+    pruned: Sequence[dict[str, Any]] = (),
 ) -> list[Proposal]:
-    """`n` new proposals from TPE, given finished trials (values, reward or None if failed)."""
+    """`n` new proposals from TPE, given finished trials (values, reward or None if failed)
+    and the values of trials stopped early (a search's --screen did not promote them: TPE
+    counts them below every completed trial)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -158,9 +162,17 @@ def propose(
         study.add_trial(
             optuna.trial.create_trial(params=params, distributions=dists, value=reward, state=state)
         )
+    for values in pruned:
+        params = {k: v for k, v in values.items() if k in dists}
+        if len(params) == len(dists):
+            study.add_trial(
+                optuna.trial.create_trial(
+                    params=params, distributions=dists, state=optuna.trial.TrialState.PRUNED
+                )
+            )
     proposals = []
     by_name = {k.name: k for k in knobs}
-    tried = [values for values, _ in history]
+    tried = [values for values, _ in history] + list(pruned)
     first = [m for m in one_knob_moves(knobs) if m not in tried]
     for _ in range(n):
         if first:

@@ -20,7 +20,12 @@ from agent.store import SearchIdea, Store
 # items that screening, and so the choice of finalists, saw.
 CONFIRM_SEED = 1000
 
+# An idea that --screen's short look did not promote to the full budget
+# (agent/search/fidelity.py): finished, with no screening reward, but not a failure.
+SCREENED_OUT = "screened_out"
+
 TERMINAL = {
+    SCREENED_OUT,
     "succeeded",
     "failed",
     "timeout",

@@ -69,6 +69,15 @@ class SearchConfig:
         "candidate each (the focus must declare how: focus.NAME.ensemble) and screened like ideas.",
         show_default=False,
     )
+    screen: float = setting(
+        0.0,
+        "Multi-fidelity screening: every idea first trains for this share of the budget "
+        "(e.g. 0.3), beside the baseline at that share; the best --promote share of each "
+        "epoch, unless shown worse than that baseline, then trains at the full budget. 0: off.",
+    )
+    promote: float = setting(
+        0.34, "With --screen: the share of each epoch's ideas promoted (at least one)."
+    )
     seed: int = setting(0, "Seeds the ideator's sampling.")
     mode: SearchMode = setting(
         "epochs", "epochs (the published method, with barriers) or async (none)."
@@ -87,6 +96,14 @@ class SearchConfig:
         self.ensemble_sizes()  # a malformed list fails before anything runs
         if self.ensembles and not self.focus:
             raise ValueError("--ensembles needs --focus: a focus says how ideas combine")
+        if not 0 <= self.screen < 1:
+            raise ValueError(
+                f"--screen is a share of the training budget below 1 (e.g. 0.3), not {self.screen}"
+            )
+        if not 0 < self.promote <= 1:
+            raise ValueError(f"--promote is a share above 0 and at most 1, not {self.promote}")
+        if self.screen and self.mode != "epochs":
+            raise ValueError("--screen promotes per epoch: use it with --mode epochs")
         if not 0 < self.alpha < 1:
             raise ValueError(f"--alpha must lie between 0 and 1, not {self.alpha}")
         for name in ("budget_usd", "budget_gpu_hours"):

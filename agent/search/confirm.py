@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+from collections.abc import Coroutine
 from dataclasses import replace
-from typing import Literal
+from typing import Any, Literal
 
 from agent.executor import Progress, RunRequest, run_baseline, run_unchanged, run_validated
 from agent.results import RunResult
@@ -90,9 +91,13 @@ async def run_confirmation(
     base = store.candidate(base_cand)
     assert base is not None
     ran = {int(r["seed"]) for r in store.idea_runs(base["idea_id"], "confirm")}
+    jobs: list[Coroutine[Any, Any, object]] = []
     if missing := [s for s in seeds if s not in ran]:
+        # Beside the arms, not before them: the backend's slots take whichever is next.
         progress(f"confirmation: baseline on seeds {missing}")
-        await run_baseline(confirm, store, missing, progress, candidate_id=base_cand)
+        jobs.append(
+            run_baseline(confirm, store, missing, progress, candidate_id=base_cand, backend=backend)
+        )
 
     slots = asyncio.Semaphore(backend.capacity)
 
@@ -101,7 +106,6 @@ async def run_confirmation(
             progress(f"confirmation: seed {seed}: {idea.text[:50]}")
             await _run_arm(idea, replace(confirm, seed=seed), store, backend)
 
-    jobs = []
     for idea in arms:
         done = {int(r["seed"]) for r in store.idea_runs(idea.idea_id, "confirm")}
         jobs += [one(idea, s) for s in seeds if s not in done]

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from agent.knobs import knobs_for, propose
 from agent.llm import PROVIDERS, LLMClient
 from agent.llm.types import Message
-from agent.search.archive import ArchivedIdea
+from agent.search.archive import SCREENED_OUT, ArchivedIdea
 from agent.search.feedback import ranked_summary
 from agent.search.ideas_parse import parse_ideas
 from agent.search.ranking import label, ranked
@@ -136,6 +136,8 @@ def _describe(idea: ArchivedIdea, rank_by: str | None = None) -> str:
     if idea.status == "succeeded" and idea.reward is not None:
         also = f", {rank_by} {idea.metrics[rank_by]:.4g}" if rank_by in idea.metrics else ""
         return f"- reward {idea.reward:.4g}{also}: {idea.text}"
+    if idea.status == SCREENED_OUT:  # not a failure: a short look ranked it out
+        return f"- SCREENED OUT ({idea.reason}): {idea.text}"
     return f"- FAILED ({idea.status}: {failure_summary(idea.reason or idea.status)}): {idea.text}"
 
 
@@ -160,15 +162,20 @@ class HparamIdeator:
     name: str = "hparam"
 
     async def propose(self, ctx: IdeationContext, n: int) -> list[ProposedIdea]:
+        mine = [i for i in ctx.history if i.role == "hparam"]
         history = [
             (i.payload.get("values", {}), i.reward if i.status == "succeeded" else None)
-            for i in ctx.history
-            if i.role == "hparam"
+            for i in mine
+            if i.status != SCREENED_OUT
         ]
+        pruned = [i.payload.get("values", {}) for i in mine if i.status == SCREENED_OUT]
         maximize = True  # rewards are higher-is-better by contract
+        proposals = propose(
+            ctx.env, ctx.scale, history, n, seed=ctx.seed, maximize=maximize, pruned=pruned
+        )
         return [
             ProposedIdea(p.idea, "hparam", {"values": p.values, "edits": p.edits})
-            for p in propose(ctx.env, ctx.scale, history, n, seed=ctx.seed, maximize=maximize)
+            for p in proposals
         ]
 
 

@@ -21,6 +21,7 @@ from agent.dedup import DuplicateIndex, local_embedder
 from agent.executor import (
     Progress,
     RunRequest,
+    baseline_candidate,
     run_baseline,
     run_idea,
     run_unchanged,
@@ -28,13 +29,14 @@ from agent.executor import (
 )
 from agent.llm import LLMClient
 from agent.results import Result, RunResult
-from agent.search.archive import Archive, ArchivedIdea
+from agent.search.archive import SCREENED_OUT, TERMINAL, Archive, ArchivedIdea
 from agent.search.config import SearchConfig
 from agent.search.confirm import run_confirmation
 from agent.search.controls import ROLE as CONTROL_ROLE
 from agent.search.controls import is_null, record_controls
 from agent.search.ensembles import ROLE as ENSEMBLE_ROLE
 from agent.search.ensembles import is_combination, record_round
+from agent.search.fidelity import Promotion, decide, percent, short_request
 from agent.search.ideas_parse import IdeaParseError
 from agent.search.ideators import IdeationContext, Ideator
 from agent.search.ranking import rank_metric
@@ -111,6 +113,8 @@ async def run_search(
             progress(f"resuming: {n} interrupted runs will run again")
         remove_stale_workspaces(req.run_dir, req.env)
     else:
+        if config.screen:
+            short_request(req, config.screen)  # a scale without a budget fails before anything
         focus = env.focused(config.focus).focus
         if not config.rank_by and focus is not None and focus.rank_by:
             # Stored as it was used: the report and the table's warnings read it back.
@@ -123,26 +127,24 @@ async def run_search(
     env = env.focused(config.focus)
     req = replace(req, env=env)
 
-    # The search's own baseline: same scale and --timeout as its ideas, so they compare.
-    baseline = archive.baseline_rewards(search_id)
-    if len(baseline) < config.baseline_seeds:
-        progress(f"baseline: {config.baseline_seeds} seeds")
-        measured = await run_baseline(req, store, config.baseline_seeds, progress)
-        archive.set_baseline(search_id, measured.candidate_id)
-        baseline = archive.baseline_rewards(search_id)
-    base_mean = sum(baseline) / len(baseline) if baseline else None
-
     backend = req.make_backend()
     seeds = list(range(config.screen_seeds))
     # Ensembles and the random-subset control may also write their member modules.
     combined = replace(req, env=env.focused(config.focus, ensembles=True))
     runner = _Runner(archive, req, store, backend, implementer, progress, seeds, combined)
-    base_metrics = archive.baseline_metrics(search_id)
     try:
-        stopped: str | None = None
+        # The baseline (at the full budget and, with --screen, the short one) and the control
+        # arms need nothing from one another: they share the backend's slots at once.
         if config.controls:
             record_controls(archive, search_id, env, req.scale)
-            stopped = await _run_controls(archive, search_id, runner, config)
+        outcome = await asyncio.gather(
+            _measure_baseline(archive, search_id, runner, config),
+            _run_controls(archive, search_id, runner, config) if config.controls else _none(),
+        )
+        stopped: str | None = outcome[1]
+        baseline = archive.baseline_rewards(search_id)
+        base_mean = sum(baseline) / len(baseline) if baseline else None
+        base_metrics = archive.baseline_metrics(search_id)
         if config.mode == "async" and not stopped:
             stopped = await _run_async(
                 archive, search_id, runner, config, ideator, (base_mean, base_metrics)
@@ -210,11 +212,18 @@ class _Runner:
     combination_req: RunRequest  # for ensembles and the random-subset control
     rewards: list[float | None] = field(default_factory=list)
 
-    async def run(self, idea: ArchivedIdea, label: str) -> None:
+    async def run(
+        self, idea: ArchivedIdea, label: str, share: float | None = None, promoted: bool = False
+    ) -> None:
         """Screen `idea` on every screening seed (stopping at a failure); its status is the
-        first failure's, else succeeded."""
+        first failure's, else succeeded. `share`: the short runs of --screen, after which a
+        succeeded idea stays `running` until its promotion is decided. `promoted`: its
+        full-budget runs, of the commit its short runs validated."""
         self.archive.set_status(idea.idea_id, "running")
-        earlier = self.store.idea_runs(idea.idea_id, "screen")  # a resumed idea's, if any
+        req = replace(self.req, split="screen")
+        if share is not None:
+            req = short_request(req, share)
+        earlier = self.store.idea_runs(idea.idea_id, "screen", share)  # a resumed idea's, if any
         if bad := next((r for r in earlier if r["status"] != "succeeded"), None):
             self.archive.set_status(idea.idea_id, bad["status"], "failed on an earlier seed")
             return
@@ -223,31 +232,36 @@ class _Runner:
         for seed in self.seeds:
             if seed in done:
                 continue
-            report = await self._run_seed(idea, replace(self.req, seed=seed, split="screen"))
+            report = await self._run_seed(idea, replace(req, seed=seed), promoted)
             if not report.succeeded:
                 break
         if report is None:  # every seed had run before the resume
-            self.archive.set_status(idea.idea_id, "succeeded")
+            if share is None:
+                self.archive.set_status(idea.idea_id, "succeeded")
             return
-        self.archive.set_status(idea.idea_id, report.status, report.reason)
-        self.rewards.append(report.reward)
+        if share is None or not report.succeeded:
+            self.archive.set_status(idea.idea_id, report.status, report.reason)
+        if share is None:
+            self.rewards.append(report.reward)
         best = max((r for r in self.rewards if r is not None), default=None)
         spent = spend(self.store)
         sched = self.backend.scheduler
         busy = f"{len(sched.running)} running, {len(sched.waiting)} queued, " if sched else ""
+        stage = "" if share is None else f" ({percent(share)})"
         self.progress(
-            f"{label}: {busy}{len(self.rewards)} done, best "
+            f"{label}{stage}: {busy}{len(self.rewards)} done, best "
             f"{'-' if best is None else f'{best:.4g}'}, ${spent['usd']:.2f}, "
             f"{spent['gpu_hours']:.2f} GPU-h | last: {idea.text[:40]}"
         )
 
-    async def _run_seed(self, idea: ArchivedIdea, req: RunRequest) -> RunResult:
+    async def _run_seed(self, idea: ArchivedIdea, req: RunRequest, promoted: bool) -> RunResult:
         if is_null(idea.role, idea.payload):
             return await run_unchanged(idea.idea_id, req, self.store, self.backend)
         if is_combination(idea):
             req = replace(req, env=self.combination_req.env)
-        if req.seed != self.seeds[0]:
-            # Later seeds run the first seed's validated commit as it is.
+        if promoted or req.seed != self.seeds[0]:
+            # Later seeds, and a promoted idea's full-budget runs, run the validated commit
+            # as it is.
             again = await run_validated(idea.idea_id, req, self.store, self.backend)
             if again is not None:
                 return again
@@ -370,15 +384,105 @@ async def _run_epoch(
     slots = asyncio.Semaphore(runner.backend.capacity)
     stop: list[str] = []
 
-    async def one(idea: ArchivedIdea) -> None:
+    async def one(idea: ArchivedIdea, share: float | None = None, promoted: bool = False) -> None:
         async with slots:  # the budget is checked when a slot is free, not at queueing time
             if stop or (reason := over_budget(config, runner.store)):
                 stop.append(stop[0] if stop else str(reason))
                 return
-            await runner.run(idea, f"epoch {epoch}")
+            await runner.run(idea, f"epoch {epoch}", share, promoted)
 
-    await asyncio.gather(*(one(i) for i in pending))
+    if not config.screen or epoch >= config.epochs:  # the ensembles' round has no short look
+        await asyncio.gather(*(one(i) for i in pending))
+        return stop[0] if stop else None
+    await asyncio.gather(*(one(i, config.screen) for i in pending))
+    if stop:
+        return stop[0]
+    promotion = _promote(archive, search_id, epoch, runner, config)
+    state = {i.idea_id: i for i in archive.ideas(search_id, epoch)}
+    full = []
+    for d in promotion.decisions:
+        now = state.get(d.idea_id)
+        if now is None or now.status in TERMINAL:
+            continue  # failed at the short budget, or already finished before a resume
+        if d.promoted:
+            full.append(now)
+        else:
+            archive.set_status(now.idea_id, SCREENED_OUT, d.reason)
+    promoted = sum(d.promoted for d in promotion.decisions)
+    runner.progress(
+        f"epoch {epoch}: {promoted} of {len(promotion.decisions)} promoted to the full budget"
+    )
+    await asyncio.gather(*(one(i, promoted=True) for i in full))
     return stop[0] if stop else None
+
+
+def _promote(
+    archive: Archive, search_id: str, epoch: int, runner: _Runner, config: SearchConfig
+) -> Promotion:
+    """The epoch's promotion decisions (agent/search/fidelity.py), stored before any promoted
+    run starts; ideas that were duplicates never ran and take no part."""
+    search = archive.get(search_id)
+    assert search is not None and search["baseline_candidate"]
+    base = runner.store.candidate(search["baseline_candidate"])
+    assert base is not None
+    ideas = [
+        i
+        for i in archive.ideas(search_id, epoch)
+        if i.status != "duplicate" and i.role != ENSEMBLE_ROLE
+    ]
+    env = runner.req.env
+    return decide(
+        runner.store,
+        search_id,
+        epoch,
+        ideas,
+        base["idea_id"],
+        config,
+        env,
+        rank_metric(config, env),
+    )
+
+
+async def _none() -> None:
+    return None
+
+
+async def _measure_baseline(
+    archive: Archive, search_id: str, runner: _Runner, config: SearchConfig
+) -> None:
+    """The search's own baseline on seeds 0..baseline_seeds-1 (same scale and --timeout as
+    its ideas, so they compare), at the full budget and, with --screen, at the short one; a
+    resume runs only the seeds that have no run yet."""
+    search = archive.get(search_id)
+    assert search is not None
+    store, req = runner.store, runner.req
+    cand = search["baseline_candidate"]
+    if cand is None:
+        cand = baseline_candidate(req, store)
+        archive.set_baseline(search_id, cand)
+    found = store.candidate(cand)
+    assert found is not None
+    jobs = []
+    for share in [None, config.screen] if config.screen else [None]:
+        base_req = replace(req, split="screen")
+        if share is not None:
+            base_req = short_request(base_req, share)
+        ran = {int(r["seed"]) for r in store.idea_runs(found["idea_id"], "screen", share)}
+        missing = [s for s in range(config.baseline_seeds) if s not in ran]
+        if missing:
+            what = "" if share is None else f" at {percent(share)}"
+            runner.progress(f"baseline{what}: seeds {missing}")
+            jobs.append(
+                run_baseline(
+                    base_req,
+                    store,
+                    missing,
+                    runner.progress,
+                    candidate_id=cand,
+                    backend=runner.backend,
+                )
+            )
+    await asyncio.gather(*jobs)
 
 
 async def _run_async(

@@ -85,13 +85,15 @@ class CoreTables(StoreBase):
         *,
         split: str = "screen",
         conditions: dict[str, Any] | None = None,
+        fidelity: float | None = None,
     ) -> None:
         """A run about to start; `conditions` (host, budget, clock, ...) say what a baseline
-        must share with it to be shown beside it."""
+        must share with it to be shown beside it; `fidelity`: the share of the training budget
+        it gets (None: all of it)."""
         with self.tx() as db:
             db.execute(
                 "INSERT INTO runs (id, candidate_id, scale, seed, sandbox, status, artifacts,"
-                " started_at, split, conditions) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                " started_at, split, conditions, fidelity) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     run_id,
                     cand_id,
@@ -103,6 +105,7 @@ class CoreTables(StoreBase):
                     time.time(),
                     split,
                     json.dumps(conditions or {}, sort_keys=True),
+                    fidelity,
                 ),
             )
 

@@ -60,14 +60,16 @@ class SearchTables(CoreTables):
                 "UPDATE searches SET baseline_candidate=? WHERE id=?", (candidate_id, search_id)
             )
 
-    def search_baseline_rewards(self, search_id: str) -> list[float]:
+    def search_baseline_rewards(self, search_id: str, fidelity: float | None = None) -> list[float]:
         """Rewards of the search's own baseline runs in screening, in seed order (its
-        confirmation runs are read with the confirmation table, never fed back)."""
+        confirmation runs are read with the confirmation table, never fed back), at the full
+        budget or at `fidelity`'s share of it."""
         return self._column(
             "SELECT r.reward FROM runs r JOIN searches s ON r.candidate_id = s.baseline_candidate"
             " WHERE s.id=? AND r.status='succeeded' AND COALESCE(r.split, 'screen')='screen'"
-            " ORDER BY r.seed",
+            " AND r.fidelity IS ? ORDER BY r.seed",
             search_id,
+            fidelity,
         )
 
     def finish_search(self, search_id: str, status: str, reason: str | None = None) -> None:
@@ -147,7 +149,8 @@ class SearchTables(CoreTables):
         sql = (
             "SELECT s.*, i.text, (SELECT AVG(r.reward) FROM candidates c JOIN runs r"
             " ON r.candidate_id = c.id WHERE c.idea_id = s.idea_id AND r.status='succeeded'"
-            " AND COALESCE(r.split, 'screen') = 'screen' AND r.seed < ?) AS reward"
+            " AND COALESCE(r.split, 'screen') = 'screen' AND r.fidelity IS NULL"
+            " AND r.seed < ?) AS reward"
             " FROM search_ideas s JOIN ideas i ON i.id = s.idea_id WHERE s.search_id=?"
         )
         args: list[Any] = [confirm_seed, search_id]
@@ -179,7 +182,7 @@ class SearchTables(CoreTables):
             " ON r.candidate_id = c.id, json_each(r.metrics) j WHERE "
             + which
             + " AND r.status='succeeded' AND COALESCE(r.split, 'screen') = 'screen'"
-            " AND r.seed < ? AND j.type IN ('integer', 'real')"
+            " AND r.fidelity IS NULL AND r.seed < ? AND j.type IN ('integer', 'real')"
             " GROUP BY c.idea_id, j.key ORDER BY c.idea_id, j.key",
             (key, confirm_seed),
         ).fetchall()
@@ -204,17 +207,21 @@ class SearchTables(CoreTables):
             )
         return n
 
-    def idea_runs(self, idea_id: str, split: str) -> list[dict[str, Any]]:
+    def idea_runs(
+        self, idea_id: str, split: str, fidelity: float | None = None
+    ) -> list[dict[str, Any]]:
         """The idea's runs on `split` that were not cancelled, oldest first (id, candidate,
-        seed, status, reward, metrics). A run from before splits counts by its seed: the
-        searches of that time re-ran their best ideas on seeds from 1000."""
+        seed, status, reward, metrics), at the full budget or at `fidelity`'s share of it. A
+        run from before splits counts by its seed: the searches of that time re-ran their best
+        ideas on seeds from 1000."""
         return self._rows(
             "SELECT r.id, r.candidate_id, r.seed, r.status, r.reward, r.metrics FROM runs r"
             " JOIN candidates c ON r.candidate_id = c.id WHERE c.idea_id=? AND COALESCE(r.split,"
             " CASE WHEN r.seed >= 1000 THEN 'confirm' ELSE 'screen' END)=?"
-            " AND r.status != 'cancelled' ORDER BY r.started_at",
+            " AND r.fidelity IS ? AND r.status != 'cancelled' ORDER BY r.started_at",
             idea_id,
             split,
+            fidelity,
         )
 
     def save_search_table(self, search_id: str, name: str, body: str, sha256: str) -> None:
