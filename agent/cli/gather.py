@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from agent.search.fidelity import decision_of, describe
 from agent.store import Store
 
 
@@ -13,7 +14,7 @@ def collect(store: Store, kind: str, row: dict[str, Any]) -> dict[str, Any]:
     """Everything `executor show` prints for one idea, candidate or run."""
     if kind == "idea":
         cands = [_candidate(store, c) for c in store.candidates(row["id"])]
-        return {"kind": "idea", "idea": row, "candidates": cands}
+        return {"kind": "idea", "idea": row, "candidates": cands, **_screening(store, row["id"])}
     if kind == "candidate":
         return {"kind": "candidate", "idea": store.idea(row["idea_id"]), **_candidate(store, row)}
     run = dict(row)
@@ -21,6 +22,16 @@ def collect(store: Store, kind: str, row: dict[str, Any]) -> dict[str, Any]:
     items = store.run_items(run["id"])  # checked against its hash
     run["items"] = None if items is None else {"n": len(items), "sha256": items.sha256()}
     return {"kind": "run", "run": run}
+
+
+def _screening(store: Store, idea_id: str) -> dict[str, Any]:
+    """A --screen search's promotion decision on the idea, when it took one."""
+    found = decision_of(store, idea_id)
+    if found is None:
+        return {}
+    promotion, decision = found
+    return {"screening": {**decision.to_json(), "share": promotion.share,
+                          "line": describe(promotion, decision)}}  # fmt: skip
 
 
 def _candidate(store: Store, cand: dict[str, Any]) -> dict[str, Any]:

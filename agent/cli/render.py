@@ -156,6 +156,8 @@ def print_show(console: Console, data: dict[str, Any]) -> None:
     idea = data["idea"]
     console.print(f"[bold]{idea['id']}[/] ({idea['env']}, {idea['scale']}, {idea['source']})")
     console.print(idea["text"])
+    if screening := data.get("screening"):
+        console.print(f"screening: {screening['line']}", highlight=False)
     cands = data["candidates"] if data["kind"] == "idea" else [data]
     for c in cands:
         _print_candidate(console, c, full=data["kind"] == "candidate")
@@ -180,8 +182,10 @@ def _print_candidate(console: Console, c: dict[str, Any], full: bool) -> None:
             f"{llm['input_tokens']} in / {llm['output_tokens']} out tokens, {cost}"
         )
     for run in c["runs"]:
+        share = run.get("fidelity")
+        short = "" if share is None else f" at {share:.0%} of the budget"
         console.print(
-            f"  {run['id']} seed {run['seed']}: {_styled(run['status'])} "
+            f"  {run['id']} seed {run['seed']}{short}: {_styled(run['status'])} "
             f"reward {_num(run['reward'])} {run['metrics'] or ''}",
             highlight=False,
         )
@@ -194,6 +198,8 @@ def _print_run(console: Console, run: dict[str, Any]) -> None:
     for key in ("id", "candidate_id", "scale", "seed", "sandbox"):
         t.add_row(key, str(run[key]))
     t.add_row("split", run.get("split") or "- (from before splits)")
+    if run.get("fidelity") is not None:
+        t.add_row("budget", f"{run['fidelity']:.0%} of the training budget (--screen)")
     items = run.get("items")
     t.add_row("items", f"{items['n']} (sha256 {items['sha256'][:16]})" if items else "-")
     t.add_row("status", _styled(run["status"]))

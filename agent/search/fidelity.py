@@ -246,3 +246,28 @@ def promotions(store: Store, search_id: str, epochs: int) -> list[Promotion]:
         if (stored := store.search_table(search_id, table_name(epoch))) is not None:
             out.append(Promotion.from_json(stored["body"]))
     return out
+
+
+def decision_of(store: Store, idea_id: str) -> tuple[Promotion, Decision] | None:
+    """The promotion decision a --screen search took on the idea (None: it had none)."""
+    place = store.search_of_idea(idea_id)
+    if place is None:
+        return None
+    stored = store.search_table(place["search_id"], table_name(place["epoch"]))
+    if stored is None:
+        return None
+    promotion = Promotion.from_json(stored["body"])
+    found = promotion.decision(idea_id)
+    return None if found is None else (promotion, found)
+
+
+def describe(promotion: Promotion, d: Decision) -> str:
+    """One line for `executor show` and the report."""
+    base = promotion.baseline_reward
+    vs = "" if base is None else f" (baseline {base:.4g})"
+    short = "-" if d.reward is None else f"{d.reward:.4g}"
+    interval = ""
+    if d.diff is not None and d.diff_low is not None and d.diff_high is not None:
+        interval = f", vs baseline {d.diff:+.4g} [{d.diff_low:+.4g}, {d.diff_high:+.4g}]"
+    call = "promoted" if d.promoted else "not promoted"
+    return f"{call} at {percent(promotion.share)}: reward {short}{vs}{interval}; {d.reason}"

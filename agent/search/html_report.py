@@ -23,6 +23,7 @@ from agent.pages.svg import Chart, bar_chart, line_chart
 from agent.search.archive import Archive
 from agent.search.confirm import TABLE
 from agent.search.export import trajectories
+from agent.search.fidelity import percent, promotions
 from agent.search.focus_report import reward_search
 from agent.search.loop import spend
 from agent.search.stats import interval
@@ -61,6 +62,7 @@ def render_report(store: Store, search_id: str | None = None) -> str:
         columns=COLUMNS,
         pair_columns=PAIR_COLUMNS,
         reward_search=reward_search(store, search),
+        screening=_screening(store, search, rows),
         ideas=[_idea_row(store, r) for r in rows],
         log_tail_lines=LOG_TAIL_LINES,
     )
@@ -120,6 +122,43 @@ def _plots(
             "{:.4g}",
         ),
     ]
+
+
+def _screening(
+    store: Store, search: dict[str, Any], rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Each epoch's promotion decisions (a --screen search), beside the full-budget rewards."""
+    epochs = int(search["config"].get("epochs") or 0)
+    full = {r["idea_id"]: r["result"]["reward"] for r in rows}
+    out = []
+    for p in promotions(store, search["id"], epochs):
+        decisions = [
+            {
+                "text": d.text,
+                "reward": _shown(d.reward),
+                "rank": d.rank if d.rank is not None else "-",
+                "interval": "-"
+                if d.diff is None
+                else f"{d.diff:+.4g} [{d.diff_low:+.4g}, {d.diff_high:+.4g}]",
+                "p_holm": "-" if d.p_holm is None else f"{d.p_holm:.3g}",
+                "full": _shown(full.get(d.idea_id)),
+                "promoted": d.promoted,
+                "reason": d.reason,
+            }
+            for d in p.decisions
+        ]
+        out.append(
+            {
+                "epoch": p.epoch,
+                "percent": percent(p.share),
+                "promote": f"{p.promote:.0%} ({p.slots} per epoch)",
+                "rank_by": p.rank_by,
+                "baseline": _shown(p.baseline_reward),
+                "promoted": sum(d.promoted for d in p.decisions),
+                "decisions": decisions,
+            }
+        )
+    return out
 
 
 def _confirmation(

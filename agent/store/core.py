@@ -291,10 +291,11 @@ class CoreTables(StoreBase):
         )
 
     def first_uncancelled_run(self, cand_id: str) -> dict[str, Any] | None:
-        """The candidate's first run that was not cancelled (an interrupted run is re-done)."""
+        """The candidate's first full-budget run that was not cancelled (an interrupted run is
+        re-done; a --screen search's short looks are not the idea's result)."""
         return self._one(
             "SELECT * FROM runs WHERE candidate_id=? AND status != 'cancelled' "
-            "ORDER BY started_at LIMIT 1",
+            "AND fidelity IS NULL ORDER BY started_at LIMIT 1",
             cand_id,
         )
 

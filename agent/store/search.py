@@ -79,6 +79,10 @@ class SearchTables(CoreTables):
                 (status, reason, time.time(), search_id),
             )
 
+    def search_of_idea(self, idea_id: str) -> dict[str, Any] | None:
+        """The idea's place in a search (search_id, epoch, position, role, status), if any."""
+        return self._one("SELECT * FROM search_ideas WHERE idea_id=?", idea_id)
+
     def search_epochs(self, search_id: str) -> list[int]:
         """The epochs whose ideas were all generated, in order."""
         return self._column(

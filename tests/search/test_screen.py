@@ -6,6 +6,7 @@ import difflib
 import json
 import sqlite3
 import subprocess
+from html import escape as html_escape
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from agent.search.config import SearchConfig
 from agent.search.fidelity import short_request
 from environments import load_environment
 from tests.conftest import (
+    EXECUTOR,
     assert_store_consistent,
     clean_environ,
     executor_argv,
@@ -247,3 +249,50 @@ def test_a_search_killed_after_its_short_looks_resumes_to_the_same_promotions(
         " = c.id WHERE r.fidelity = 0.5 AND r.status != 'cancelled' GROUP BY c.idea_id, r.seed",
     )
     assert all(n == 1 for _, _, n in short), short
+
+
+@pytest.mark.slow
+def test_show_and_the_report_give_each_promotion(toy_env, tmp_path) -> None:
+    env = budgeted_toy(toy_env)
+    runs = tmp_path / "runs"
+    proc = subprocess.run(
+        executor_argv("search", env, runs, screen=0.5, promote=0.25, slots=2, **SEARCH),
+        capture_output=True,
+        text=True,
+        env=clean_environ(),
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    table = json.loads(
+        rows(runs, "SELECT body FROM search_tables WHERE name = 'promotion:0'")[0][0]
+    )
+    out_of = next(d for d in table["decisions"] if not d["promoted"] and d["rank"])
+    shown = subprocess.run(
+        [str(EXECUTOR), "show", out_of["idea_id"], "--run-dir", str(runs)],
+        capture_output=True,
+        text=True,
+        env=clean_environ(),
+        timeout=60,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "screening: not promoted at 50% of the budget" in shown.stdout
+    assert "at 50% of the budget: succeeded" in shown.stdout  # its short run, labelled
+    as_json = subprocess.run(
+        [str(EXECUTOR), "show", out_of["idea_id"], "--run-dir", str(runs), "--json"],
+        capture_output=True,
+        text=True,
+        env=clean_environ(),
+        timeout=60,
+    )
+    assert json.loads(as_json.stdout)["screening"]["promoted"] is False
+    report = subprocess.run(
+        [str(EXECUTOR), "report", str(runs)],
+        capture_output=True,
+        text=True,
+        env=clean_environ(),
+        timeout=120,
+    )
+    assert report.returncode == 0, report.stderr
+    html = Path(report.stdout.strip().splitlines()[-1]).read_text()
+    assert "Screening (--screen)" in html and "1 of 4 promoted" in html
+    assert html_escape(out_of["reason"], quote=False) in html.replace("&#39;", "'")
