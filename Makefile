@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 # The CPU build on a machine that has it; GPU users may set TORCH="torch" to keep their own.
 TORCH  ?= torch==2.13.0
 
-.PHONY: demo demo-idea demo-rewards demo-ideator test test-fast lint bench clean
+.PHONY: demo demo-idea demo-rewards demo-ideator test test-fast lint bench gpu-check clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -84,6 +84,15 @@ bench: $(VENV)/.installed
 	$(PY) bench/ideator_rl_collapse.py
 	@if [ -n "$(NANOGPT_REF)" ]; then $(PY) bench/nanogpt_throughput.py --reference $(NANOGPT_REF); \
 	else echo "skipping bench/nanogpt_throughput.py: set NANOGPT_REF=/path/to/nanoGPT/model.py"; fi
+
+# GPU acceptance on one CUDA GPU, offline (about 7 minutes): each environment's GPU path on
+# local data and a local model; nanoGPT tokens/s and MFU, GRPO step time and rollout tokens/s
+# in runs/gpu_check.json. It needs only torch with CUDA, transformers and rich, so it runs
+# with the venv's Python when there is one and installs nothing (the machine may be offline).
+# The same logic on the CPU at tiny shapes: $(PY) bench/gpu_check.py --device cpu --tiny
+GPU_PY := $(if $(wildcard $(PY)),$(PY),$(PYTHON))
+gpu-check:
+	$(GPU_PY) bench/gpu_check.py --out runs/gpu_check.json
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
