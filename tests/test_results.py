@@ -67,6 +67,7 @@ SEARCH_KEYS = [
     "baseline",
     "ideas",
     "confirmation",
+    "promotions",
 ]
 TABLE_KEYS = [
     "search_id",

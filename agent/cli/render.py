@@ -232,6 +232,12 @@ def print_search(console: Console, r: SearchResult) -> None:
     shown = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     console.print(f"search {r.search_id}: {r.env} ({r.scale}): {shown}")
     console.print(f"baseline reward in screening: {r.baseline}")
+    for p in r.promotions:
+        promoted = sum(d.promoted for d in p.decisions)
+        console.print(
+            f"epoch {p.epoch}: {promoted} of {len(p.decisions)} promoted after a look at "
+            f"{p.share:.0%} of the budget (baseline there: {_num(p.baseline_reward)})"
+        )
     if r.confirmation is None:
         console.print("no idea reached confirmation")
         return

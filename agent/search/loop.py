@@ -36,7 +36,7 @@ from agent.search.controls import ROLE as CONTROL_ROLE
 from agent.search.controls import is_null, record_controls
 from agent.search.ensembles import ROLE as ENSEMBLE_ROLE
 from agent.search.ensembles import is_combination, record_round
-from agent.search.fidelity import Promotion, decide, percent, short_request
+from agent.search.fidelity import Promotion, decide, percent, promotions, short_request
 from agent.search.ideas_parse import IdeaParseError
 from agent.search.ideators import IdeationContext, Ideator
 from agent.search.ranking import rank_metric
@@ -64,8 +64,8 @@ def over_budget(config: SearchConfig, store: Store) -> str | None:
 
 @dataclass
 class SearchResult(Result):
-    """`run_search`'s: how it ended, what it spent, every idea and control arm, and the
-    confirmation table (None when nothing reached confirmation)."""
+    """`run_search`'s: how it ended, what it spent, every idea and control arm, the
+    confirmation table (None when nothing reached confirmation), and --screen's promotions."""
 
     status: Literal["done", "stopped"]
     reason: str | None  # why it stopped early (a budget, an ideator out of ideas)
@@ -76,6 +76,8 @@ class SearchResult(Result):
     baseline: str | None  # the baseline's screening reward interval, as text
     ideas: list[ArchivedIdea]
     confirmation: ConfirmationTable | None
+    # Each epoch's promotion decisions under --screen (agent/search/fidelity.py); else none.
+    promotions: list[Promotion] = field(default_factory=list)
 
 
 async def run_search(
@@ -195,6 +197,7 @@ async def run_search(
         None if not baseline else str(interval(baseline)),
         archive.ideas(search_id, controls=True),
         table,
+        promotions(store, search_id, config.epochs),
     )
 
 

@@ -154,6 +154,8 @@ def test_a_screened_search_promotes_the_top_share_and_counts_full_runs_only(
             assert by_id[d["idea_id"]]["reward"] is None
     finalist = out["confirmation"]["rows"][0]["idea_id"]
     assert finalist in promoted
+    assert [p["epoch"] for p in out["promotions"]] == [0]
+    assert out["promotions"][0]["decisions"] == decisions  # the stored decisions, as JSON
 
 
 @pytest.mark.slow
