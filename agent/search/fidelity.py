@@ -126,7 +126,7 @@ def _short_view(store: Store, idea: ArchivedIdea, share: float) -> tuple[Archive
     return view, runs
 
 
-def _band(store: Store, runs: list[dict[str, Any]], metric: str) -> float | None:
+def _band(runs: list[dict[str, Any]], metric: str) -> float | None:
     """The spread (max - min) of the baseline's per-seed metric at the short budget."""
     values = [
         float(v)
@@ -156,7 +156,7 @@ def decide(
     m = env.whole.metric
     base_runs = store.idea_runs(baseline_idea, "screen", share)
     base = outcomes(store, base_runs, m.name)
-    band = _band(store, base_runs, m.name)
+    band = _band(base_runs, m.name)
     views = {i.idea_id: _short_view(store, i, share) for i in ideas}
     tested: dict[str, tuple[BootstrapInterval, float]] = {}  # idea minus baseline, and p
     for idea_id, (view, runs) in views.items():
