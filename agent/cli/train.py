@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 from agent.cli import render as report
 from agent.cli.common import LLMOptions, ResumeOpt, RunOptions, job_command, run_job
 from agent.cli.errors import UsageError
+from agent.ideator_rl.budget import TIMEOUT_KEY, describe
 from agent.ideator_rl.config import TrainIdeatorConfig
 
 
@@ -23,6 +27,10 @@ def train_ideator_cmd(
             from agent.knobs import knobs_for
 
             knobs_for(environment, run.scale)
+        if config.tiny:
+            from agent.ideator_rl.tiny_ideator import ideator_knobs
+
+            ideator_knobs(environment, run.scale, config.knob_names)  # a bad --knobs: now
         gpus = execution_gpus(
             run.gpus,
             detect_gpus() if run.backend == "local" else [],
@@ -38,11 +46,18 @@ def train_ideator_cmd(
     if config.implementer != "hparam":
         client = llm.client(config.implementer, run.run_path / "llm_cache")
     req = run.request(environment, config.seed, gpus=gpus)
+
+    def shown(console: Any, result: Any) -> None:
+        report.print_training(console, result)
+        # The budget every idea trained for: a short --timeout is a screening budget.
+        timeout = result.config.get(TIMEOUT_KEY)
+        console.print(f"ideas ran at: {describe(replace(req, timeout_s=timeout))}")
+
     run_job(
         run,
         [client],
         lambda store, step: train_ideator(
             config, req, store, client=client, resume=resume, progress=step
         ),
-        report.print_training,
+        shown,
     )

@@ -24,6 +24,11 @@ class TrainIdeatorConfig:
     model: str = setting(
         TINY_MODEL, "Hub id or local path of the ideator; tiny: build one here (CPU scales)."
     )
+    knobs: str | None = setting(
+        None,
+        "Comma-separated knobs the tiny ideator writes, e.g. lr,warmup_steps (default: all "
+        "of the scale's): a smaller idea space, so the cache hits and GRPO sharpens sooner.",
+    )
     implementer: str = setting("hparam", "hparam (ideas as NAME=VALUE, no LLM) or PROVIDER:MODEL.")
     steps: int = setting(20, "GRPO optimizer steps.", min=1)
     group_size: int = setting(8, "Ideas sampled per prompt (GRPO group).", min=2)
@@ -83,12 +88,21 @@ class TrainIdeatorConfig:
                 raise ValueError(f"--{name.replace('_', '-')} must be 0 or more")
         if self.diversity_history < 0:
             raise ValueError("--diversity-history must be 0 or more")
+        if self.knobs is not None and not self.tiny:
+            raise ValueError("--knobs shapes the tiny ideator: use it with --model tiny")
         if not 0 < self.vllm_memory <= 1:
             raise ValueError("--vllm-memory is a share of GPU memory, above 0 and at most 1")
 
     @property
     def tiny(self) -> bool:
         return self.model == TINY_MODEL
+
+    @property
+    def knob_names(self) -> list[str] | None:
+        """--knobs as a list (None: every knob of the scale)."""
+        if self.knobs is None:
+            return None
+        return [n.strip() for n in self.knobs.split(",") if n.strip()]
 
     @property
     def lr(self) -> float:

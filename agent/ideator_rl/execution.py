@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from agent.dedup import Embed
-from agent.executor import RunRequest, run_idea
+from agent.executor import RunRequest, run_baseline, run_idea
 from agent.ideator_rl import shaping
 from agent.ideator_rl.config import TrainIdeatorConfig
 from agent.ideator_rl.extract import Extracted, completion_text, extract_idea
@@ -197,6 +197,25 @@ class ExecutionReward:
         return [s.reward for s in shaped], instruments
 
     # -- executions -----------------------------------------------------------------------
+
+    def execute(self, ideas: list[str], baseline_seeds: Sequence[int] = ()) -> list[CachedResult]:
+        """Each idea's result at this reward's budget, run or from the cache, in order; no
+        step is recorded (agent/ideator_rl/measure.py re-runs a training's ideas with it).
+        `baseline_seeds`: the baseline runs on these seeds beside them, sharing the slots."""
+        extracted = [Extracted(idea, "", None if idea else "no idea") for idea in ideas]
+
+        async def both() -> list[Outcome]:
+            if self._backend is None:
+                self._backend = self.req.make_backend()
+            base = (
+                run_baseline(self.req, self._loop_store, baseline_seeds, backend=self._backend)
+                if baseline_seeds
+                else asyncio.sleep(0)
+            )
+            outcomes, _ = await asyncio.gather(self._outcomes(extracted), base)
+            return outcomes
+
+        return [o.result for o in self._on_loop(both())]
 
     def _key(self, idea: str) -> str:
         """The idea as the cache knows it: with what decides its result besides the env and

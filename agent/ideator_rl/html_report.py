@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from agent.ideator_rl.budget import TIMEOUT_KEY
 from agent.ideator_rl.records import Records
 from agent.pages import render_page, write_page
 from agent.pages.svg import line_chart
@@ -45,7 +46,12 @@ def render_training_report(store: Store) -> str:
     tid, cfg = training["id"], training["config"]
     steps = records.steps(tid)
     samples = records.samples(tid)
-    baseline = store.baseline_rewards(training["env_hash"], training["scale"])
+    timeout = cfg.get(TIMEOUT_KEY)
+    baseline = [
+        float(r["reward"])
+        for r in store.baseline_runs(training["env_hash"], training["scale"])
+        if (r["conditions"] or {}).get("timeout_s") == timeout
+    ]
     base = sum(baseline) / len(baseline) if baseline else None
     plots = []
     for title, ylabel, series in PLOTS:
@@ -62,6 +68,12 @@ def render_training_report(store: Store) -> str:
         ("model", str(cfg["model"])),
         ("implementer", str(cfg["implementer"])),
         ("steps", f"{len(steps)} of {cfg['steps']}, {cfg['group_size']} ideas per group"),
+        (
+            "ideas ran at",
+            "the scale's full budget"
+            if timeout is None
+            else f"--timeout {timeout:g} (a screening budget; the baseline at the same)",
+        ),
         (
             "reward",
             f"{cfg['reward']}; diversity {cfg['diversity_weight']}, novelty "

@@ -79,8 +79,27 @@ def example(knobs: list[Knob], rng: random.Random, max_knobs: int = 2) -> str:
     return f"<think>{'; '.join(thoughts)}</think> {' '.join(assigns)}"
 
 
-def tiny_prompt(env: Environment, scale: str) -> str:
+def ideator_knobs(env: Environment, scale: str, names: list[str] | None = None) -> list[Knob]:
+    """The knobs the tiny ideator writes: the scale's, or those of them `names` picks (--knobs);
+    a ValueError names an unknown one and lists the choices."""
     knobs = knobs_for(env, scale)
+    if names is None:
+        return knobs
+    known = {k.name for k in knobs}
+    unknown = [n for n in names if n not in known]
+    choices = ", ".join(sorted(known))
+    if unknown:
+        raise ValueError(
+            f"--knobs: {env.name} has no knob {', '.join(unknown)} at scale {scale}; "
+            f"choose from {choices}"
+        )
+    if not names:
+        raise ValueError(f"--knobs names no knob; choose from {choices}")
+    return [k for k in knobs if k.name in names]  # the manifest's order
+
+
+def tiny_prompt(env: Environment, scale: str, knobs: list[Knob] | None = None) -> str:
+    knobs = knobs if knobs is not None else knobs_for(env, scale)
     metric = f"{env.manifest.metric.direction} {env.manifest.metric.name}"
     return PROMPTS.render(
         "ideator_rl_tiny", env=env.name, metric=metric, knobs=", ".join(k.name for k in knobs)
@@ -95,9 +114,11 @@ def build_tiny_ideator(
     examples: int = 3000,
     steps: int = 300,
     seed: int = 0,
+    knobs: list[str] | None = None,
     progress: Any = lambda _msg: None,
 ) -> Path:
-    """Build, warm up and save the tiny ideator in `out` (kept if already there)."""
+    """Build, warm up and save the tiny ideator in `out` (kept if already there); `knobs`:
+    only these of the scale's knobs (its prompt, tokenizer and warm-up examples)."""
     if (out / "config.json").is_file() and (out / PROMPT_FILE).is_file():
         return out
     import torch
@@ -105,11 +126,11 @@ def build_tiny_ideator(
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-    knobs = knobs_for(env, scale)
+    chosen = ideator_knobs(env, scale, knobs)
     rng = random.Random(seed)
     torch.manual_seed(seed)
-    prompt = tiny_prompt(env, scale)
-    completions = [example(knobs, rng) for _ in range(examples)]
+    prompt = tiny_prompt(env, scale, chosen)
+    completions = [example(chosen, rng) for _ in range(examples)]
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.Sequence(
@@ -172,7 +193,7 @@ def build_tiny_ideator(
     card = {
         "env": env.name,
         "scale": scale,
-        "grid": {k.name: grid(k) for k in knobs},
+        "grid": {k.name: grid(k) for k in chosen},
         "examples": examples,
         "steps": steps,
         "final_loss": loss.item(),

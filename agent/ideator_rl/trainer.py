@@ -21,6 +21,7 @@ from typing import Any
 
 from agent.dedup import local_embedder
 from agent.executor import Progress, RunRequest, run_baseline
+from agent.ideator_rl.budget import TIMEOUT_KEY, describe, matching_baseline, with_fidelity
 from agent.ideator_rl.config import TrainIdeatorConfig
 from agent.ideator_rl.execution import ExecutionReward
 from agent.ideator_rl.records import Records
@@ -141,11 +142,12 @@ def grpo_args(cfg: TrainIdeatorConfig, out: Path, *, cuda: bool, vllm: bool) -> 
 
 def _open_training(
     records: Records, cfg: TrainIdeatorConfig, req: RunRequest, resume: bool
-) -> tuple[str, TrainIdeatorConfig]:
+) -> tuple[str, TrainIdeatorConfig, float | None]:
     env = req.env
     latest = records.latest()
     if not resume:
-        return records.start(env.name, env.repo_hash, req.scale, asdict(cfg)), cfg
+        stored = {**asdict(cfg), TIMEOUT_KEY: req.timeout_s}
+        return records.start(env.name, env.repo_hash, req.scale, stored), cfg, req.timeout_s
     if latest is None:
         raise ValueError(f"no ideator training to resume in {req.run_dir}: start one first")
     if latest["env_hash"] != env.repo_hash or latest["scale"] != req.scale:
@@ -155,7 +157,10 @@ def _open_training(
         )
     records.close_interrupted(latest["id"])
     remove_stale_workspaces(req.run_dir, req.env)
-    return latest["id"], TrainIdeatorConfig(**latest["config"])  # the stored settings win
+    stored = dict(latest["config"])
+    timeout = stored.pop(TIMEOUT_KEY, req.timeout_s)
+    # The stored settings win, the budget too: every step's rewards are on one budget.
+    return latest["id"], TrainIdeatorConfig(**stored), timeout
 
 
 def train_ideator(
@@ -174,9 +179,12 @@ def train_ideator(
         check_model(cfg.model)
     use_vllm(cfg.vllm, cuda, installed)  # a bad --vllm fails before anything is written
     records = Records(store)
-    training_id, cfg = _open_training(records, cfg, req, resume)
+    training_id, cfg, timeout = _open_training(records, cfg, req, resume)
     vllm = use_vllm(cfg.vllm, cuda, installed)  # on resume, the stored setting decides
-    req = replace(req, seed=cfg.seed)  # every idea runs with the same seed: rewards compare
+    # Every idea runs with the same seed and budget: rewards compare. A short --timeout is a
+    # screening budget, recorded with each run as its fidelity.
+    req = with_fidelity(replace(req, seed=cfg.seed, timeout_s=timeout))
+    progress(f"every idea trains for {describe(req)}")
     folder = training_dir(req.run_dir, training_id)
     folder.mkdir(parents=True, exist_ok=True)
     try:
@@ -191,11 +199,12 @@ def train_ideator(
 
 
 def _baseline(req: RunRequest, store: Store, progress: Progress) -> float | None:
-    rewards = store.baseline_rewards(req.env.repo_hash, req.scale)
+    """The baseline at the ideas' budget and conditions, on their seed if none is stored."""
+    rewards = matching_baseline(store, req)
     if not rewards:
-        progress("measuring the baseline")
-        asyncio.run(run_baseline(req, store, 1, progress))
-        rewards = store.baseline_rewards(req.env.repo_hash, req.scale)
+        progress(f"measuring the baseline ({describe(req)})")
+        asyncio.run(run_baseline(req, store, [req.seed], progress))
+        rewards = matching_baseline(store, req)
     return sum(rewards) / len(rewards) if rewards else None
 
 
@@ -226,7 +235,12 @@ def _train(
     if cfg.tiny:
         model = str(
             build_tiny_ideator(
-                env, req.scale, folder / "base_tiny", seed=cfg.seed, progress=progress
+                env,
+                req.scale,
+                folder / "base_tiny",
+                seed=cfg.seed,
+                knobs=cfg.knob_names,
+                progress=progress,
             )
         )
     else:
