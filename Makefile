@@ -17,20 +17,25 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # The main job offline: a hyper-parameter search (Optuna TPE over the manifest's knobs) on
-# pretrain_nanogpt at tiny scale, two runs at a time (one core each): 3 baseline seeds and
-# the null control, 2 epochs of 2 ideas screened on seed 0, then the best idea, the control
-# and the baseline confirmed on seeds 1000 and 1001 and the confirmation split; training cut
-# to 35 CPU-s (--timeout 50: the tiny scale counts CPU-seconds and keeps a 15 CPU-s margin);
-# then the HTML report.
-# About 10 minutes on 2 CPU cores. One idea against a measured baseline instead:
+# pretrain_nanogpt at tiny scale, two runs at a time (one core each): 2 baseline seeds, then 2
+# epochs of 4 ideas, each first trained for a quarter of the budget (--screen 0.25) beside the
+# baseline at that budget, the best of each epoch (--promote 0.25) trained again at the full
+# budget; the best idea and the baseline confirmed on seeds 1000 and 1001 and the confirmation
+# split; training cut to 30 CPU-s (--timeout 45: the tiny scale counts CPU-seconds and keeps a
+# 15 CPU-s margin); then the HTML report. About 6 minutes on 2 CPU cores.
+#   make demo DEMO_SCREEN=                  the same search without the short looks
+#   make demo DEMO_FLAGS=--controls         add the control arms (the unchanged baseline ...)
+# One idea against a measured baseline instead:
 #   make demo-idea DEMO_ENV=tests/toy_env DEMO_IDEA=tests/toy_env/ideas/more_steps.patch
-DEMO_ENV  ?= pretrain_nanogpt
-DEMO_IDEA ?= environments/pretrain_nanogpt/ideas/higher_lr.patch
-DEMO_DIR  ?= runs/demo
+DEMO_ENV    ?= pretrain_nanogpt
+DEMO_IDEA   ?= environments/pretrain_nanogpt/ideas/higher_lr.patch
+DEMO_DIR    ?= runs/demo
+DEMO_SCREEN ?= --screen 0.25 --promote 0.25
+DEMO_FLAGS  ?=
 demo: $(VENV)/.installed
 	$(VENV)/bin/executor search --env $(DEMO_ENV) --scale tiny --ideator hparam --epochs 2 \
-	    --ideas-per-epoch 2 --baseline-seeds 3 --rerun-top 1 --rerun-seeds 2 --timeout 50 \
-	    --controls --slots 2 --run-dir $(DEMO_DIR)
+	    --ideas-per-epoch 4 $(DEMO_SCREEN) --baseline-seeds 2 --rerun-top 1 --rerun-seeds 2 \
+	    --timeout 45 --slots 2 $(DEMO_FLAGS) --run-dir $(DEMO_DIR)
 	@echo "report: $$($(VENV)/bin/executor report $(DEMO_DIR))"
 
 demo-idea: $(VENV)/.installed
