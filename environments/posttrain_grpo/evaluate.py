@@ -434,9 +434,17 @@ def generate(
     policy: Any, tok: Any, prompts: list[str], s: Settings, temperature: float, n: int = 1
 ) -> list[dict]:
     """[{text, tokens}] for each prompt, `n` samples per prompt in a row (greedy when
-    temperature is 0): with vLLM when the policy was loaded into it, else with transformers."""
+    temperature is 0): with vLLM when the policy was loaded into it, on a CPU with decode.py's
+    loop, else (a GPU without vLLM) with transformers' `generate`."""
     if isinstance(policy, VLLMPolicy):
         return policy.generate(prompts, s, temperature, n, stop_token_ids(tok, s))
+    if policy.device.type == "cpu":
+        # Unpadded batches of one prompt length: on a GPU, the GSM8K prompts' hundreds of
+        # lengths would make as many small batches, so there `generate` pads instead.
+        stops = stop_token_ids(tok, s)
+        return _load("decode").generate(
+            policy, tok, prompts, s.max_new_tokens, stops, s.batch_size, temperature, n
+        )
     return _generate_hf(policy, tok, [p for p in prompts for _ in range(n)], s, temperature)
 
 
