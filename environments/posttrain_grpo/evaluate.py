@@ -195,14 +195,15 @@ def in_split(secret: str, row: int, split: str) -> bool:
     return derive_seed(secret, f"split\x00{row}") % 2 == SPLITS.index(split)
 
 
-def training_texts(env_dir: Path) -> set[str]:
+@functools.cache  # the held-out problems and their twins both exclude them: built once
+def training_texts(env_dir: Path) -> frozenset[str]:
     """Every question the tiny scale trains on: the bundled GRPO problems (the pristine copy
     in the environment folder, not the candidate's) and the base policy's warm-up set."""
     problems = _load("problems")
     path = env_dir / "repo" / "data" / "tiny_train.jsonl"
     with path.open() as f:
         bundled = {json.loads(x)["question"] for x in f if x.strip()}
-    return bundled | problems.warmup_questions()
+    return frozenset(bundled | problems.warmup_questions())
 
 
 def problem_texts(problems: list[dict]) -> set[str]:
@@ -210,7 +211,7 @@ def problem_texts(problems: list[dict]) -> set[str]:
     return {t for p in problems for t in (p["question"], *p["variants"].values())}
 
 
-def tiny_problems(n: int, size: int, key: str, split: str, exclude: set[str]) -> list[dict]:
+def tiny_problems(n: int, size: int, key: str, split: str, exclude: frozenset[str]) -> list[dict]:
     """The first `n` of `split`'s `size` generated problems, each from the split's own seed;
     confirm's leave out every text of screen's, so no question is in both."""
     problems_mod = _load("problems")
@@ -234,12 +235,13 @@ def load_problems(
 ) -> list[dict]:
     """[{id, question, answer, variants: {kind: question}}] of `split`'s held-out problems;
     `secret` None means the public problems of --check (for GSM8K, from the train split),
-    which ignore the split."""
+    which ignore the split and, held out from nothing, need not avoid training's questions."""
     key = secret if secret is not None else PUBLIC_SECRET
     split = eval_split(split)
     if s.problems == "tiny":
         n = min(s.size, s.limit or s.size)
-        return tiny_problems(n, s.size, key, split, training_texts(env_dir))
+        seen = training_texts(env_dir) if secret is not None else frozenset()
+        return tiny_problems(n, s.size, key, split, seen)
     if s.problems == "gsm8k":
         perturb = _load("perturb_gsm8k")
         # --check cannot see heldout/ (the harness hides it from the smoke step).
@@ -434,9 +436,17 @@ def generate(
     policy: Any, tok: Any, prompts: list[str], s: Settings, temperature: float, n: int = 1
 ) -> list[dict]:
     """[{text, tokens}] for each prompt, `n` samples per prompt in a row (greedy when
-    temperature is 0): with vLLM when the policy was loaded into it, else with transformers."""
+    temperature is 0): with vLLM when the policy was loaded into it, on a CPU with decode.py's
+    loop, else (a GPU without vLLM) with transformers' `generate`."""
     if isinstance(policy, VLLMPolicy):
         return policy.generate(prompts, s, temperature, n, stop_token_ids(tok, s))
+    if policy.device.type == "cpu":
+        # Unpadded batches of one prompt length: on a GPU, the GSM8K prompts' hundreds of
+        # lengths would make as many small batches, so there `generate` pads instead.
+        stops = stop_token_ids(tok, s)
+        return _load("decode").generate(
+            policy, tok, prompts, s.max_new_tokens, stops, s.batch_size, temperature, n
+        )
     return _generate_hf(policy, tok, [p for p in prompts for _ in range(n)], s, temperature)
 
 

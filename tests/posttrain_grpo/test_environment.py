@@ -23,6 +23,7 @@ def test_manifest_protects_the_evaluator_and_held_out_data() -> None:
     for f in (
         "evaluate.py",
         "grader.py",
+        "decode.py",
         "problems.py",
         "heldout/gsm8k_test.jsonl",
         "base_tiny/model.safetensors",
