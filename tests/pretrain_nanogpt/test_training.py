@@ -112,6 +112,59 @@ def test_model_is_causal(repo: SimpleNamespace) -> None:
         assert not torch.allclose(model(x)[:, 20:], model(y)[:, 20:], atol=1e-5)
 
 
+def test_rotary_turns_each_pair_of_halves_by_its_angle(repo: SimpleNamespace) -> None:
+    # (x1, x2) = (x[i], x[i + hd/2]) -> (x1 cos - x2 sin, x2 cos + x1 sin), for q and k alike.
+    B, T, H, hd = 2, 5, 3, 8
+    torch.manual_seed(0)
+    qk = torch.randn(B, T, 2, H, 2, hd // 2)
+    angle = torch.randn(T, hd // 2)
+    cos, sin = angle.cos(), angle.sin()
+    got = repo.model.apply_rotary(
+        qk, cos[:, None, None, None], torch.stack((-sin, sin), dim=1)[:, None, None]
+    )
+    c, s = cos[:, None, None], sin[:, None, None]  # (T, 1, 1, hd/2) against (B, T, 2, H, hd/2)
+    x1, x2 = qk[..., 0, :], qk[..., 1, :]
+    assert torch.equal(got[..., 0, :], x1 * c - x2 * s)
+    assert torch.equal(got[..., 1, :], x2 * c + x1 * s)
+
+
+def test_a_tiny_training_step_runs_few_large_operators(repo: SimpleNamespace) -> None:
+    """Every operator on 32768+ elements (ATen's grain size) is a parallel region whose
+    threads wait at a barrier, long when another process holds a core: the step stays a few
+    large fused operators (168 today; 355 with q and k rotated apart and a per-tensor AdamW)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_leaves
+
+    class LargeOps(TorchDispatchMode):
+        count = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+            out = func(*args, **(kwargs or {}))
+            alias = func._schema.returns[0].alias_info if func._schema.returns else None
+            if alias is None or alias.is_write:  # views move no data
+                sizes = [t.numel() for t in tree_leaves((args, kwargs, out)) if torch.is_tensor(t)]
+                self.count += max(sizes, default=0) >= 32768
+            return out
+
+    cfg = repo.config.config_for("tiny")
+    torch.manual_seed(0)
+    model = repo.model.GPT(repo.model.GPTConfig(**repo.config.model_args(cfg)))
+    optimizer = repo.train.make_optimizer(model, cfg)
+    x, y = torch.randint(0, 256, (2, cfg.batch_size, cfg.seq_len))
+
+    def step() -> None:
+        logits = model(x)
+        torch.nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten()).backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    step()  # the optimizer's state is created on the first step
+    with LargeOps() as ops:
+        step()
+    assert 100 < ops.count <= 200, ops.count
+
+
 def test_checkpoint_round_trip(repo: SimpleNamespace, tmp_path: Path) -> None:
     cfg = repo.config.config_for("tiny", ["--n_layer=2"])
     torch.manual_seed(0)

@@ -67,8 +67,10 @@ def lr_at(cfg: TrainConfig, step: int, progress: float) -> float:
     return cfg.lr * warm * decay
 
 
-def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, fused: bool) -> torch.optim.AdamW:
-    """AdamW with weight decay on matrices and embeddings only (not norm gains)."""
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices and embeddings only (not norm gains). Fused (CPU
+    and GPU): one operator per parameter instead of about eight, each of them a parallel
+    region on CPU, whose threads wait for each other and for any process that holds a core."""
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in params if p.dim() >= 2]
     no_decay = [p for p in params if p.dim() < 2]
@@ -76,7 +78,7 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, fused: bool) -> tor
         {"params": decay, "weight_decay": cfg.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=fused)
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=True)
 
 
 def save_checkpoint(model: GPT, cfg: TrainConfig, path: Path, **meta: float) -> None:
@@ -129,7 +131,7 @@ def main() -> None:
         model = torch.compile(model)  # type: ignore[assignment]
     if ddp:
         model = DDP(model, device_ids=[local_rank] if device.type == "cuda" else None)
-    optimizer = make_optimizer(raw_model, cfg, fused=device.type == "cuda")
+    optimizer = make_optimizer(raw_model, cfg)
     autocast = (
         torch.autocast(device.type, dtype=torch.bfloat16)
         if cfg.dtype == "bfloat16"
