@@ -51,6 +51,31 @@ class Settings:
 # alone (25 steps) measured -0.024: flagged, and a model whose held-out loss sits 0.1 below
 # its train loss is far past it. (The old rule, val_loss < train_loss - 0.25, let both by.)
 #
+# IN STAGES. The evaluator scores the train windows a quarter at a time (LEAK_STAGES) and
+# stops before the end only where the gap already clears the floor by EARLY_PASS_SE standard
+# errors of the windows scored so far (their own spread); near the floor it scores them all
+# and decides as it would from the whole sample. The result's checks record how many it
+# scored. This decides as the whole sample would, with overwhelming probability:
+# - the sample is drawn at every evaluation from a fresh secret seed, and the graph is a pure
+#   function of its input (load_graph.py), so a model cannot tell the windows of an early
+#   stage from the others: the first quarter is a random subsample of the sample;
+# - the rest then moves the train loss by the margin with probability about 1e-8: with n of
+#   N windows scored, the full mean differs from theirs by se(n) * sqrt(1 - n / N) in one
+#   standard deviation, so 5 se(n) is 5.8 deviations at n = N / 4 (Student's t, 255 degrees
+#   of freedom: 1.1e-8) and 7.1 and 10 at the later stages (each window's loss is a mean
+#   over seq_len tokens: close to normal in a sample of 256);
+# - what a stage can miss that would change the decision is a rare window of very high train
+#   loss. Such a window only raises the train loss (the model looks more like one that has
+#   seen the held-out text) and lowers no val loss: a model that passes early would pass the
+#   whole sample without it. A missed low loss, or a high one in the stage (a wider spread),
+#   only makes the early pass harder.
+# The rule takes the spread from the sample, so it holds at every scale. Measured (1024
+# windows, 4 draws each): three baseline seeds at 90 CPU-s, gap +0.06 to +0.07, per-window
+# spread 0.14, clear the floor by 10-12 standard errors after 256 windows and stop there;
+# the model trained on the held-out text alone above, gap -0.024, is below the floor after
+# every stage and scored in full (flagged); one trained on both texts, gap +0.02 (which the
+# whole sample passes too), stops after 256 or 512.
+#
 # gpu, speedrun: not measured (no FineWeb on the machines this was written on). Training and
 # held-out text are documents from one stream, so the gap should sit near 0, or above it
 # where training repeats documents; the sampled windows (1M tokens from the first training
@@ -58,6 +83,8 @@ class Settings:
 # its held-out loss by 0.1 below its training loss.
 TINY_MIN_GAP = -0.02
 FINEWEB_MIN_GAP = -0.05
+LEAK_STAGES = 4  # the train windows are scored a quarter at a time
+EARLY_PASS_SE = 5.0  # stop early only this many standard errors above the floor
 
 # SPLITS. FineWeb: prepare_fineweb.py writes 2 x 10,485,760 + 1 held-out tokens, 10,240
 # windows of 1024 per split (data prepared before the splits holds half that: the evaluator
@@ -97,3 +124,10 @@ SCALES = {
     "gpu": FINEWEB,
     "speedrun": replace(FINEWEB, target=3.28),  # gpu's measurements, timed to a target loss
 }
+
+
+def smoke_settings(s: Settings) -> Settings:
+    """The smoke check's (`evaluate.py --check`): one checked batch, with the same cut passes
+    (every cut position at tiny), and one split pass. It is early feedback before training;
+    the evaluate step repeats every check in full, with fresh randomness, on what it scores."""
+    return replace(s, check_batches=1, split_passes=1)

@@ -16,7 +16,9 @@ are the ones training saved in ckpt.pt, and computes everything itself:
   model that peeks is flagged and its val_loss is reported as NaN (so is a rejected graph's);
 - leakage: a val loss below the train loss (on training windows drawn at random) by more
   than honest models show (the floor in eval_settings.py, measured on the baseline) means
-  the model has seen the held-out text;
+  the model has seen the held-out text; so does a train loss that is not finite. The windows
+  are scored in stages, stopping early only far above the floor (eval_settings.py, IN
+  STAGES); the checks record how many were scored;
 - a loss that is not finite is flagged;
 - speedrun: time_to_target_s is the harness's time ($EXECUTOR_OUTPUT_TIMES) of the
   earliest checkpoint that reaches the target, scored with the graph and its own weights.
@@ -39,10 +41,9 @@ import math
 import os
 import re
 import secrets
-import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -51,15 +52,22 @@ import torch.nn.functional as F
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # the settings, loader and shard format live beside this file
-from eval_settings import SCALES, Settings  # noqa: E402
+from eval_settings import (  # noqa: E402
+    EARLY_PASS_SE,
+    LEAK_STAGES,
+    SCALES,
+    Settings,
+    smoke_settings,
+)
+from export_model import export_in_child  # noqa: E402
 from load_graph import GraphRejected, free_values, load_graph  # noqa: E402
 from prepare_fineweb import read_shard  # noqa: E402
 
-EXPORT_TIMEOUT_S = 600
 SPLIT_VAR = "EXECUTOR_EVAL_SPLIT"
 SPLITS = ("screen", "confirm")  # even- and odd-indexed held-out windows
 TOLERANCE = 1e-3  # nats a log-probability may move in the checks (honest models: exactly 0)
 Forward = Callable[[torch.Tensor], torch.Tensor]
+Seen = Callable[[int, torch.Tensor], None]  # (batch index, its logits) as a batch is scored
 
 
 # --- data (read here, never through the candidate's data.py) ---------------------------
@@ -137,39 +145,6 @@ def random_windows(
 # --- the model, as a checked graph --------------------------------------------------------
 
 
-def export_in_child(code_dir: Path, ckpt: Path, out: Path, scale: str, device: str) -> None:
-    """Smoke only: the export step's work, on this checkpoint (the candidate's code runs there)."""
-    child_env = {k: v for k, v in os.environ.items() if k != "EXECUTOR_RESULT_PATH"}
-    cmd = [
-        sys.executable,
-        str(HERE / "export_model.py"),
-        str(code_dir),
-        str(ckpt),
-        str(out),
-        "--scale",
-        scale,
-        "--device",
-        device,
-    ]
-    try:
-        proc = subprocess.run(
-            cmd,
-            env=child_env,
-            cwd=out.parent,
-            capture_output=True,
-            text=True,
-            timeout=EXPORT_TIMEOUT_S,
-        )
-    except subprocess.TimeoutExpired:
-        raise SystemExit(f"exporting the model took over {EXPORT_TIMEOUT_S}s") from None
-    if proc.returncode != 0:
-        tail = "\n".join(proc.stderr.strip().splitlines()[-12:])
-        raise SystemExit(
-            f"could not rebuild and export the model from {ckpt.name} (the model must load "
-            f"from its checkpoint and be exportable with torch.export):\n{tail}"
-        )
-
-
 def same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
     """Equal bit for bit (so NaN equals the same NaN)."""
     flat = [t.detach().contiguous().flatten().view(torch.uint8) for t in (a, b)]
@@ -224,24 +199,48 @@ def make_forward(module: torch.nn.Module, s: Settings, device: str) -> Forward:
 # --- measurements -------------------------------------------------------------------------
 
 
-def window_losses(forward: Forward, data: torch.Tensor, batch: int) -> np.ndarray:
-    """Each window's mean next-token cross-entropy (float64); the last batch is padded."""
+def window_losses(
+    forward: Forward, data: torch.Tensor, batch: int, seen: Seen | None = None
+) -> np.ndarray:
+    """Each window's mean next-token cross-entropy (float64); the last batch is padded.
+    `seen` gets each full batch's logits."""
     out = []
     for i in range(0, len(data), batch):
         chunk = data[i : i + batch]
         n = len(chunk)
         if n < batch:  # the graph has a fixed batch size
             chunk = torch.cat([chunk, chunk[:1].expand(batch - n, -1)])
-        logits = forward(chunk[:, :-1])[:n]
+        logits = forward(chunk[:, :-1])
+        if seen is not None and n == batch:
+            seen(i // batch, logits)
+        logits = logits[:n]
         targets = chunk[:n, 1:].to(logits.device)
         loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="none")
         out.append(loss.view(n, -1).double().mean(1).cpu().numpy())
     return np.concatenate(out)
 
 
-def mean_loss(forward: Forward, data: torch.Tensor, batch: int) -> float:
-    """Mean next-token cross-entropy over all windows (all of one length: the mean of theirs)."""
-    return float(window_losses(forward, data, batch).mean())
+def clears_floor(val_loss: float, train_losses: np.ndarray, min_gap: float) -> bool:
+    """The gap is above the floor by EARLY_PASS_SE standard errors of these windows' mean (never
+    for a loss that is not a number)."""
+    se = float(train_losses.std(ddof=1)) / math.sqrt(len(train_losses))
+    return val_loss - float(train_losses.mean()) - min_gap >= EARLY_PASS_SE * se
+
+
+def train_loss_in_stages(
+    forward: Forward, train: torch.Tensor, s: Settings, val_loss: float
+) -> tuple[float, int]:
+    """(mean loss, windows scored) of the training windows, scored LEAK_STAGES batches-rounded
+    parts at a time: it stops before the end only where the gap clears the floor by a wide
+    margin (see IN STAGES in eval_settings.py), else it scores them all."""
+    part = math.ceil(len(train) / LEAK_STAGES / s.batch) * s.batch
+    losses = np.empty(0)
+    while len(losses) < len(train):
+        scored = window_losses(forward, train[len(losses) : len(losses) + part], s.batch)
+        losses = np.concatenate([losses, scored])
+        if len(losses) < len(train) and clears_floor(val_loss, losses, s.min_gap):
+            break
+    return float(losses.mean()), len(losses)
 
 
 def moved(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -256,20 +255,33 @@ def spread(k: int, n: int, gen: torch.Generator) -> torch.Tensor:
     return torch.cat(perms)[:n]
 
 
+def pick_batches(rows: int, s: Settings, gen: torch.Generator) -> list[int]:
+    """The batches to check, then as many others whose text replaces theirs, drawn from `gen`
+    among the full batches of `rows` rows."""
+    full = rows // s.batch
+    if full < 2 * s.check_batches:
+        raise SystemExit(f"too little text for the checks: {full} batches of {s.batch}")
+    return torch.randperm(full, generator=gen)[: 2 * s.check_batches].tolist()
+
+
 def causality_checks(
-    forward: Forward, inputs: torch.Tensor, s: Settings, gen: torch.Generator
+    forward: Forward,
+    inputs: torch.Tensor,
+    s: Settings,
+    gen: torch.Generator,
+    picks: Sequence[int],
+    scored: dict[int, torch.Tensor] | None = None,
 ) -> tuple[list[str], dict]:
     """Checks that predictions use only earlier tokens of their own row.
 
     `inputs` are the scored rows in scoring order, so a checked batch is exactly a batch that
-    was scored. Changes use the text of another scored batch, so a check looks like any
-    other input. Which batches, cuts and rows are tested comes from `gen` and is recorded.
+    was scored; `scored` holds the log-probabilities that scoring computed for the checked
+    batches, which the checks then compare against (else one more forward computes them).
+    Changes use the text of another scored batch, so a check looks like any other input.
+    Which batches (`picks`, from pick_batches), cuts and rows are tested comes from `gen`
+    and is recorded.
     """
     B, T = s.batch, inputs.shape[1]
-    full = len(inputs) // B
-    if full < 2 * s.check_batches:
-        raise SystemExit(f"too little text for the checks: {full} batches of {B}")
-    picks = torch.randperm(full, generator=gen)[: 2 * s.check_batches].tolist()
     record: dict = {
         "batches": picks[: s.check_batches],
         "replacements": picks[s.check_batches :],
@@ -279,7 +291,10 @@ def causality_checks(
     bases = {}
     for b, o in zip(record["batches"], record["replacements"], strict=True):
         rows, other = inputs[b * B : (b + 1) * B], inputs[o * B : (o + 1) * B]
-        base = bases[b] = F.log_softmax(forward(rows), -1)
+        # The same rows through the graph twice: where they were scored, the scoring pass is
+        # the first (and every check below compares against what was scored).
+        first = (scored or {}).get(b)
+        base = bases[b] = F.log_softmax(forward(rows), -1) if first is None else first
         if (d := float(moved(F.log_softmax(forward(rows), -1), base).max())) > TOLERANCE:
             return [f"the model's output is not deterministic in eval mode (moved {d:.3g})"], record
         # A random half of the rows keeps its text while the other half changes. First, so
@@ -322,16 +337,29 @@ def assess(
 ) -> tuple[dict[str, float], list[str], dict, np.ndarray]:
     """Score one model, then check it on the batches just scored: (metrics, flags, record,
     each window's loss). val_loss is the mean of the window losses, exactly."""
-    losses = window_losses(forward, val, s.batch)
+    # Drawn before scoring, so that scoring keeps what the checks compare against.
+    picks = pick_batches(len(val), s, gen)
+    checked = set(picks[: s.check_batches])
+    scored: dict[int, torch.Tensor] = {}
+
+    def keep(index: int, logits: torch.Tensor) -> None:
+        if index in checked:
+            scored[index] = F.log_softmax(logits, -1)
+
+    losses = window_losses(forward, val, s.batch, keep)
     val_loss = float(losses.mean())
     if not math.isfinite(val_loss):
         return {"val_loss": val_loss}, [f"val_loss is not finite ({val_loss})"], {}, losses
-    flags, record = causality_checks(forward, val[:, :-1], s, gen)
+    flags, record = causality_checks(forward, val[:, :-1], s, gen, picks, scored)
     if flags:
         return {"val_loss": math.nan}, flags, record, losses  # a peeking model gets no loss
-    train_loss = mean_loss(forward, train, s.batch)
-    record["train_windows"] = len(train)
-    if (gap := val_loss - train_loss) < s.min_gap:
+    train_loss, record["train_windows"] = train_loss_in_stages(forward, train, s, val_loss)
+    gap = val_loss - train_loss
+    if not math.isfinite(train_loss):
+        # NaN compares as no gap at all: a model that knew the held-out text could return
+        # NaN on any other text and pass.
+        flags.append(f"train_loss is not finite ({train_loss}): the leakage check needs it")
+    elif gap < s.min_gap:
         flags.append(
             f"val_loss {val_loss:.3f} is {-gap:.3f} below train_loss {train_loss:.3f}, beyond "
             f"what honest models show ({-s.min_gap:.2f}): it has likely seen the held-out text"
@@ -395,6 +423,29 @@ def time_to_target(
 # --- the whole evaluation ---------------------------------------------------------------
 
 
+def smoke_check(out_dir: Path, env_dir: Path, scale: str, device: str) -> dict:
+    """Smoke (no held-out text here): export ckpt.pt in a child, then check the graph on
+    training text, the batches the checks take and no more."""
+    s = smoke_settings(SCALES[scale])
+    ckpt = out_dir / "ckpt.pt"
+    with tempfile.TemporaryDirectory(prefix="nanogpt-check-") as tmp:
+        graph = Path(tmp) / "ckpt.pt2"
+        export_in_child(out_dir / "code", ckpt, graph, scale, device)
+        module, flags = load_model(graph, ckpt, s, device)
+    # Drawn once the candidate's code has exited: the child (a fork of this process on the
+    # CPU) never held it.
+    seed = secrets.randbits(63)
+    gen = torch.Generator().manual_seed(seed)
+    checks: dict = {"seed": seed}
+    if module is not None:
+        forward = make_forward(module, s, device)
+        n_check = 2 * s.check_batches * s.batch
+        train = random_windows(train_tokens(env_dir, s.dataset), s.seq_len, n_check, gen)
+        picks = pick_batches(len(train), s, gen)
+        flags, checks["ckpt.pt"] = causality_checks(forward, train[:, :-1], s, gen, picks)
+    return {"metrics": {}, "flags": flags, "checks": checks, "items": []}
+
+
 def evaluate(
     out_dir: Path,
     env_dir: Path,
@@ -407,27 +458,18 @@ def evaluate(
 ) -> dict:
     """{"metrics": ..., "flags": [...], "checks": what was checked, "items": [a row per scored
     window]} on `split`'s held-out windows; check_only: smoke (no held-out text, no split)."""
-    s = SCALES[scale]
-    if not check_only:
-        split = eval_split(split)
     ckpt = out_dir / "ckpt.pt"
     if not ckpt.is_file():
         raise SystemExit(f"training wrote no checkpoint: {ckpt} is missing")
+    if check_only:
+        return smoke_check(out_dir, env_dir, scale, device)
+    s = SCALES[scale]
+    split = eval_split(split)
     seed = secrets.randbits(63)  # what is checked must not be predictable from this code
     gen = torch.Generator().manual_seed(seed)
     checks: dict = {"seed": seed}
     n_train = s.train_tokens // s.seq_len
     train = random_windows(train_tokens(env_dir, s.dataset), s.seq_len, n_train, gen)
-    if check_only:
-        # Smoke: no held-out text here. Export now, then check the graph on training text.
-        with tempfile.TemporaryDirectory(prefix="nanogpt-check-") as tmp:
-            graph = Path(tmp) / "ckpt.pt2"
-            export_in_child(out_dir / "code", ckpt, graph, scale, device)
-            module, flags = load_model(graph, ckpt, s, device)
-        if module is not None:
-            forward = make_forward(module, s, device)
-            flags, checks["ckpt.pt"] = causality_checks(forward, train[:, :-1], s, gen)
-        return {"metrics": {}, "flags": flags, "checks": checks, "items": []}
 
     if export_dir is None:
         raise SystemExit("no EXECUTOR_EXPORT_DIR: the export step's graph is what is scored")

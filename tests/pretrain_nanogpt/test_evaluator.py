@@ -75,7 +75,7 @@ def test_honest_model_is_scored_and_every_cut_is_checked(
     result = _evaluate(evaluator, smoke_output, smoke_export)
     assert result["flags"] == []
     val, train = result["metrics"]["val_loss"], result["metrics"]["train_loss"]
-    # Three steps from random init: close to ln(256) = 5.55, and val close to train.
+    # Two steps from random init: close to ln(256) = 5.55, and val close to train.
     assert 4.5 < val < 5.6 and abs(val - train) < 0.05
     # What was checked is recorded: two scored batches, each with every cut position 0..T-2.
     record = result["checks"]["ckpt.pt"]
@@ -88,6 +88,8 @@ def test_honest_model_is_scored_and_every_cut_is_checked(
     for cuts in record["cuts"]:
         assert set(np.ravel(cuts).tolist()) == set(range(T - 1))
     assert len(record["kept_rows"]) == 4 and all(len(rows) == 16 for rows in record["kept_rows"])
+    # Far above the leakage floor: the first quarter of the training windows decides.
+    assert record["train_windows"] == 256
 
 
 def test_checked_batches_and_cuts_are_drawn_fresh(
@@ -113,14 +115,15 @@ def test_loss_is_mean_cross_entropy_over_non_overlapping_windows(evaluator: Modu
         repeat_guess(data[:, :-1]).flatten(0, 1), data[:, 1:].flatten()
     ).item()
     # Batches of 10 leave a padded last batch, which must not count.
-    assert evaluator.mean_loss(repeat_guess, data, 10) == pytest.approx(expected, rel=1e-6)
-    assert evaluator.mean_loss(repeat_guess, data, 32) == pytest.approx(expected, rel=1e-6)
-    # Each window's own loss, and their mean is the loss.
     losses = evaluator.window_losses(repeat_guess, data, 10)
+    assert losses.mean() == pytest.approx(expected, rel=1e-6)
+    assert evaluator.window_losses(repeat_guess, data, 32).mean() == pytest.approx(
+        expected, rel=1e-6
+    )
+    # Each window's own loss, and their mean is the loss.
     assert losses.shape == (32,) and losses.dtype == np.float64
     third = torch.nn.functional.cross_entropy(repeat_guess(data[3:4, :-1])[0], data[3, 1:])
     assert losses[3] == pytest.approx(third.item(), rel=1e-6) and losses.std() > 0
-    assert float(losses.mean()) == evaluator.mean_loss(repeat_guess, data, 10)
 
 
 def test_splits_take_alternate_windows(evaluator: ModuleType, capsys) -> None:
@@ -374,6 +377,7 @@ def test_model_trained_on_heldout_text_is_flagged_by_the_gap_floor(
     gap = result["metrics"]["val_loss"] - result["metrics"]["train_loss"]
     assert -0.25 < gap < evaluator.SCALES["tiny"].min_gap, gap
     assert len(result["flags"]) == 1 and "seen the held-out text" in result["flags"][0]
+    assert result["checks"]["ckpt.pt"]["train_windows"] == 128, "below the floor: every window"
 
 
 def test_nan_weights_are_flagged(
@@ -636,7 +640,7 @@ def test_time_to_target_is_the_harness_time_of_the_first_checkpoint_at_target(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    """Three steps of training moved the loss from ~5.55 (initial weights) to ~5.2; a target
+    """Two steps of training moved the loss from ~5.55 (initial weights) to ~5.3; a target
     between the two is reached by the trained weights only."""
     ckpt = torch.load(output_copy / "ckpt.pt", weights_only=True)
     model = import_repo(output_copy / "code", ("model",)).model

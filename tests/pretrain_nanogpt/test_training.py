@@ -185,7 +185,7 @@ def test_smoke_run_writes_what_the_evaluator_reads(smoke_output: Path) -> None:
     assert (smoke_output / "ckpt.pt").is_file()
     assert {p.name for p in (smoke_output / "code").iterdir()} >= {"model.py", "train.py"}
     rows = [json.loads(line) for line in (smoke_output / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in rows] == [1, 2, 3]
+    assert [r["step"] for r in rows] == [1, 2]
     assert all(math.isfinite(r["loss"]) and r["loss"] < 6 for r in rows)
 
 
@@ -231,5 +231,5 @@ def test_ddp_on_two_cpu_processes(tmp_path: Path) -> None:
     proc = run_script(cmd, REPO, OMP_NUM_THREADS="1", **variables)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ckpt = torch.load(out / "ckpt.pt", weights_only=True)
-    assert ckpt["step"] == 3 and ckpt["config"]["n_layer"] == 2
-    assert len((out / "metrics.jsonl").read_text().splitlines()) == 3, "only rank 0 logs"
+    assert ckpt["step"] == 2 and ckpt["config"]["n_layer"] == 2
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 2, "only rank 0 logs"

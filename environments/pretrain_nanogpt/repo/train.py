@@ -92,13 +92,13 @@ def save_checkpoint(model: GPT, cfg: TrainConfig, path: Path, **meta: float) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scale", default="tiny", help="tiny | gpu | speedrun")
-    parser.add_argument("--smoke", action="store_true", help="3 steps, then save: a quick check")
+    parser.add_argument("--smoke", action="store_true", help="2 steps, then save: a quick check")
     parser.add_argument("--seed", type=int, default=int(os.environ.get("EXECUTOR_SEED", "0")))
     args, overrides = parser.parse_known_args()
     cfg = config_for(args.scale, overrides)
     budget = float(os.environ.get("EXECUTOR_TIME_BUDGET_S", DEFAULT_BUDGET_S[args.scale]))
-    if args.smoke:  # stops on max_steps alone
-        cfg.max_steps, cfg.log_every, cfg.save_reserve_s = 3, 1, 0.0
+    if args.smoke:  # stops on max_steps alone; the second step is the first with optimizer state
+        cfg.max_steps, cfg.log_every, cfg.save_reserve_s = 2, 1, 0.0
         budget = math.inf
     out_dir = Path(os.environ.get("EXECUTOR_OUTPUT_DIR", "out"))
     out_dir.mkdir(parents=True, exist_ok=True)
