@@ -495,6 +495,22 @@ def test_a_policy_that_knows_the_items_but_not_the_skill_is_flagged(
     assert evaluator.evaluate(output_copy, ENV, "tiny", "cpu", check=True)["flags"] == []
 
 
+def test_check_answers_a_few_public_problems_alone(
+    evaluator, output_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--check proves the policy loads and answers: 8 public problems, not their variants."""
+    asked: list[str] = []
+
+    def generate(policy, tok, prompts, s, temperature, n=1):
+        asked.extend(prompts)
+        return _answering({})(policy, tok, prompts, s, temperature, n)
+
+    monkeypatch.setattr(evaluator, "generate", generate)
+    result = evaluator.evaluate(output_copy, ENV, "tiny", "cpu", check=True)
+    assert len(asked) == 8 and len(result["items"]) == 8
+    assert "variant_accuracy" not in result["metrics"] and result["flags"] == []
+
+
 def test_memorising_the_variants_too_still_leaves_the_twins(
     evaluator, output_copy: Path, monkeypatch: pytest.MonkeyPatch, memorised_tiny
 ) -> None:
