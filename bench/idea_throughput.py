@@ -21,16 +21,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import closing
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+
+from agent.store import Store
 
 EXECUTOR = Path(sys.executable).with_name("executor")
 
@@ -49,29 +51,31 @@ def search(executor: Path, env: str, ideas: int, slots: int, run_dir: Path) -> f
 
 
 def per_idea(run_dir: Path) -> list[dict[str, float]]:
-    """Each search idea's step times (its first run; a --screen short look is not one)."""
-    db = sqlite3.connect(run_dir / "executor.db")
-    db.row_factory = sqlite3.Row
-    try:
-        cols = {r[1] for r in db.execute("PRAGMA table_info(runs)")}
-        full = " AND r.fidelity IS NULL" if "fidelity" in cols else ""
-        rows = db.execute(
-            "SELECT c.created_at AS c0, c.updated_at AS c1, r.timings, r.started_at,"
-            " r.ended_at, r.status FROM search_ideas s JOIN candidates c ON c.idea_id ="
-            " s.idea_id JOIN runs r ON r.candidate_id = c.id WHERE r.status != 'cancelled'"
-            + full
-            + " GROUP BY s.idea_id HAVING r.started_at = MIN(r.started_at)"
-        ).fetchall()
-    finally:
-        db.close()
+    """Each search idea's step times (its first full-budget run; a --screen short look is not
+    one), read through the store (which brings an older run directory's schema up to date)."""
     out = []
-    for r in rows:
-        t = json.loads(r["timings"] or "{}")
-        steps = {k: float(t.get(k, 0.0)) for k in ("train", "export", "evaluate")}
-        steps["implement"] = float(r["c1"] - r["c0"])
-        steps["start"], steps["end"] = float(r["c0"]), float(r["ended_at"] or r["started_at"])
-        steps["ok"] = float(r["status"] == "succeeded")
-        out.append(steps)
+    with closing(Store(run_dir)) as store:
+        search = store.latest_search()
+        assert search is not None, f"no search in {run_dir}"
+        for idea in store.search_ideas(search["id"], 1000):
+            for cand in store.candidates(idea["idea_id"]):
+                runs = [
+                    r
+                    for r in store.runs(cand["id"])
+                    if r["status"] != "cancelled" and r.get("fidelity") is None
+                ]
+                if not runs:
+                    continue
+                r = runs[0]
+                t = r["timings"] or {}
+                t = json.loads(t) if isinstance(t, str) else t
+                steps = {k: float(t.get(k, 0.0)) for k in ("train", "export", "evaluate")}
+                steps["implement"] = float(cand["updated_at"] - cand["created_at"])
+                steps["start"] = float(cand["created_at"])
+                steps["end"] = float(r["ended_at"] or r["started_at"])
+                steps["ok"] = float(r["status"] == "succeeded")
+                out.append(steps)
+                break
     return out
 
 

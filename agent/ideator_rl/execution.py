@@ -198,7 +198,7 @@ class ExecutionReward:
 
     # -- executions -----------------------------------------------------------------------
 
-    def execute(self, ideas: list[str], baseline_seeds: Sequence[int] = ()) -> list[CachedResult]:
+    def run_ideas(self, ideas: list[str], baseline_seeds: Sequence[int] = ()) -> list[CachedResult]:
         """Each idea's result at this reward's budget, run or from the cache, in order; no
         step is recorded (agent/ideator_rl/measure.py re-runs a training's ideas with it).
         `baseline_seeds`: the baseline runs on these seeds beside them, sharing the slots."""

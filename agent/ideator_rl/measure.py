@@ -161,7 +161,7 @@ def measure(
     try:
         # The baseline (unless measured already) beside the ideas: their slots shared.
         seeds = [] if matching_baseline(store, full) else [full.seed]
-        results = reward.execute(wanted, baseline_seeds=seeds)
+        results = reward.run_ideas(wanted, baseline_seeds=seeds)
     finally:
         reward.close()
     baseline = matching_baseline(store, full)
